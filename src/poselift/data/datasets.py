@@ -1,0 +1,222 @@
+"""Batch sources over a built benchmark: single frames, synchronised view pairs, sliding windows.
+
+Data lives in tensors: a source maps a tensor of sample indices to a whole batch at once
+(``source.batch(indices, generator)``), so the training loop never loops over samples in Python.
+Each source is also a ``torch.utils.data.Dataset`` (``source[i]`` is a batch of one, squeezed) for
+users who prefer a ``DataLoader``.
+
+Frames are indexed frame-major: sample ``i`` is frame ``frames[i // C]`` seen by camera
+``cameras[i % C]``. 3D targets are in the camera frame, millimetres, root-relative (pelvis = 0).
+"""
+
+from __future__ import annotations
+
+import torch
+
+import numpy as np
+
+from poselift.camera import Camera, project_points, stack_intrinsics
+from poselift.data.benchmark import PELVIS, Benchmark
+from poselift.data.noise import DetectorNoiseConfig, simulate_detector
+from poselift.errors import PoseliftError
+from poselift.skeleton import H36M17
+
+INPUTS = ("gt", "noisy")
+
+
+def camera_tensors(cameras: list[Camera]) -> dict[str, torch.Tensor]:
+    """Camera parameters stacked as float32 tensors: rotation (C,3,3) world->camera, position (C,3)
+    camera centre in the world (mm), focal (C,2), principal (C,2), radial (C,3), tangential (C,2),
+    image_size (C,2) (w, h)."""
+    intrinsics = stack_intrinsics(cameras)
+    as_tensor = lambda values: torch.as_tensor(np.asarray(values), dtype=torch.float32)  # noqa: E731
+    return dict(
+        rotation=as_tensor([camera.R for camera in cameras]),
+        position=as_tensor([camera.centre for camera in cameras]),
+        focal=as_tensor(intrinsics["focal"]), principal=as_tensor(intrinsics["centre"]),
+        radial=as_tensor(intrinsics["k"]), tangential=as_tensor(intrinsics["p"]),
+        image_size=as_tensor([(camera.width, camera.height) for camera in cameras]),
+    )
+
+
+def _world_to_camera(points_world: torch.Tensor, rotation: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
+    """(B, ..., 3) world mm -> camera frame with per-sample rotation (B,3,3) and centre (B,3)."""
+    extra = (1,) * (points_world.dim() - 2)
+    shifted = points_world - centre.view(centre.shape[0], *extra, 3)
+    return torch.einsum("bij,b...j->b...i", rotation, shifted)
+
+
+class FrameSource(torch.utils.data.Dataset):
+    """Single frames of one split seen by a set of cameras.
+
+    Args:
+        benchmark: a loaded :class:`~poselift.data.benchmark.Benchmark`.
+        split: "train", "test" or "all".
+        input: "gt" (exact projections) or "noisy" (simulated detector).
+        cameras: indices of the benchmark's cameras to use (Protocol #3 trains on 0-2, tests on 3).
+        virtual_cameras: extra cameras for augmentation: each training sample is re-filmed by a
+            uniformly drawn camera from ``cameras + virtual_cameras`` (projected on the fly; ``noisy``
+            input gets the detector noise model frame by frame). None = off.
+        flip: mirror half of the samples (2D about the principal point, 3D x -> -x, left/right swapped).
+        frame_stride: keep every k-th frame (e.g. 5 = 10 fps at 50 Hz).
+        noise: the detector model used for virtual cameras with ``noisy`` input.
+    """
+
+    def __init__(self, benchmark: Benchmark, split: str = "train", input: str = "gt",
+                 cameras=(0, 1, 2, 3), virtual_cameras: list[Camera] | None = None, flip: bool = False,
+                 frame_stride: int = 1, noise: DetectorNoiseConfig | None = None):
+        if input not in INPUTS:
+            raise PoseliftError(f"unknown 2D input {input!r}; use one of {', '.join(INPUTS)}")
+        self.benchmark = benchmark
+        self.input = input
+        self.camera_ids = torch.as_tensor(list(cameras), dtype=torch.long)
+        self.frames = torch.nonzero(benchmark.frame_mask(split)).squeeze(1)[::frame_stride]
+        self.virtual_cameras = list(virtual_cameras or [])
+        self.flip = flip
+        self.noise = noise if noise is not None else benchmark.noise_config()
+        self._cameras = camera_tensors(benchmark.cameras + self.virtual_cameras)
+        self._flip_permutation = torch.as_tensor(H36M17.flip_permutation)
+
+    def __len__(self) -> int:
+        return len(self.frames) * len(self.camera_ids)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {key: value[0] for key, value in self.batch(torch.tensor([index])).items()}
+
+    def frame_and_camera(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Global frame index and benchmark camera index of each sample (B,), (B,)."""
+        count = len(self.camera_ids)
+        return self.frames[indices // count], self.camera_ids[indices % count]
+
+    def batch(self, indices: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """A batch: keypoints_2d (B,17,2) px, confidence (B,17), poses_3d (B,17,3) mm camera frame
+        root-relative, root_3d (B,3) mm camera frame, image_size (B,2), camera (B,), frame (B,)."""
+        frame, camera = self.frame_and_camera(indices)
+        real_camera = camera
+        if self.virtual_cameras:
+            drawn = torch.randint(len(self.camera_ids) + len(self.virtual_cameras), (len(indices),), generator=generator)
+            virtual = drawn >= len(self.camera_ids)
+            camera = torch.where(virtual, drawn - len(self.camera_ids) + len(self.benchmark.cameras),
+                                 self.camera_ids[drawn.clamp(max=len(self.camera_ids) - 1)])
+        params = {key: value[camera] for key, value in self._cameras.items()}
+        world = self.benchmark.poses_3d_world[frame]
+        poses_cam = _world_to_camera(world, params["rotation"], params["position"])
+        if self.virtual_cameras:
+            keypoints = project_points(poses_cam, params["focal"][:, None], params["principal"][:, None],
+                                       params["radial"][:, None], params["tangential"][:, None])
+            confidence = torch.ones(keypoints.shape[:-1])
+            if self.input == "noisy":
+                keypoints, confidence = simulate_detector(keypoints, generator, self.noise)
+            is_real = camera < len(self.benchmark.cameras)
+            stored_keypoints = self.benchmark.keypoints_2d[self.input][real_camera, frame]
+            stored_confidence = self.benchmark.confidence[self.input][real_camera, frame]
+            keypoints = torch.where(is_real[:, None, None], stored_keypoints, keypoints)
+            confidence = torch.where(is_real[:, None], stored_confidence, confidence)
+        else:
+            keypoints = self.benchmark.keypoints_2d[self.input][camera, frame]
+            confidence = self.benchmark.confidence[self.input][camera, frame]
+        root = poses_cam[:, PELVIS]
+        poses_rel = poses_cam - root[:, None]
+        if self.flip:
+            mirror = torch.rand(len(indices), generator=generator) < 0.5
+            flipped_2d = keypoints[:, self._flip_permutation].clone()
+            flipped_2d[..., 0] = 2 * params["principal"][:, None, 0] - flipped_2d[..., 0]
+            flipped_3d = poses_rel[:, self._flip_permutation] * torch.tensor([-1.0, 1.0, 1.0])
+            keypoints = torch.where(mirror[:, None, None], flipped_2d, keypoints)
+            confidence = torch.where(mirror[:, None], confidence[:, self._flip_permutation], confidence)
+            poses_rel = torch.where(mirror[:, None, None], flipped_3d, poses_rel)
+            root = torch.where(mirror[:, None], root * torch.tensor([-1.0, 1.0, 1.0]), root)
+        return dict(keypoints_2d=keypoints.float(), confidence=confidence.float(), poses_3d=poses_rel.float(),
+                    root_3d=root.float(), image_size=params["image_size"], camera=camera, frame=frame)
+
+
+class ViewPairSource(torch.utils.data.Dataset):
+    """The same frame seen by two different cameras (for multi-view and siamese training).
+
+    Sample ``i`` is frame ``frames[i // P]`` with the ordered camera pair ``pairs[i % P]``.
+    ``with_3d=False`` leaves every 3D quantity out of the batch (self-supervised training must not
+    see 3D ground truth).
+    """
+
+    def __init__(self, benchmark: Benchmark, split: str = "train", input: str = "gt", cameras=(0, 1, 2, 3),
+                 with_3d: bool = True, frame_stride: int = 1):
+        if input not in INPUTS:
+            raise PoseliftError(f"unknown 2D input {input!r}; use one of {', '.join(INPUTS)}")
+        self.benchmark = benchmark
+        self.input = input
+        self.with_3d = with_3d
+        camera_list = list(cameras)
+        self.pairs = torch.tensor([(a, b) for a in camera_list for b in camera_list if a != b], dtype=torch.long)
+        self.frames = torch.nonzero(benchmark.frame_mask(split)).squeeze(1)[::frame_stride]
+        self._cameras = camera_tensors(benchmark.cameras)
+
+    def __len__(self) -> int:
+        return len(self.frames) * len(self.pairs)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {key: value[0] for key, value in self.batch(torch.tensor([index])).items()}
+
+    def batch(self, indices: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Keys with suffix _1 / _2 for the two views: keypoints_2d (B,17,2), confidence (B,17),
+        rotation (B,3,3) world->camera, position (B,3) camera centre mm, focal (B,2), principal (B,2), radial (B,3),
+        tangential (B,2), image_size (B,2), camera (B,); with 3D also poses_3d (B,17,3) root-relative
+        camera frame and root_3d (B,3); plus frame (B,)."""
+        frame = self.frames[indices // len(self.pairs)]
+        pair = self.pairs[indices % len(self.pairs)]
+        batch = {"frame": frame}
+        for view, camera in (("1", pair[:, 0]), ("2", pair[:, 1])):
+            batch[f"keypoints_2d_{view}"] = self.benchmark.keypoints_2d[self.input][camera, frame]
+            batch[f"confidence_{view}"] = self.benchmark.confidence[self.input][camera, frame]
+            batch[f"camera_{view}"] = camera
+            for key, value in self._cameras.items():
+                batch[f"{key}_{view}"] = value[camera]
+            if self.with_3d:
+                poses_cam = _world_to_camera(self.benchmark.poses_3d_world[frame], self._cameras["rotation"][camera],
+                                             self._cameras["position"][camera])
+                batch[f"root_3d_{view}"] = poses_cam[:, PELVIS]
+                batch[f"poses_3d_{view}"] = poses_cam - poses_cam[:, PELVIS:PELVIS + 1]
+        return batch
+
+
+class WindowSource(torch.utils.data.Dataset):
+    """Sliding windows of ``length`` consecutive frames inside clips, per camera.
+
+    Sample ``i`` is window start ``starts[i // C]`` seen by camera ``cameras[i % C]``. Clips shorter
+    than ``length`` give no window (use :func:`poselift.lift` style padding at inference).
+    """
+
+    def __init__(self, benchmark: Benchmark, length: int, split: str = "train", input: str = "gt",
+                 cameras=(0, 1, 2, 3), stride: int = 1):
+        if input not in INPUTS:
+            raise PoseliftError(f"unknown 2D input {input!r}; use one of {', '.join(INPUTS)}")
+        if length < 1:
+            raise PoseliftError(f"window length must be >= 1, got {length}")
+        self.benchmark = benchmark
+        self.input = input
+        self.length = length
+        self.camera_ids = torch.as_tensor(list(cameras), dtype=torch.long)
+        clip_length = torch.tensor([clip["length"] for clip in benchmark.clips])
+        fits = benchmark.frame_in_clip + length <= clip_length[benchmark.clip_index]
+        starts = torch.nonzero(fits & benchmark.frame_mask(split)).squeeze(1)
+        self.starts = starts[benchmark.frame_in_clip[starts] % stride == 0]
+        self._cameras = camera_tensors(benchmark.cameras)
+
+    def __len__(self) -> int:
+        return len(self.starts) * len(self.camera_ids)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {key: value[0] for key, value in self.batch(torch.tensor([index])).items()}
+
+    def batch(self, indices: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """keypoints_2d (B,T,17,2), confidence (B,T,17), poses_3d (B,T,17,3) root-relative camera
+        frame, root_3d (B,T,3), image_size (B,2), camera (B,), frame (B,T)."""
+        count = len(self.camera_ids)
+        frame = self.starts[indices // count][:, None] + torch.arange(self.length)
+        camera = self.camera_ids[indices % count]
+        poses_cam = _world_to_camera(self.benchmark.poses_3d_world[frame], self._cameras["rotation"][camera],
+                                     self._cameras["position"][camera])
+        root = poses_cam[:, :, PELVIS]
+        return dict(keypoints_2d=self.benchmark.keypoints_2d[self.input][camera[:, None], frame],
+                    confidence=self.benchmark.confidence[self.input][camera[:, None], frame],
+                    poses_3d=poses_cam - root[:, :, None], root_3d=root,
+                    image_size=self._cameras["image_size"][camera], camera=camera, frame=frame)

@@ -1,0 +1,118 @@
+"""Motion-capture sources of the benchmark: HDM05 (ASF/AMC) and CMU (BVH, ``CC_Base_*`` skeleton).
+
+Each reader turns one source clip into H36M-17 joint positions in millimetres in the benchmark's
+world frame (Z up), at the source frame rate, following the joint mapping of
+``shared/benchmark.md``: the 13 anatomical joints come from the source skeleton, the torso and neck
+joints are derived by :func:`poselift.skeleton.to_h36m17` from the ``mocap13`` layout, exactly as a
+2D converter derives them.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from poselift.errors import FormatError
+from poselift.io.asf_amc import asf_forward_kinematics, read_amc, read_asf
+from poselift.io.bvh import bvh_forward_kinematics, read_bvh
+from poselift.skeleton import MOCAP13, to_h36m17
+
+# Source frames are Y up; the benchmark world is Z up: (x, y, z) -> (x, -z, y), a proper rotation.
+Y_UP_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+
+# HDM05: joint = distal end of this ASF bone.
+HDM05_BONE_ENDS = {
+    "r_hip": "rhipjoint", "r_knee": "rfemur", "r_ankle": "rtibia",
+    "l_hip": "lhipjoint", "l_knee": "lfemur", "l_ankle": "ltibia",
+    "head": "head",
+    "l_shoulder": "lclavicle", "l_elbow": "lhumerus", "l_wrist": "lradius",
+    "r_shoulder": "rclavicle", "r_elbow": "rhumerus", "r_wrist": "rradius",
+}
+
+# CMU: joint = origin of this BVH joint; the head is a point fixed in CC_Base_Head's frame.
+CMU_JOINT_ORIGINS = {
+    "r_hip": "CC_Base_R_Thigh", "r_knee": "CC_Base_R_Calf", "r_ankle": "CC_Base_R_Foot",
+    "l_hip": "CC_Base_L_Thigh", "l_knee": "CC_Base_L_Calf", "l_ankle": "CC_Base_L_Foot",
+    "l_shoulder": "CC_Base_L_Upperarm", "l_elbow": "CC_Base_L_Forearm", "l_wrist": "CC_Base_L_Hand",
+    "r_shoulder": "CC_Base_R_Upperarm", "r_elbow": "CC_Base_R_Forearm", "r_wrist": "CC_Base_R_Hand",
+}
+CMU_HEAD_JOINT = "CC_Base_Head"
+CMU_HEAD_TOP_LOCAL_CM = np.array([2.0, 19.5, 0.0])
+CM_TO_MM = 10.0
+
+
+@dataclass
+class SourceClip:
+    """One motion-capture clip, converted to H36M-17 but not yet resampled or cut.
+
+    Attributes:
+        poses_world_mm: (T, 17, 3) float64, world frame Z up, mm; floor and centring not applied.
+        lowest_z_mm: the lowest Z over the whole source skeleton (all joints, toes included) and all frames.
+        fps: source frame rate.
+        source: ``"hdm05"`` or ``"cmu"``; subject: ``"bd"``, ``"cmu06"``...; action; name (unique clip id).
+    """
+
+    poses_world_mm: np.ndarray
+    lowest_z_mm: float
+    fps: float
+    source: str
+    subject: str
+    action: str
+    name: str
+
+
+def _mocap13_to_h36m17(joints_by_name: dict[str, np.ndarray]) -> np.ndarray:
+    """(T, 3) arrays per MOCAP13 joint name -> (T, 17, 3)."""
+    mocap13 = np.stack([joints_by_name[name] for name in MOCAP13.joint_names], axis=1)
+    poses, _ = to_h36m17(mocap13, None, MOCAP13)
+    return poses
+
+
+def load_hdm05_clip(asf_path: Path, amc_path: Path, skeleton=None) -> SourceClip:
+    """Read one HDM05 clip (``HDM_<actor>_<action>_<nr>_<fps>.amc``) with its actor's ASF skeleton."""
+    skeleton = skeleton if skeleton is not None else read_asf(asf_path)
+    motion = read_amc(amc_path, skeleton)
+    names, positions_mm = asf_forward_kinematics(skeleton, motion)       # (T, B+1, 3), Y up
+    positions_mm = positions_mm @ Y_UP_TO_Z_UP.T
+    index = {name: i for i, name in enumerate(names)}
+    missing = [bone for bone in HDM05_BONE_ENDS.values() if bone not in index]
+    if missing:
+        raise FormatError(asf_path, f"skeleton lacks bones {missing} needed for the H36M-17 mapping")
+    poses = _mocap13_to_h36m17({joint: positions_mm[:, index[bone]] for joint, bone in HDM05_BONE_ENDS.items()})
+    match = re.match(r"HDM_([a-z]+)_(.+)_(\d+)_(\d+)$", amc_path.stem)
+    if not match:
+        raise FormatError(amc_path, "file name is not HDM_<actor>_<action>_<nr>_<fps>.amc")
+    actor, action, number, fps = match.groups()
+    return SourceClip(poses, float(positions_mm[..., 2].min()), float(fps), "hdm05", actor, action,
+                      f"hdm05_{actor}_{action}_{number}")
+
+
+def load_cmu_clip(bvh_path: Path, descriptions: dict[tuple[int, int], str]) -> SourceClip:
+    """Read one CMU clip ``NNN_TT.bvh`` (``CC_Base_*`` skeleton, cm, Y up); drops the T-pose first frame."""
+    motion = read_bvh(bvh_path)
+    positions_cm, rotations = bvh_forward_kinematics(motion)             # (T, J, 3), (T, J, 3, 3)
+    positions_cm, rotations = positions_cm[1:], rotations[1:]            # frame 0 is a converter T-pose
+    index = {name: i for i, name in enumerate(motion.joint_names)}
+    missing = [joint for joint in [*CMU_JOINT_ORIGINS.values(), CMU_HEAD_JOINT] if joint not in index]
+    if missing:
+        raise FormatError(bvh_path, f"BVH hierarchy lacks joints {missing} needed for the H36M-17 mapping")
+    head = index[CMU_HEAD_JOINT]
+    joints = {joint: positions_cm[:, index[name]] for joint, name in CMU_JOINT_ORIGINS.items()}
+    joints["head"] = positions_cm[:, head] + rotations[:, head] @ CMU_HEAD_TOP_LOCAL_CM
+    poses_mm = _mocap13_to_h36m17(joints) * CM_TO_MM @ Y_UP_TO_Z_UP.T
+    lowest_z_mm = float(((positions_cm * CM_TO_MM) @ Y_UP_TO_Z_UP.T)[..., 2].min())
+    subject, trial = (int(part) for part in bvh_path.stem.split("_"))
+    action = descriptions.get((subject, trial), f"trial {trial}")
+    return SourceClip(poses_mm, lowest_z_mm, 1.0 / motion.frame_time_s, "cmu", f"cmu{subject:02d}", action,
+                      f"cmu_{subject:03d}_{trial:02d}")
+
+
+def read_cmu_descriptions(index_csv: Path) -> dict[tuple[int, int], str]:
+    """``cmu_index.csv`` -> {(subject, trial): motion description}."""
+    with open(index_csv, newline="", encoding="utf-8") as handle:
+        return {(int(row["Subject"]), int(row["Trial #"])): row["Motion Description"].strip()
+                for row in csv.DictReader(handle)}
