@@ -92,7 +92,6 @@ class FrameSource(torch.utils.data.Dataset):
         """A batch: keypoints_2d (B,17,2) px, confidence (B,17), poses_3d (B,17,3) mm camera frame
         root-relative, root_3d (B,3) mm camera frame, image_size (B,2), camera (B,), frame (B,)."""
         frame, camera = self.frame_and_camera(indices)
-        real_camera = camera
         if self.virtual_cameras:
             drawn = torch.randint(len(self.camera_ids) + len(self.virtual_cameras), (len(indices),), generator=generator)
             virtual = drawn >= len(self.camera_ids)
@@ -102,14 +101,15 @@ class FrameSource(torch.utils.data.Dataset):
         world = self.benchmark.poses_3d_world[frame]
         poses_cam = _world_to_camera(world, params["rotation"], params["position"])
         if self.virtual_cameras:
-            keypoints = project_points(poses_cam, params["focal"][:, None], params["principal"][:, None],
-                                       params["radial"][:, None], params["tangential"][:, None])
+            keypoints = project_points(poses_cam, params["focal"], params["principal"], params["radial"],
+                                       params["tangential"])
             confidence = torch.ones(keypoints.shape[:-1])
             if self.input == "noisy":
                 keypoints, confidence = simulate_detector(keypoints, generator, self.noise)
             is_real = camera < len(self.benchmark.cameras)
-            stored_keypoints = self.benchmark.keypoints_2d[self.input][real_camera, frame]
-            stored_confidence = self.benchmark.confidence[self.input][real_camera, frame]
+            stored_camera = camera.clamp(max=len(self.benchmark.cameras) - 1)     # real draws keep stored 2D
+            stored_keypoints = self.benchmark.keypoints_2d[self.input][stored_camera, frame]
+            stored_confidence = self.benchmark.confidence[self.input][stored_camera, frame]
             keypoints = torch.where(is_real[:, None, None], stored_keypoints, keypoints)
             confidence = torch.where(is_real[:, None], stored_confidence, confidence)
         else:
