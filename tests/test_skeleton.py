@@ -16,7 +16,7 @@ def test_h36m17_order_and_parents():
 
 
 @pytest.mark.parametrize("name,count", [("h36m17", 17), ("h36m32", 32), ("coco17", 17),
-                                        ("openpose25", 25), ("mediapipe33", 33)])
+                                        ("openpose25", 25), ("mediapipe33", 33), ("sh16", 16)])
 def test_layouts_are_trees_with_mirrored_pairs(name, count):
     layout = get_layout(name)
     assert layout.num_joints == count

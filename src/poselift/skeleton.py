@@ -157,7 +157,15 @@ MEDIAPIPE33 = _layout("mediapipe33", [
 MEDIAPIPE33 = Layout(MEDIAPIPE33.name, MEDIAPIPE33.joint_names, MEDIAPIPE33.parents,
                      MEDIAPIPE33.left_right + ((9, 10),))
 
-LAYOUTS: Mapping[str, Layout] = {layout.name: layout for layout in (H36M17, H36M32, COCO17, OPENPOSE25, MEDIAPIPE33)}
+# The 16 MPII joints of Stacked-Hourglass detections (Martinez et al.'s h5 files).
+SH16 = _layout("sh16", [
+    ("r_ankle", "r_knee"), ("r_knee", "r_hip"), ("r_hip", "pelvis"), ("l_hip", "pelvis"), ("l_knee", "l_hip"),
+    ("l_ankle", "l_knee"), ("pelvis", None), ("thorax", "pelvis"), ("upper_neck", "thorax"),
+    ("head_top", "upper_neck"), ("r_wrist", "r_elbow"), ("r_elbow", "r_shoulder"), ("r_shoulder", "thorax"),
+    ("l_shoulder", "thorax"), ("l_elbow", "l_shoulder"), ("l_wrist", "l_elbow"),
+], "l_", "r_")
+
+LAYOUTS: Mapping[str, Layout] = {layout.name: layout for layout in (H36M17, H36M32, COCO17, OPENPOSE25, MEDIAPIPE33, SH16)}
 LAYOUT_NAMES = tuple(LAYOUTS)
 
 # The 13 joints that motion-capture skeletons define anatomically (the benchmark builder picks them
@@ -221,6 +229,7 @@ CONVERSION_RULES: Mapping[str, dict] = {
     "coco17": _rules_from_names(_LIMBS_COCO_STYLE, _head_from_ears("left_ear", "right_ear")),
     "mediapipe33": _rules_from_names(_LIMBS_COCO_STYLE, _head_from_ears("left_ear", "right_ear")),
     "openpose25": _rules_from_names(_LIMBS_OPENPOSE, _head_from_ears("LEar", "REar")),
+    "sh16": _rules_from_names({name: name for name in _LIMBS_COCO_STYLE}, [("head_top", 1.0)]),
     "mocap13": _rules_from_names({name: name for name in MOCAP13.joint_names if name != "head"}, [("head", 1.0)]),
 }
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -72,39 +72,50 @@ def _mocap13_to_h36m17(joints_by_name: dict[str, np.ndarray]) -> np.ndarray:
     return poses
 
 
-def load_hdm05_clip(asf_path: Path, amc_path: Path, skeleton=None) -> SourceClip:
-    """Read one HDM05 clip (``HDM_<actor>_<action>_<nr>_<fps>.amc``) with its actor's ASF skeleton."""
-    skeleton = skeleton if skeleton is not None else read_asf(asf_path)
-    motion = read_amc(amc_path, skeleton)
+def asf_amc_to_h36m17(skeleton, motion, source_path: Path) -> tuple[np.ndarray, float]:
+    """HDM05/CMU-style ASF skeleton + AMC motion -> (poses (T, 17, 3) mm world Z up, lowest Z of the skeleton)."""
     names, positions_mm = asf_forward_kinematics(skeleton, motion)       # (T, B+1, 3), Y up
     positions_mm = positions_mm @ Y_UP_TO_Z_UP.T
     index = {name: i for i, name in enumerate(names)}
     missing = [bone for bone in HDM05_BONE_ENDS.values() if bone not in index]
     if missing:
-        raise FormatError(asf_path, f"skeleton lacks bones {missing} needed for the H36M-17 mapping")
+        raise FormatError(source_path, f"skeleton lacks bones {missing} needed for the H36M-17 mapping")
     poses = _mocap13_to_h36m17({joint: positions_mm[:, index[bone]] for joint, bone in HDM05_BONE_ENDS.items()})
+    return poses, float(positions_mm[..., 2].min())
+
+
+def load_hdm05_clip(asf_path: Path, amc_path: Path, skeleton=None) -> SourceClip:
+    """Read one HDM05 clip (``HDM_<actor>_<action>_<nr>_<fps>.amc``) with its actor's ASF skeleton."""
+    skeleton = skeleton if skeleton is not None else read_asf(asf_path)
     match = re.match(r"HDM_([a-z]+)_(.+)_(\d+)_(\d+)$", amc_path.stem)
     if not match:
         raise FormatError(amc_path, "file name is not HDM_<actor>_<action>_<nr>_<fps>.amc")
     actor, action, number, fps = match.groups()
-    return SourceClip(poses, float(positions_mm[..., 2].min()), float(fps), "hdm05", actor, action,
-                      f"hdm05_{actor}_{action}_{number}")
+    poses, lowest_z_mm = asf_amc_to_h36m17(skeleton, read_amc(amc_path, skeleton), asf_path)
+    return SourceClip(poses, lowest_z_mm, float(fps), "hdm05", actor, action, f"hdm05_{actor}_{action}_{number}")
 
 
-def load_cmu_clip(bvh_path: Path, descriptions: dict[tuple[int, int], str]) -> SourceClip:
-    """Read one CMU clip ``NNN_TT.bvh`` (``CC_Base_*`` skeleton, cm, Y up); drops the T-pose first frame."""
-    motion = read_bvh(bvh_path)
+def cmu_bvh_to_h36m17(motion, source_path: Path) -> tuple[np.ndarray, float]:
+    """CMU ``CC_Base_*`` BVH motion (cm, Y up) -> (poses (T, 17, 3) mm world Z up, lowest Z of the skeleton)."""
     positions_cm, rotations = bvh_forward_kinematics(motion)             # (T, J, 3), (T, J, 3, 3)
-    positions_cm, rotations = positions_cm[1:], rotations[1:]            # frame 0 is a converter T-pose
     index = {name: i for i, name in enumerate(motion.joint_names)}
     missing = [joint for joint in [*CMU_JOINT_ORIGINS.values(), CMU_HEAD_JOINT] if joint not in index]
     if missing:
-        raise FormatError(bvh_path, f"BVH hierarchy lacks joints {missing} needed for the H36M-17 mapping")
+        raise FormatError(source_path, f"BVH hierarchy lacks joints {missing} needed for the H36M-17 mapping "
+                                       "(poselift maps the CMU CC_Base skeleton)")
     head = index[CMU_HEAD_JOINT]
     joints = {joint: positions_cm[:, index[name]] for joint, name in CMU_JOINT_ORIGINS.items()}
     joints["head"] = positions_cm[:, head] + rotations[:, head] @ CMU_HEAD_TOP_LOCAL_CM
     poses_mm = _mocap13_to_h36m17(joints) * CM_TO_MM @ Y_UP_TO_Z_UP.T
     lowest_z_mm = float(((positions_cm * CM_TO_MM) @ Y_UP_TO_Z_UP.T)[..., 2].min())
+    return poses_mm, lowest_z_mm
+
+
+def load_cmu_clip(bvh_path: Path, descriptions: dict[tuple[int, int], str]) -> SourceClip:
+    """Read one CMU clip ``NNN_TT.bvh``; drops the first frame (a converter T-pose)."""
+    motion = read_bvh(bvh_path)
+    motion = replace(motion, motion=motion.motion[1:])
+    poses_mm, lowest_z_mm = cmu_bvh_to_h36m17(motion, bvh_path)
     subject, trial = (int(part) for part in bvh_path.stem.split("_"))
     action = descriptions.get((subject, trial), f"trial {trial}")
     return SourceClip(poses_mm, lowest_z_mm, 1.0 / motion.frame_time_s, "cmu", f"cmu{subject:02d}", action,

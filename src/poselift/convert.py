@@ -1,0 +1,79 @@
+"""``poselift data convert``: any supported pose file -> poselift's own npz/json.
+
+- 2D keypoint files (COCO, OpenPose, MediaPipe, VideoPose3D 2D, Stacked-Hourglass h5, poselift)
+  -> poselift 2D, optionally converted to the H36M-17 layout (``to_layout="h36m17"``).
+- 3D files (VideoPose3D 3D, Martinez h5, poselift) -> poselift 3D (H36M-32 -> H36M-17 on request).
+- Motion capture: a CMU ``CC_Base`` BVH, or an ASF/AMC pair (``asf=``), -> H36M-17 joint positions in
+  mm, world frame with Z up (the benchmark's joint mapping and axes), at the file's frame rate.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from poselift.errors import PoseliftError
+from poselift.fileio import check_output_file
+from poselift.io.records import Poses3D
+from poselift.skeleton import H36M17, to_h36m17
+
+OUTPUT_SUFFIXES = (".npz", ".json")
+
+
+def _mocap_to_poses(input_path: Path, asf: Path | None) -> Poses3D:
+    from poselift.data.sources import asf_amc_to_h36m17, cmu_bvh_to_h36m17
+    from poselift.io.asf_amc import read_amc, read_asf
+    from poselift.io.bvh import read_bvh
+
+    suffix = input_path.suffix.lower()
+    if suffix == ".bvh":
+        motion = read_bvh(input_path)
+        poses, _ = cmu_bvh_to_h36m17(motion, input_path)
+        fps = 1.0 / motion.frame_time_s
+    else:
+        if asf is None:
+            raise PoseliftError(f"{input_path}: an .amc file needs its skeleton: add --asf SKELETON.asf")
+        skeleton = read_asf(asf)
+        poses, _ = asf_amc_to_h36m17(skeleton, read_amc(input_path, skeleton), asf)
+        fps = 120.0 if input_path.stem.endswith("_120") else None
+    return Poses3D(poses_3d=poses.astype(np.float32), joint_names=H36M17.joint_names, frame="world", fps=fps,
+                   layout="h36m17", meta={"source": str(input_path), "axes": "Z up", "units": "mm"})
+
+
+def convert_file(input_path: Path, output_path: Path, asf: Path | None = None, to_layout: str | None = None,
+                 force: bool = False) -> str:
+    """Convert ``input_path`` to ``output_path`` (poselift .npz or .json); returns a one-line summary."""
+    from poselift.io import load_keypoints_2d, load_poses_3d
+    from poselift.io.poselift_format import write_keypoints_2d, write_poses_3d
+
+    input_path, output_path = Path(input_path), Path(output_path)
+    if output_path.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise PoseliftError(f"{output_path}: output must be a poselift .npz or .json file")
+    if to_layout not in (None, "h36m17"):
+        raise PoseliftError(f"--layout {to_layout!r}: only h36m17 is supported as a conversion target")
+    check_output_file(output_path, force=force)
+    if input_path.suffix.lower() in (".bvh", ".amc"):
+        poses = _mocap_to_poses(input_path, asf)
+        write_poses_3d(output_path, poses)
+        return (f"wrote {output_path}: {len(poses.poses_3d)} frames of H36M-17 3D poses in mm "
+                f"(world frame, Z up, {poses.fps or 'unknown'} fps)")
+    try:
+        keypoints = load_keypoints_2d(input_path)
+    except PoseliftError as error_2d:
+        try:
+            poses = load_poses_3d(input_path)
+        except PoseliftError:
+            raise error_2d from None
+        if to_layout == "h36m17" and poses.layout not in (None, "h36m17"):
+            converted, _ = to_h36m17(poses.poses_3d, None, poses.layout)
+            poses = Poses3D(poses_3d=converted, joint_names=H36M17.joint_names, frame=poses.frame, fps=poses.fps,
+                            layout="h36m17", meta=poses.meta)
+        write_poses_3d(output_path, poses)
+        return f"wrote {output_path}: {len(poses.poses_3d)} frames of 3D poses ({poses.layout or 'unnamed layout'})"
+    if to_layout == "h36m17" and keypoints.layout != "h36m17":
+        converted, confidence = to_h36m17(keypoints.keypoints_2d, keypoints.confidence, keypoints.layout)
+        keypoints = type(keypoints)(keypoints_2d=converted, confidence=confidence, layout="h36m17",
+                                    image_size=keypoints.image_size, fps=keypoints.fps)
+    write_keypoints_2d(output_path, keypoints)
+    return f"wrote {output_path}: {len(keypoints.keypoints_2d)} frames of 2D keypoints ({keypoints.layout})"
