@@ -1,0 +1,116 @@
+"""The `poselift` command end to end: bad input gives one clear line and a non-zero exit."""
+
+import json
+
+import numpy as np
+import pytest
+
+from poselift.cli import main
+
+
+def run_cli(capsys, *argv):
+    status = main([str(arg) for arg in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def assert_one_line_error(status, err, *needles):
+    assert status == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("poselift: error: ")
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_truncated_bvh(capsys, tmp_path):
+    bvh = tmp_path / "truncated.bvh"
+    bvh.write_text("HIERARCHY\nROOT Hips\n{\n OFFSET 0 0 0\n CHANNELS 3 Xposition Yposition Zposition\n"
+                   " End Site\n {\n  OFFSET 0 1 0\n }\n}\nMOTION\nFrames: 3\nFrame Time: 0.01\n0 0 0\n1 1 1\n")
+    status, _, err = run_cli(capsys, "data", "convert", bvh, tmp_path / "out.npz")
+    assert_one_line_error(status, err, "truncated.bvh")
+    assert not (tmp_path / "out.npz").exists()
+
+
+def test_amc_frame_with_a_missing_bone(capsys, tmp_path, shared_data):
+    asf = shared_data / "hdm05" / "asf" / "HDM_bd.asf"
+    amc_source = sorted((shared_data / "hdm05" / "amc" / "bd").glob("*.amc"))[0]
+    lines = amc_source.read_text(encoding="latin-1").splitlines()
+    bad_lines = [line for line in lines if not line.startswith("lfemur")][:200]   # no frame has lfemur
+    amc = tmp_path / "HDM_bd_broken_01_120.amc"
+    amc.write_text("\n".join(bad_lines) + "\n", encoding="latin-1")
+    status, _, err = run_cli(capsys, "data", "convert", amc, tmp_path / "out.npz", "--asf", asf)
+    assert_one_line_error(status, err, "HDM_bd_broken_01_120.amc", "lfemur")
+
+
+def test_json_person_without_keypoints(capsys, tmp_path):
+    coco = tmp_path / "results.json"
+    coco.write_text(json.dumps([{"image_id": 1, "category_id": 1, "keypoints": [1.0, 2.0, 1.0], "score": 0.9}]))
+    status, _, err = run_cli(capsys, "data", "convert", coco, tmp_path / "out.json")
+    assert_one_line_error(status, err, "results.json", "keypoints")
+
+
+def test_npz_with_a_wrong_shape(capsys, tmp_path):
+    npz = tmp_path / "bad.npz"
+    np.savez(npz, keypoints_2d=np.zeros((4, 17, 3), np.float32), confidence=np.ones((4, 17), np.float32),
+             layout=np.array("h36m17"))
+    status, _, err = run_cli(capsys, "data", "convert", npz, tmp_path / "out.npz")
+    assert_one_line_error(status, err, "bad.npz", "keypoints_2d")
+
+
+def test_nan_keypoint_with_confidence(capsys, tmp_path):
+    keypoints = np.zeros((2, 17, 2), np.float32)
+    keypoints[1, 3] = np.nan
+    npz = tmp_path / "nan.npz"
+    np.savez(npz, keypoints_2d=keypoints, confidence=np.ones((2, 17), np.float32), layout=np.array("h36m17"))
+    status, _, err = run_cli(capsys, "data", "convert", npz, tmp_path / "out.npz")
+    assert_one_line_error(status, err, "nan.npz", "NaN")
+
+
+def test_unknown_layout(capsys, tmp_path):
+    npz = tmp_path / "layout.npz"
+    np.savez(npz, keypoints_2d=np.zeros((2, 17, 2), np.float32), confidence=np.ones((2, 17), np.float32),
+             layout=np.array("coco18"))
+    status, _, err = run_cli(capsys, "data", "convert", npz, tmp_path / "out.npz")
+    assert_one_line_error(status, err, "layout.npz", "coco18")
+
+
+def test_existing_output_is_not_overwritten(capsys, tmp_path):
+    out = tmp_path / "out.json"
+    out.write_text("precious")
+    npz = tmp_path / "ok.npz"
+    np.savez(npz, keypoints_2d=np.zeros((2, 17, 2), np.float32), confidence=np.ones((2, 17), np.float32),
+             layout=np.array("h36m17"))
+    status, _, err = run_cli(capsys, "data", "convert", npz, out)
+    assert_one_line_error(status, err, "exists", "--force")
+    assert out.read_text() == "precious"
+    status, out_text, _ = run_cli(capsys, "data", "convert", npz, out, "--force")
+    assert status == 0 and "2 frames" in out_text
+
+
+def test_convert_real_bvh_and_coco_to_h36m(capsys, tmp_path, shared_data):
+    from poselift.io import load_keypoints_2d, load_poses_3d
+
+    status, out, _ = run_cli(capsys, "data", "convert", shared_data / "cmu" / "subjects" / "006" / "006_01.bvh",
+                             tmp_path / "clip.npz")
+    assert status == 0
+    poses = load_poses_3d(tmp_path / "clip.npz")
+    assert poses.poses_3d.shape[1:] == (17, 3) and poses.frame == "world"
+    height = poses.poses_3d[:, 10, 2] - poses.poses_3d[:, [3, 6], 2].min(1)
+    assert 1400 < np.median(height) < 1900                                         # mm, Z up
+    coco_rows = [{"image_id": i, "category_id": 1, "score": 1.0,
+                  "keypoints": sum(([100.0 + j, 200.0 + i, 2] for j in range(17)), [])} for i in range(3)]
+    (tmp_path / "coco.json").write_text(json.dumps(coco_rows))
+    status, _, _ = run_cli(capsys, "data", "convert", tmp_path / "coco.json", tmp_path / "h36m.json", "--layout", "h36m17")
+    converted = load_keypoints_2d(tmp_path / "h36m.json")
+    assert status == 0 and converted.layout == "h36m17" and converted.keypoints_2d.shape == (3, 17, 2)
+
+
+def test_data_build_sample(capsys, tmp_path, shared_data):
+    out = tmp_path / "bench.npz"
+    status, text, _ = run_cli(capsys, "data", "build", "--source", shared_data, "--out", out,
+                              "--max-clips-per-subject", "1")
+    assert status == 0 and out.exists()
+    assert "train:" in text and "test :" in text and "noisy 2D: mean error" in text
+    status, _, err = run_cli(capsys, "data", "build", "--source", shared_data, "--out", out)
+    assert_one_line_error(status, err, "exists")
