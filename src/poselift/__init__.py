@@ -1,6 +1,14 @@
 """poselift: lift 2D human keypoints to 3D poses.
 
 Units: millimetres in 3D, pixels in 2D, unless a name says otherwise.
+
+    >>> import poselift
+    >>> model = poselift.load_model()            # the default model shipped with the package
+    >>> poses_mm = model.lift(keypoints_2d_px)    # (T, 17, 2) H36M-17 px -> (T, 17, 3) mm
 """
 
 __version__ = "0.1.0"
+
+from poselift.lift import load_model  # noqa: E402  (the public entry point)
+
+__all__ = ["__version__", "load_model"]
