@@ -15,7 +15,7 @@ import torch
 
 import numpy as np
 
-from poselift.camera import Camera, project_points, stack_intrinsics
+from poselift.camera import Camera, project_points, stack_intrinsics, to_camera_frame
 from poselift.data.benchmark import PELVIS, Benchmark
 from poselift.data.noise import DetectorNoiseConfig, simulate_detector
 from poselift.errors import PoseliftError
@@ -39,13 +39,6 @@ def camera_tensors(cameras: list[Camera]) -> dict[str, torch.Tensor]:
     )
 
 
-def _world_to_camera(points_world: torch.Tensor, rotation: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
-    """(B, ..., 3) world mm -> camera frame with per-sample rotation (B,3,3) and centre (B,3)."""
-    extra = (1,) * (points_world.dim() - 2)
-    shifted = points_world - centre.view(centre.shape[0], *extra, 3)
-    return torch.einsum("bij,b...j->b...i", rotation, shifted)
-
-
 class FrameSource(torch.utils.data.Dataset):
     """Single frames of one split seen by a set of cameras.
 
@@ -60,11 +53,13 @@ class FrameSource(torch.utils.data.Dataset):
         flip: mirror half of the samples (2D about the principal point, 3D x -> -x, left/right swapped).
         frame_stride: keep every k-th frame (e.g. 5 = 10 fps at 50 Hz).
         noise: the detector model used for virtual cameras with ``noisy`` input.
+        joint_dropout: probability of hiding each 2D joint of a sample (NaN, confidence 0), so a model
+            learns to lift with missing joints.
     """
 
     def __init__(self, benchmark: Benchmark, split: str = "train", input: str = "gt",
                  cameras=(0, 1, 2, 3), virtual_cameras: list[Camera] | None = None, flip: bool = False,
-                 frame_stride: int = 1, noise: DetectorNoiseConfig | None = None):
+                 frame_stride: int = 1, noise: DetectorNoiseConfig | None = None, joint_dropout: float = 0.0):
         if input not in INPUTS:
             raise PoseliftError(f"unknown 2D input {input!r}; use one of {', '.join(INPUTS)}")
         self.benchmark = benchmark
@@ -73,6 +68,7 @@ class FrameSource(torch.utils.data.Dataset):
         self.frames = torch.nonzero(benchmark.frame_mask(split)).squeeze(1)[::frame_stride]
         self.virtual_cameras = list(virtual_cameras or [])
         self.flip = flip
+        self.joint_dropout = joint_dropout
         self.noise = noise if noise is not None else benchmark.noise_config()
         self._cameras = camera_tensors(benchmark.cameras + self.virtual_cameras)
         self._flip_permutation = torch.as_tensor(H36M17.flip_permutation)
@@ -99,7 +95,7 @@ class FrameSource(torch.utils.data.Dataset):
                                  self.camera_ids[drawn.clamp(max=len(self.camera_ids) - 1)])
         params = {key: value[camera] for key, value in self._cameras.items()}
         world = self.benchmark.poses_3d_world[frame]
-        poses_cam = _world_to_camera(world, params["rotation"], params["position"])
+        poses_cam = to_camera_frame(world, params["rotation"], params["position"])
         if self.virtual_cameras:
             keypoints = project_points(poses_cam, params["focal"], params["principal"], params["radial"],
                                        params["tangential"])
@@ -126,6 +122,11 @@ class FrameSource(torch.utils.data.Dataset):
             confidence = torch.where(mirror[:, None], confidence[:, self._flip_permutation], confidence)
             poses_rel = torch.where(mirror[:, None, None], flipped_3d, poses_rel)
             root = torch.where(mirror[:, None], root * torch.tensor([-1.0, 1.0, 1.0]), root)
+        if self.joint_dropout > 0:
+            hidden = torch.rand(confidence.shape, generator=generator) < self.joint_dropout
+            hidden[:, PELVIS] = False                    # the root anchors the 2D normalisation
+            keypoints = keypoints.masked_fill(hidden[..., None], float("nan"))
+            confidence = confidence.masked_fill(hidden, 0.0)
         return dict(keypoints_2d=keypoints.float(), confidence=confidence.float(), poses_3d=poses_rel.float(),
                     root_3d=root.float(), image_size=params["image_size"], camera=camera, frame=frame)
 
@@ -171,8 +172,8 @@ class ViewPairSource(torch.utils.data.Dataset):
             for key, value in self._cameras.items():
                 batch[f"{key}_{view}"] = value[camera]
             if self.with_3d:
-                poses_cam = _world_to_camera(self.benchmark.poses_3d_world[frame], self._cameras["rotation"][camera],
-                                             self._cameras["position"][camera])
+                poses_cam = to_camera_frame(self.benchmark.poses_3d_world[frame], self._cameras["rotation"][camera],
+                                            self._cameras["position"][camera])
                 batch[f"root_3d_{view}"] = poses_cam[:, PELVIS]
                 batch[f"poses_3d_{view}"] = poses_cam - poses_cam[:, PELVIS:PELVIS + 1]
         return batch
@@ -213,8 +214,8 @@ class WindowSource(torch.utils.data.Dataset):
         count = len(self.camera_ids)
         frame = self.starts[indices // count][:, None] + torch.arange(self.length)
         camera = self.camera_ids[indices % count]
-        poses_cam = _world_to_camera(self.benchmark.poses_3d_world[frame], self._cameras["rotation"][camera],
-                                     self._cameras["position"][camera])
+        poses_cam = to_camera_frame(self.benchmark.poses_3d_world[frame], self._cameras["rotation"][camera, None],
+                                    self._cameras["position"][camera, None])
         root = poses_cam[:, :, PELVIS]
         return dict(keypoints_2d=self.benchmark.keypoints_2d[self.input][camera[:, None], frame],
                     confidence=self.benchmark.confidence[self.input][camera[:, None], frame],
