@@ -33,6 +33,77 @@ def _cmd_data_convert(args) -> None:
     print(message)
 
 
+def _parse_assignments(pairs: list[str]) -> dict:
+    """``["hidden_size=512", "dropout=0.2"]`` -> {"hidden_size": 512, "dropout": 0.2} (JSON values)."""
+    import json
+
+    config = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator:
+            raise PoseliftError(f"--set expects key=value, got {pair!r}")
+        try:
+            config[key] = json.loads(value)
+        except json.JSONDecodeError:
+            config[key] = value
+    return config
+
+
+def _cmd_train(args) -> None:
+    from poselift.recipes import DataOptions, train_on_benchmark
+    from poselift.train import TrainConfig
+
+    data = DataOptions(input=args.input, protocol=args.protocol, virtual_cameras=args.virtual_cameras,
+                       flip=args.flip, frame_stride=args.frame_stride, joint_dropout=args.joint_dropout)
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                         max_steps=args.max_steps, num_threads=args.threads, device=args.device)
+    summary = train_on_benchmark(args.kind, args.data, args.out, data, config, _parse_assignments(args.set),
+                                 resume=args.resume, force=args.force, quiet=args.quiet,
+                                 lr_decay_steps=args.lr_decay_steps)
+    if summary.get("last_checkpoint"):
+        print(f"trained {summary['step']} steps ({summary['epoch']} epochs); checkpoint {summary['last_checkpoint']}")
+
+
+def _cmd_eval(args) -> None:
+    import json
+
+    from poselift.data.benchmark import load_benchmark
+    from poselift.evaluate import evaluate
+    from poselift.fileio import write_text_atomic
+    from poselift.lift import load_model
+
+    model = load_model(args.checkpoint)
+    result = evaluate(model, load_benchmark(args.data), input=args.input, protocol=args.protocol)
+    info = result.info
+    print(f"Protocol #{info['protocol']} on {info['data_version']} test split, {info['input']} 2D "
+          f"(mean 2D error {info['mean_2d_input_error_px']:.2f} px), cameras {info['cameras']}, "
+          f"{info['samples']} samples, model {args.checkpoint}")
+    print(result.table())
+    if args.json:
+        write_text_atomic(args.json, json.dumps({**result.to_dict(), "checkpoint": str(args.checkpoint)}, indent=1) + "\n")
+        print(f"wrote {args.json}")
+
+
+def _cmd_lift(args) -> None:
+    from poselift.lift import lift_file
+
+    report, written = lift_file(args.input, args.out, model=args.model, force=args.force, video=args.video,
+                                animation=not args.no_animation, max_gap=args.max_gap)
+    print(report.summary())
+    for path in written:
+        print(f"wrote {path}")
+
+
+def _cmd_demo(args) -> None:
+    from poselift.lift import run_demo
+
+    report, written = run_demo(args.out, force=args.force)
+    print("lifted the bundled sample (MediaPipe 2D of Pose2Sim cam01) with the default model")
+    print(report.summary())
+    for path in written:
+        print(f"wrote {path}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="poselift", description="Lift 2D human keypoints to 3D poses.")
     parser.add_argument("--version", action="version", version=f"poselift {__version__}")
@@ -60,6 +131,58 @@ def build_parser() -> argparse.ArgumentParser:
                          help="convert 2D keypoints to this layout (only h36m17 is supported as a target)")
     convert.add_argument("--force", action="store_true", help="overwrite an existing output file")
     convert.set_defaults(handler=_cmd_data_convert)
+
+    from poselift.models.registry import MODEL_KINDS
+
+    train = commands.add_parser("train", help="train a lifting model on the benchmark")
+    train.add_argument("kind", choices=sorted(MODEL_KINDS), help="model family")
+    train.add_argument("--data", type=Path, required=True, help="benchmark .npz (poselift data build)")
+    train.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, logs")
+    train.add_argument("--input", choices=("gt", "noisy"), default="gt", help="2D input (default gt)")
+    train.add_argument("--protocol", type=int, choices=(1, 3), default=1,
+                       help="1: train on cameras 0-3; 3: cameras 0-2 (camera 3 held out)")
+    train.add_argument("--virtual-cameras", action="store_true", help="augment with virtual cameras every 15 degrees")
+    train.add_argument("--flip", action="store_true", help="augment with left/right mirroring")
+    train.add_argument("--joint-dropout", type=float, default=0.0, help="probability of hiding a 2D joint")
+    train.add_argument("--frame-stride", type=int, default=1, help="keep every k-th training frame")
+    train.add_argument("--epochs", type=int, default=20)
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--lr-decay-steps", type=int, default=None,
+                       help="steps per 0.96 decay (default: the paper's 48 decays spread over the run)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (resumable)")
+    train.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    train.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    train.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="model config overrides")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
+    train.add_argument("--force", action="store_true", help="start over in an --out that holds a run")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(handler=_cmd_train)
+
+    evaluate = commands.add_parser("eval", help="evaluate a checkpoint on the benchmark (per-action table)")
+    evaluate.add_argument("checkpoint", help="checkpoint .pt, or 'default'")
+    evaluate.add_argument("--data", type=Path, required=True, help="benchmark .npz")
+    evaluate.add_argument("--input", choices=("gt", "noisy"), default="gt")
+    evaluate.add_argument("--protocol", type=int, choices=(1, 2, 3), default=1,
+                          help="1/2: all four cameras (both MPJPE and P-MPJPE are reported); 3: camera 3 only")
+    evaluate.add_argument("--json", type=Path, help="also write the results as JSON")
+    evaluate.set_defaults(handler=_cmd_eval)
+
+    lift = commands.add_parser("lift", help="lift a 2D keypoint file to 3D")
+    lift.add_argument("input", type=Path, help="COCO JSON, OpenPose folder, MediaPipe JSON, VideoPose3D npz, poselift npz/json")
+    lift.add_argument("--out", type=Path, required=True, help="output folder")
+    lift.add_argument("--model", default="default", help="'default' or a checkpoint path")
+    lift.add_argument("--video", type=Path, help="the video the keypoints come from (drawn under the 2D)")
+    lift.add_argument("--max-gap", type=int, default=10, help="longest gap (frames) filled by interpolation")
+    lift.add_argument("--no-animation", action="store_true", help="skip the mp4/gif")
+    lift.add_argument("--force", action="store_true", help="write into a non-empty output folder")
+    lift.set_defaults(handler=_cmd_lift)
+
+    demo = commands.add_parser("demo", help="lift the bundled sample with the default model")
+    demo.add_argument("--out", type=Path, default=Path("poselift_demo"), help="output folder (default poselift_demo)")
+    demo.add_argument("--force", action="store_true", help="write into a non-empty output folder")
+    demo.set_defaults(handler=_cmd_demo)
     return parser
 
 

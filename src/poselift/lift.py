@@ -1,0 +1,174 @@
+"""Lifting 2D keypoint files to 3D: the inference API behind ``poselift lift`` and ``poselift demo``.
+
+What happens to an input, in order:
+
+1. Read any supported 2D file (:func:`poselift.io.load_keypoints_2d`) and convert its layout to
+   H36M-17 (:func:`poselift.skeleton.to_h36m17`: derived joints, minimum confidences, NaN stays NaN).
+2. Missing joints (NaN or confidence 0): a gap of at most ``max_gap`` frames between two detections
+   of the same joint is filled by linear interpolation in time (the filled joint gets half the
+   lower confidence of its two neighbours); longer gaps stay missing. The report says how many.
+3. The model lifts every frame in large batches. The 2D input is normalised per pose (root-centred,
+   divided by its RMS joint distance), so image size, resolution and aspect ratio do not matter.
+   A joint still missing is replaced by its training mean; a frame whose pelvis (from both hips) is
+   missing cannot be normalised and is returned as NaN.
+4. Outputs: ``poses_3d.npz`` and ``poses_3d.json`` ((T, 17, 3) mm, camera frame, root-relative), a PNG
+   figure and an animation (mp4, or gif without an H.264 encoder).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from poselift.errors import PoseliftError
+from poselift.fileio import prepare_output_dir
+from poselift.io.records import Keypoints2D, Poses3D
+from poselift.skeleton import H36M17, to_h36m17
+
+DEFAULT_MODEL = "default"
+
+
+def default_model_path() -> Path:
+    """Path of the model shipped inside the package."""
+    return Path(str(resources.files("poselift") / "assets" / "models" / "default.pt"))
+
+
+def load_model(model: str | Path = DEFAULT_MODEL, device: str = "cpu"):
+    """Load a lifting model: ``"default"`` (shipped with the package) or a checkpoint path.
+
+    The returned model has ``lift(keypoints_2d (..., 17, 2) px, confidence=None) -> (..., 17, 3) mm``
+    taking and returning numpy arrays or tensors.
+    """
+    from poselift.checkpoint import load_model as load_checkpoint_model
+
+    path = default_model_path() if str(model) == DEFAULT_MODEL else Path(model)
+    if str(model) == DEFAULT_MODEL and not path.exists():
+        raise PoseliftError(f"{path}: the default model is missing from this installation")
+    return load_checkpoint_model(path, map_location=device)
+
+
+def fill_short_gaps(keypoints_2d: np.ndarray, confidence: np.ndarray, max_gap: int = 10):
+    """Fill gaps of at most ``max_gap`` frames in each joint's track by linear interpolation.
+
+    Args:
+        keypoints_2d: (T, J, 2) px, NaN where missing. confidence: (T, J); 0 = missing.
+
+    Returns:
+        ``(keypoints (T, J, 2), confidence (T, J), filled (T, J) bool)``; new arrays.
+    """
+    keypoints = keypoints_2d.astype(np.float32, copy=True)
+    confidence = confidence.astype(np.float32, copy=True)
+    missing = ~np.isfinite(keypoints).all(-1) | (confidence <= 0)
+    filled = np.zeros_like(missing)
+    frames = np.arange(len(keypoints))
+    for joint in np.flatnonzero(missing.any(0) & (~missing).any(0)):      # a loop over joints, frames at once
+        seen = ~missing[:, joint]
+        seen_frames = frames[seen]
+        previous = np.searchsorted(seen_frames, frames, side="right") - 1     # last seen frame before
+        following = np.searchsorted(seen_frames, frames, side="left")        # first seen frame after
+        inside = (previous >= 0) & (following < len(seen_frames))
+        gap = np.where(inside, seen_frames[np.clip(following, 0, len(seen_frames) - 1)]
+                       - seen_frames[np.clip(previous, 0, len(seen_frames) - 1)] - 1, np.iinfo(np.int64).max)
+        fill = missing[:, joint] & inside & (gap <= max_gap)
+        if not fill.any():
+            continue
+        for axis in range(2):
+            keypoints[fill, joint, axis] = np.interp(frames[fill], seen_frames, keypoints[seen, joint, axis])
+        neighbour_confidence = np.minimum(confidence[seen_frames[previous[fill]], joint],
+                                          confidence[seen_frames[following[fill]], joint])
+        confidence[fill, joint] = 0.5 * neighbour_confidence
+        filled[fill, joint] = True
+    return keypoints, confidence, filled
+
+
+@dataclass
+class LiftReport:
+    frames: int
+    frames_not_lifted: int
+    joints_filled: int
+    joints_missing: int
+    model: str
+
+    def summary(self) -> str:
+        return (f"lifted {self.frames - self.frames_not_lifted}/{self.frames} frames with model {self.model}; "
+                f"{self.joints_filled} missing joints filled by interpolation, {self.joints_missing} left missing"
+                + (f"; {self.frames_not_lifted} frames without a pelvis are NaN" if self.frames_not_lifted else ""))
+
+
+def lift_keypoints(keypoints: Keypoints2D, model, model_name: str = "", max_gap: int = 10):
+    """Lift a 2D track of any layout -> ``(Poses3D, LiftReport, (keypoints_h36m (T,17,2), confidence (T,17)))``."""
+    keypoints_h36m, confidence_h36m = to_h36m17(keypoints.keypoints_2d, keypoints.confidence, keypoints.layout)
+    keypoints_h36m, confidence_h36m, filled = fill_short_gaps(keypoints_h36m, confidence_h36m, max_gap)
+    poses = model.lift(np.nan_to_num(keypoints_h36m), np.where(np.isfinite(keypoints_h36m).all(-1),
+                                                              confidence_h36m, 0.0).astype(np.float32))
+    poses = np.asarray(poses, dtype=np.float32)
+    not_lifted = ~np.isfinite(poses).all(axis=(-1, -2))
+    still_missing = ~np.isfinite(keypoints_h36m).all(-1) | (confidence_h36m <= 0)
+    report = LiftReport(len(poses), int(not_lifted.sum()), int(filled.sum()), int(still_missing.sum()), model_name)
+    record = Poses3D(poses_3d=poses, joint_names=H36M17.joint_names, frame="camera", fps=keypoints.fps,
+                     layout="h36m17", meta={"model": model_name, "root_relative": True, "units": "mm"})
+    return record, report, (keypoints_h36m, confidence_h36m)
+
+
+def _representative_frame(confidence: np.ndarray, poses: np.ndarray) -> int:
+    """The frame with the highest mean confidence among lifted frames (for the still figure)."""
+    score = np.where(np.isfinite(poses).all(axis=(-1, -2)), np.nan_to_num(confidence).mean(-1), -1.0)
+    return int(np.argmax(score))
+
+
+def lift_file(input_path: str | Path, out_dir: str | Path, model: str | Path = DEFAULT_MODEL, force: bool = False,
+              video: str | Path | None = None, animation: bool = True, max_gap: int = 10) -> tuple[LiftReport, list[Path]]:
+    """Lift a 2D keypoint file and write poses_3d.npz/json, figure.png and animation.mp4 into ``out_dir``."""
+    from poselift import viz
+    from poselift.io import load_keypoints_2d
+    from poselift.io.poselift_format import write_poses_3d
+
+    keypoints = load_keypoints_2d(input_path)
+    lifter = load_model(model)
+    model_name = DEFAULT_MODEL if str(model) == DEFAULT_MODEL else str(model)
+    poses, report, (keypoints_h36m, confidence_h36m) = lift_keypoints(keypoints, lifter, model_name, max_gap)
+    poses.meta["input"] = str(input_path)
+    out_dir = prepare_output_dir(out_dir, force=force)
+    written = [out_dir / "poses_3d.npz", out_dir / "poses_3d.json"]
+    for path in written:
+        write_poses_3d(path, poses)
+    frame = _representative_frame(confidence_h36m, poses.poses_3d)
+    image = _read_video_frame(video, frame) if video else None
+    written.append(viz.save_figure(out_dir / "figure.png", keypoints.keypoints_2d[frame], keypoints.confidence[frame],
+                                   poses.poses_3d[frame], keypoints.layout, image=image,
+                                   title=f"{Path(input_path).name}, frame {frame}",
+                                   image_size=keypoints.image_size))
+    if animation:
+        frames = _video_frames(video) if video else None
+        written.append(viz.save_animation(out_dir / "animation.mp4", keypoints.keypoints_2d, keypoints.confidence,
+                                          poses.poses_3d, keypoints.layout, video_frames=frames,
+                                          fps=keypoints.fps or 30.0, image_size=keypoints.image_size))
+    return report, written
+
+
+def _video_frames(video: str | Path):
+    import imageio.v3 as iio
+
+    return iio.imiter(video)
+
+
+def _read_video_frame(video: str | Path, index: int) -> np.ndarray:
+    import imageio.v3 as iio
+
+    return iio.imread(video, index=index)
+
+
+def bundled_sample() -> tuple[Path, Path]:
+    """(2D keypoints json, video) of the bundled sample: MediaPipe on Pose2Sim's cam01 (BSD 3-Clause)."""
+    folder = Path(str(resources.files("poselift") / "assets" / "sample"))
+    return folder / "cam01_mediapipe33.json", folder / "cam01.mp4"
+
+
+def run_demo(out_dir: str | Path, force: bool = False, model: str | Path = DEFAULT_MODEL):
+    """Lift the bundled sample with the default model (the README's first command)."""
+    keypoints_path, video_path = bundled_sample()
+    return lift_file(keypoints_path, out_dir, model=model, force=force, video=video_path)
+

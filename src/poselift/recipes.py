@@ -1,0 +1,89 @@
+"""Training recipes: from a benchmark file and a few choices to a trained checkpoint.
+
+``train_on_benchmark`` is what ``poselift train KIND ...`` runs: it picks the cameras of the
+protocol, builds the augmented training source (virtual cameras, flip, joint dropout), the model of
+the registered kind, and hands them to the ONE training loop (:func:`poselift.train.train`).
+
+Schedule: Martinez et al. decay the learning rate by 0.96 every 100k steps over ~200 epochs of
+Human3.6M (~24k steps each), i.e. 48 decays in all. With ``lr_decay_steps=None`` the recipe keeps
+those 48 decays over our (shorter) run: ``lr_decay_steps = total_steps / 48``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+
+from poselift.camera import virtual_rig
+from poselift.data.benchmark import load_benchmark
+from poselift.data.datasets import FrameSource
+from poselift.errors import PoseliftError
+from poselift.fileio import write_text_atomic
+from poselift.models.registry import build_model
+from poselift.train import TrainConfig, train
+
+PAPER_DECAYS = 48
+PROTOCOL_TRAIN_CAMERAS = {1: (0, 1, 2, 3), 3: (0, 1, 2)}
+
+
+@dataclass
+class DataOptions:
+    """What the model sees in training.
+
+    input: "gt" or "noisy" 2D. protocol: 1 (train on all four cameras) or 3 (cameras 0-2 only).
+    virtual_cameras: add cameras every ``virtual_step_deg`` around the rig (for Protocol #3 none
+    closer than 30 degrees to camera 3). flip: left/right mirror augmentation. frame_stride: keep
+    every k-th frame. joint_dropout: probability of hiding each 2D joint (teaches missing joints).
+    """
+
+    input: str = "gt"
+    protocol: int = 1
+    virtual_cameras: bool = False
+    virtual_step_deg: float = 15.0
+    flip: bool = False
+    frame_stride: int = 1
+    joint_dropout: float = 0.0
+
+
+def training_sources(benchmark, options: DataOptions):
+    """(train source, validation source) for the options; validation = test split, same cameras, no augmentation."""
+    if options.protocol not in PROTOCOL_TRAIN_CAMERAS:
+        raise PoseliftError(f"training protocol must be 1 or 3, got {options.protocol}")
+    cameras = PROTOCOL_TRAIN_CAMERAS[options.protocol]
+    virtual = []
+    if options.virtual_cameras:
+        held_out = [benchmark.cameras[3]] if options.protocol == 3 else None
+        virtual = virtual_rig([benchmark.cameras[i] for i in cameras], step_deg=options.virtual_step_deg,
+                              exclude_near=held_out, min_separation_deg=30.0)
+    train_source = FrameSource(benchmark, "train", options.input, cameras=cameras, virtual_cameras=virtual,
+                               flip=options.flip, frame_stride=options.frame_stride,
+                               joint_dropout=options.joint_dropout)
+    val_cameras = (3,) if options.protocol == 3 else cameras
+    val_source = FrameSource(benchmark, "test", options.input, cameras=val_cameras, frame_stride=5)
+    return train_source, val_source
+
+
+def train_on_benchmark(kind: str, benchmark_path: str | Path, out_dir: str | Path, data: DataOptions,
+                       train_config: TrainConfig, model_config: dict | None = None, resume: bool = False,
+                       force: bool = False, quiet: bool = False, lr_decay_steps: int | None = None) -> dict:
+    """Train a model of ``kind`` on the benchmark; returns the loop's summary."""
+    benchmark = load_benchmark(benchmark_path)
+    train_source, val_source = training_sources(benchmark, data)
+    if lr_decay_steps is None:
+        steps_per_epoch = max(1, len(train_source) // train_config.batch_size)
+        lr_decay_steps = max(1, round(train_config.epochs * steps_per_epoch / PAPER_DECAYS))
+    train_config = replace(train_config, lr_decay_steps=lr_decay_steps)
+    torch.manual_seed(train_config.seed)                 # the initial weights follow the seed
+    model = build_model(kind, model_config or {})
+    if int(os.environ.get("RANK", "0")) == 0:
+        run = {"kind": kind, "benchmark": str(benchmark_path), "benchmark_version": benchmark.version,
+               "data": asdict(data), "train": asdict(train_config), "model": model_config or {},
+               "train_samples": len(train_source)}
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        write_text_atomic(Path(out_dir) / "run.json", json.dumps(run, indent=1) + "\n")
+    return train(model, train_source, train_config, out_dir, val_source=val_source, resume=resume,
+                 force=force, quiet=quiet)

@@ -1,0 +1,142 @@
+"""Martinez baseline: architecture, max-norm, loss, lift, and the model registry."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from _ddp_worker import make_frames, random_poses_3d
+from poselift.errors import PoseliftError
+from poselift.models.baseline import (
+    BaselineConfig,
+    BaselineLifter,
+    ResidualBlock,
+    ResidualMLP,
+    apply_max_norm,
+)
+from poselift.models.registry import MODEL_KINDS, build_model
+
+
+@pytest.fixture(scope="module")
+def batch():
+    return {key: torch.from_numpy(value) for key, value in make_frames(64, seed=2).items()}
+
+
+@pytest.fixture(scope="module")
+def small_model(batch):
+    torch.manual_seed(0)
+    model = BaselineLifter(BaselineConfig(hidden_size=32, num_blocks=1))
+    model.normalizer.fit(batch["keypoints_2d"], batch["confidence"], batch["poses_3d"])
+    return model
+
+
+def test_paper_architecture_and_size():
+    model = BaselineLifter()
+    assert model.config == BaselineConfig(17, 1024, 2, 0.5, True, "relu", 1.0)
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(34, 1024)] + [(1024, 1024)] * 4 + [(1024, 48)]
+    assert sum(isinstance(m, nn.BatchNorm1d) for m in model.modules()) == 5
+    assert all(m.p == 0.5 for m in model.modules() if isinstance(m, nn.Dropout))
+    parameter_count = sum(p.numel() for p in model.parameters())
+    # 34*1024+1024 + 4*(1024*1024+1024) + 1024*48+48 + 5 BatchNorms * 2*1024
+    assert parameter_count == 35_840 + 4_198_400 + 49_200 + 10_240
+    assert 4e6 < parameter_count < 5e6
+    assert model(torch.zeros(8, 34)).shape == (8, 48)
+
+
+def test_residual_mlp_options():
+    mlp = ResidualMLP(10, 6, hidden=16, num_blocks=3, dropout=0.0, activation="leaky_relu", batch_norm=False)
+    kinds = {type(m) for m in mlp.modules()}
+    assert nn.BatchNorm1d not in kinds and nn.Dropout not in kinds and nn.ReLU not in kinds
+    assert nn.LeakyReLU in kinds and len(mlp.blocks) == 3
+    plain = ResidualMLP(10, 6, hidden=16, num_blocks=1, activation=nn.ELU, plain_stem=True)
+    assert [type(m) for m in plain.stem] == [nn.Linear, nn.ELU]
+    assert plain(torch.randn(4, 10)).shape == (4, 6)
+    with pytest.raises(PoseliftError, match="unknown activation 'swish'"):
+        ResidualMLP(4, 4, activation="swish")
+
+
+def test_residual_block_skip_connection():
+    block = ResidualBlock(8, dropout=0.5).eval()
+    features = torch.randn(5, 8)
+    with torch.no_grad():
+        block.layers[1][1].weight.zero_()  # second unit's BatchNorm scale 0: the pair outputs ReLU(0) = 0
+    assert torch.equal(block(features), features)
+
+
+def test_apply_max_norm_bounds_rows():
+    model = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 3))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[3.0, 4.0], [0.3, 0.4]]))
+        model[2].weight.copy_(torch.tensor([[0.0, -2.0], [1.0, 0.0], [0.6, 0.8]]))
+    apply_max_norm(model, 1.0)
+    assert torch.allclose(model[0].weight, torch.tensor([[0.6, 0.8], [0.3, 0.4]]))
+    assert torch.allclose(model[2].weight, torch.tensor([[0.0, -1.0], [1.0, 0.0], [0.6, 0.8]]))
+    big = BaselineLifter(BaselineConfig(hidden_size=64))
+    row_norms = lambda: torch.cat([m.weight.norm(dim=1) for m in big.modules() if isinstance(m, nn.Linear)])
+    assert row_norms().max() > 1.0  # He initialisation exceeds the bound
+    apply_max_norm(big, 0.5)
+    assert row_norms().max() <= 0.5 + 1e-6
+
+
+def test_loss_is_normalised_mse_over_visible_frames(small_model, batch):
+    model = small_model.eval()
+    terms = model.loss(batch)
+    encoded_2d, _ = model.normalizer.encode_2d(batch["keypoints_2d"], batch["confidence"])
+    predicted = model(encoded_2d)
+    expected = ((predicted - model.normalizer.encode_3d(batch["poses_3d"])) ** 2).mean()
+    assert torch.allclose(terms["loss"], expected)
+    error_mm = (model.normalizer.decode_3d(predicted) - batch["poses_3d"]).norm(dim=-1).mean()
+    assert torch.allclose(terms["mpjpe_mm"], error_mm)
+    assert not terms["mpjpe_mm"].requires_grad and terms["loss"].requires_grad
+    # a frame without its root is left out of both terms
+    extended = {key: torch.cat([value, value[:1]]) for key, value in batch.items()}
+    extended["confidence"][-1, 0] = 0.0
+    extended["poses_3d"][-1] += 1000.0
+    terms_extended = model.loss(extended)
+    assert torch.allclose(terms_extended["loss"], terms["loss"])
+    assert torch.allclose(terms_extended["mpjpe_mm"], terms["mpjpe_mm"])
+    model.train()
+
+
+def test_loss_gradient_reaches_every_parameter(small_model, batch):
+    small_model.train()
+    small_model.zero_grad()
+    small_model.loss(batch)["loss"].backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in small_model.parameters())
+
+
+def test_lift_pixels_to_millimetres(small_model, batch):
+    small_model.train()
+    poses = small_model.lift(batch["keypoints_2d"], batch["confidence"], batch_size=10)
+    assert small_model.training  # mode restored
+    assert poses.shape == (64, 17, 3) and poses.dtype == torch.float32
+    assert (poses[:, 0] == 0).all()
+    small_model.eval()
+    with torch.no_grad():
+        direct = small_model.normalizer.decode_3d(small_model(small_model.normalizer.encode_2d(batch["keypoints_2d"])[0]))
+    small_model.train()
+    assert torch.allclose(poses, direct, atol=1e-5)
+    # numpy in, numpy out; leading dims kept; any image size gives the same answer
+    shared = random_poses_3d(6, seed=1)
+    small = small_model.lift(make_frames(6, seed=0, camera=0, poses_3d=shared)["keypoints_2d"].reshape(2, 3, 17, 2))
+    large = small_model.lift(make_frames(6, seed=0, camera=1, poses_3d=shared)["keypoints_2d"].reshape(2, 3, 17, 2))
+    assert isinstance(small, np.ndarray) and small.shape == (2, 3, 17, 3)
+    np.testing.assert_allclose(small, large, atol=1e-2)
+    # a frame without its root cannot be lifted: NaN, the others are unaffected
+    confidence = batch["confidence"][:3].clone()
+    confidence[1, 0] = 0.0
+    partial = small_model.lift(batch["keypoints_2d"][:3], confidence)
+    assert torch.isnan(partial[1]).all() and torch.allclose(partial[[0, 2]], poses[[0, 2]], atol=1e-5)
+
+
+def test_registry_builds_every_kind():
+    assert MODEL_KINDS["baseline"] == (BaselineConfig, BaselineLifter)
+    for kind, (config_class, model_class) in MODEL_KINDS.items():
+        assert model_class.kind == kind
+    model = build_model("baseline", {"hidden_size": 48, "num_blocks": 1})
+    assert isinstance(model, BaselineLifter) and model.config.hidden_size == 48 and model.config.dropout == 0.5
+    with pytest.raises(PoseliftError, match="unknown model kind 'martinez'.*baseline"):
+        build_model("martinez")
+    with pytest.raises(PoseliftError, match="unknown config field.*width"):
+        build_model("baseline", {"width": 3})

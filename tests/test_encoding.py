@@ -1,0 +1,141 @@
+"""PoseNormalizer: resolution-independent 2D encoding, 3D z-scoring, statistics, missing joints."""
+
+import numpy as np
+import pytest
+import torch
+
+from _ddp_worker import SyntheticPoseSource, make_frames, random_poses_3d
+from poselift.encoding import PoseNormalizer, insert_root, scale_normalize_2d, split_root
+from poselift.errors import ShapeError
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return {key: torch.from_numpy(value) for key, value in make_frames(600, seed=3).items()}
+
+
+@pytest.fixture(scope="module")
+def normalizer(frames):
+    return PoseNormalizer().fit(frames["keypoints_2d"], frames["confidence"], frames["poses_3d"])
+
+
+def test_scale_normalize_hand_computed():
+    # root (10, 10); joint 1 at distance 5 along (3, 4); joint 2 at distance 5 straight down
+    keypoints = torch.tensor([[[10.0, 10.0], [13.0, 14.0], [10.0, 15.0]]])
+    normalized, valid_joint, frame_valid = scale_normalize_2d(keypoints, None, root_index=0)
+    assert torch.allclose(normalized, torch.tensor([[[0.0, 0.0], [0.6, 0.8], [0.0, 1.0]]]))
+    assert valid_joint.all() and frame_valid.all()
+    # RMS of distances 5 and 10 = sqrt(62.5); a missing third joint does not count
+    keypoints = torch.tensor([[[0.0, 0.0], [5.0, 0.0], [0.0, 10.0], [float("nan"), 1.0]]])
+    normalized, valid_joint, _ = scale_normalize_2d(keypoints, None, root_index=0)
+    scale = 62.5**0.5
+    assert torch.allclose(normalized[0, 1], torch.tensor([5 / scale, 0.0]))
+    assert torch.allclose(normalized[0, 2], torch.tensor([0.0, 10 / scale]))
+    assert valid_joint.tolist() == [[True, True, True, False]]
+    assert normalized[0, 3].tolist() == [0.0, 0.0]
+
+
+def test_encoding_independent_of_image_size_focal_and_position(normalizer):
+    poses = random_poses_3d(50, seed=11)
+    small = make_frames(50, seed=4, camera=0, poses_3d=poses)  # 1000x1000 px, f = 1145
+    large = make_frames(50, seed=4, camera=1, poses_3d=poses)  # 1920x1080 px, f = 1500
+    assert not np.allclose(small["keypoints_2d"], large["keypoints_2d"], atol=10)
+    encoded_small, valid_small = normalizer.encode_2d(torch.from_numpy(small["keypoints_2d"]))
+    encoded_large, valid_large = normalizer.encode_2d(torch.from_numpy(large["keypoints_2d"]))
+    assert valid_small.all() and valid_large.all()
+    assert torch.allclose(encoded_small, encoded_large, atol=1e-4)
+    # an arbitrary pixel scale and shift of the keypoints changes nothing either
+    shifted = torch.from_numpy(small["keypoints_2d"]) * 3.7 + torch.tensor([-250.0, 80.0])
+    assert torch.allclose(normalizer.encode_2d(shifted)[0], encoded_small, atol=1e-4)
+
+
+def test_fit_gives_training_statistics(frames, normalizer):
+    relative = frames["poses_3d"] - frames["poses_3d"][:, :1]
+    flat_3d = relative[:, 1:].reshape(len(relative), -1).double()
+    assert torch.allclose(normalizer.mean_3d.double(), flat_3d.mean(0), atol=1e-3)
+    assert torch.allclose(normalizer.std_3d.double(), flat_3d.std(0, unbiased=False), atol=1e-3)
+    assert normalizer.is_fitted and int(normalizer.root_index) == 0
+    # encoded training data is z-scored: mean 0, std 1 per coordinate (the root's stays 0)
+    encoded_2d, _ = normalizer.encode_2d(frames["keypoints_2d"], frames["confidence"])
+    assert torch.allclose(encoded_2d.mean(0), torch.zeros(34), atol=1e-4)
+    expected_std = torch.ones(34)
+    expected_std[:2] = 0.0
+    assert torch.allclose(encoded_2d.std(0, unbiased=False), expected_std, atol=1e-4)
+    encoded_3d = normalizer.encode_3d(frames["poses_3d"])
+    assert torch.allclose(encoded_3d.std(0, unbiased=False), torch.ones(48), atol=1e-4)
+
+
+def test_fit_in_chunks_and_from_source_agree(frames, normalizer):
+    chunked = PoseNormalizer().fit(frames["keypoints_2d"].numpy(), None, frames["poses_3d"].numpy(), chunk_size=7)
+    source = SyntheticPoseSource(600, seed=3)
+    from_source = PoseNormalizer().fit_source(source, chunk_size=128)
+    for other in (chunked, from_source):
+        for name in ("mean_2d", "std_2d", "mean_3d", "std_3d"):
+            assert torch.allclose(getattr(other, name), getattr(normalizer, name), rtol=1e-5, atol=1e-5), name
+
+
+def test_3d_round_trip_and_root(normalizer, frames):
+    poses = frames["poses_3d"][:20]
+    encoded = normalizer.encode_3d(poses)
+    assert encoded.shape == (20, 48)
+    decoded = normalizer.decode_3d(encoded)
+    assert decoded.shape == (20, 17, 3)
+    assert torch.allclose(decoded, poses, atol=1e-3)
+    assert (decoded[:, 0] == 0).all()
+    # absolute (not root-relative) input is made root-relative first
+    translated = poses + torch.tensor([100.0, -50.0, 4000.0])
+    assert torch.allclose(normalizer.decode_3d(normalizer.encode_3d(translated)), poses, atol=1e-3)
+
+
+def test_missing_joints_never_give_nan(normalizer, frames):
+    keypoints = frames["keypoints_2d"][:4].clone()
+    confidence = frames["confidence"][:4].clone()
+    keypoints[0, 13] = float("nan")  # NaN where the detector lost the wrist
+    confidence[0, 13] = 0.0
+    confidence[1, 5] = 0.0  # zero confidence, finite coordinates
+    confidence[2, 3] = float("nan")
+    confidence[3, 0] = 0.0  # root missing: frame cannot be encoded
+    encoded, frame_valid = normalizer.encode_2d(keypoints, confidence)
+    assert torch.isfinite(encoded).all()
+    assert frame_valid.tolist() == [True, True, True, False]
+    assert encoded[0, 26:28].tolist() == [0.0, 0.0]
+    assert encoded[1, 10:12].tolist() == [0.0, 0.0]
+    assert encoded[2, 6:8].tolist() == [0.0, 0.0]
+    assert (encoded[3] == 0).all()
+    # every joint missing
+    encoded, frame_valid = normalizer.encode_2d(torch.full((1, 17, 2), float("nan")))
+    assert torch.isfinite(encoded).all() and not frame_valid.any()
+
+
+def test_leading_dims_and_split_insert_root(normalizer, frames):
+    keypoints = frames["keypoints_2d"][:12].reshape(3, 4, 17, 2)
+    encoded, frame_valid = normalizer.encode_2d(keypoints)
+    assert encoded.shape == (3, 4, 34) and frame_valid.shape == (3, 4)
+    assert torch.allclose(encoded.reshape(12, 34), normalizer.encode_2d(frames["keypoints_2d"][:12])[0])
+    points = torch.arange(2 * 5 * 3, dtype=torch.float32).reshape(2, 5, 3)
+    dropped = split_root(points, 2)
+    assert dropped.shape == (2, 4, 3) and torch.equal(dropped[:, 2], points[:, 3])
+    restored = insert_root(dropped, 2)
+    assert (restored[:, 2] == 0).all() and torch.equal(restored[:, [0, 1, 3, 4]], points[:, [0, 1, 3, 4]])
+
+
+def test_state_dict_round_trip(normalizer):
+    other = PoseNormalizer()
+    other.load_state_dict(normalizer.state_dict())
+    assert other.is_fitted
+    assert set(normalizer.state_dict()) == {"mean_2d", "std_2d", "mean_3d", "std_3d", "root_index", "fitted"}
+    keypoints = torch.from_numpy(make_frames(3, seed=8)["keypoints_2d"])
+    assert torch.equal(other.encode_2d(keypoints)[0], normalizer.encode_2d(keypoints)[0])
+
+
+def test_shape_errors_name_the_shape(normalizer):
+    with pytest.raises(ShapeError, match=r"keypoints_2d.*\(5, 16, 2\)"):
+        normalizer.encode_2d(torch.zeros(5, 16, 2))
+    with pytest.raises(ShapeError, match="confidence"):
+        normalizer.encode_2d(torch.zeros(5, 17, 2), torch.ones(5, 16))
+    with pytest.raises(ShapeError, match="poses_3d"):
+        normalizer.encode_3d(torch.zeros(5, 17, 2))
+    poses = torch.zeros(4, 17, 3)
+    poses[1, 3, 0] = float("nan")
+    with pytest.raises(ShapeError, match="non-finite"):
+        PoseNormalizer().fit(torch.rand(4, 17, 2), None, poses)

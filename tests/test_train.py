@@ -1,0 +1,293 @@
+"""The shared training loop and checkpoints: learning, schedule, max-norm, exact resume, DDP."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from _ddp_worker import SyntheticPoseSource
+from poselift.checkpoint import (
+    FORMAT_VERSION,
+    capture_rng_state,
+    load_checkpoint,
+    load_model,
+    restore_rng_state,
+    save_checkpoint,
+)
+from poselift.errors import FormatError, OutputExistsError, PoseliftError
+from poselift.models.baseline import BaselineConfig, BaselineLifter
+from poselift.train import TrainConfig, epoch_permutation, learning_rate_at, rank_batch_indices, train
+
+TESTS = Path(__file__).parent
+
+
+def small_model(seed: int, **overrides) -> BaselineLifter:
+    torch.manual_seed(seed)
+    return BaselineLifter(BaselineConfig(hidden_size=32, num_blocks=1, dropout=0.3, **overrides))
+
+
+def linear_row_norms(model: nn.Module) -> torch.Tensor:
+    return torch.cat([m.weight.norm(dim=1) for m in model.modules() if isinstance(m, nn.Linear)])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Six epochs of a small baseline on 2048 synthetic frames (with a validation set)."""
+    out_dir = tmp_path_factory.mktemp("trained")
+    torch.manual_seed(0)
+    model = BaselineLifter(BaselineConfig(hidden_size=128, num_blocks=2))
+    config = TrainConfig(epochs=6, batch_size=64, seed=1, num_threads=1, device="cpu", checkpoint_every_steps=50)
+    result = train(
+        model, SyntheticPoseSource(2048, seed=1, noise_px=1.0), config, out_dir,
+        val_source=SyntheticPoseSource(256, seed=2), quiet=True,
+    )
+    return model, result, out_dir
+
+
+def test_training_lowers_the_loss(trained):
+    model, result, out_dir = trained
+    history = result["history"]
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4, 5, 6] and result["step"] == 6 * 32
+    assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
+    assert history[-1]["val_mpjpe_mm"] < 0.85 * history[0]["val_mpjpe_mm"]
+    assert json.loads((out_dir / "log.json").read_text()) == history
+    csv_lines = (out_dir / "log.csv").read_text().splitlines()
+    assert csv_lines[0].split(",")[:4] == ["epoch", "step", "train_loss", "train_mpjpe_mm"] and len(csv_lines) == 7
+    best_epoch = min(history, key=lambda row: row["val_mpjpe_mm"])["epoch"]
+    assert load_checkpoint(out_dir / "best.pt")["epoch"] == best_epoch
+    assert result["best_value"] == pytest.approx(min(row["val_mpjpe_mm"] for row in history))
+
+
+def test_max_norm_bounds_every_row_after_training(trained, tmp_path):
+    model, _, _ = trained
+    assert linear_row_norms(model).max() <= 1.0 + 1e-5
+    unbounded = small_model(0)
+    config = TrainConfig(epochs=1, batch_size=32, max_norm=False, num_threads=1, device="cpu")
+    train(unbounded, SyntheticPoseSource(128, seed=1), config, tmp_path, quiet=True)
+    assert linear_row_norms(unbounded).max() > 1.0  # the bound is the loop's doing
+
+
+def test_learning_rate_schedule(tmp_path):
+    paper = TrainConfig()
+    assert learning_rate_at(0, paper) == 1e-3
+    assert learning_rate_at(100_000, paper) == pytest.approx(0.96e-3, rel=1e-12)
+    assert learning_rate_at(250_000, paper) == pytest.approx(1e-3 * 0.96**2.5, rel=1e-12)
+    assert learning_rate_at(50_000, paper) == pytest.approx(1e-3 * 0.9797958971, rel=1e-9)
+    # 128 samples / 32 = 4 steps per epoch; lr halves every 4 steps
+    config = TrainConfig(epochs=2, batch_size=32, lr=1e-2, lr_decay=0.5, lr_decay_steps=4, num_threads=1, device="cpu")
+    result = train(small_model(0), SyntheticPoseSource(130, seed=1), config, tmp_path, quiet=True)
+    assert [row["lr"] for row in result["history"]] == pytest.approx([5e-3, 2.5e-3], rel=1e-12)
+    checkpoint = load_checkpoint(tmp_path / "last.pt")
+    assert checkpoint["optimizer_state"]["param_groups"][0]["lr"] == pytest.approx(2.5e-3, rel=1e-12)
+
+
+def test_batches_cover_disjoint_shards():
+    permutation = epoch_permutation(100, seed=4, epoch=2)
+    assert torch.equal(permutation, epoch_permutation(100, seed=4, epoch=2))
+    assert not torch.equal(permutation, epoch_permutation(100, seed=4, epoch=3))
+    assert sorted(permutation.tolist()) == list(range(100))
+    shards = [rank_batch_indices(permutation, step, 8, rank, 3) for step in range(4) for rank in range(3)]
+    assert all(len(shard) == 8 for shard in shards)
+    assert torch.equal(torch.cat(shards), permutation[:96])
+
+
+RESUME_CONFIG = dict(
+    epochs=3, batch_size=32, lr_decay=0.5, lr_decay_steps=10, seed=7, num_threads=1, device="cpu",
+    checkpoint_every_steps=4,
+)
+
+
+def run_resume_case(out_dir: Path, stop_step: int | None, how: str) -> tuple[dict, list]:
+    """Train 3 epochs x 10 steps; optionally stop after ``stop_step`` steps and resume a fresh model.
+
+    ``how``: "max_steps" (a first run limited to stop_step steps), "exception" (KeyboardInterrupt
+    raised between steps) or "ctrl_c" (a real SIGINT during a step, handled at its end).
+    """
+    source, val_source = SyntheticPoseSource(330, seed=3, noise_px=2.0), SyntheticPoseSource(64, seed=4)
+    config = TrainConfig(**RESUME_CONFIG)
+    model = small_model(seed=0)
+    if stop_step is not None:
+        if how == "max_steps":
+            stopped = train(model, source, TrainConfig(**RESUME_CONFIG, max_steps=stop_step), out_dir, val_source, quiet=True)
+            assert stopped["stopped_early"] and stopped["step"] == stop_step
+        else:
+            handled_at_step_end = []
+
+            def interrupt(step, terms):
+                if step == stop_step and how == "exception":
+                    raise KeyboardInterrupt
+                if step == stop_step and how == "ctrl_c":
+                    os.kill(os.getpid(), signal.SIGINT)
+                    handled_at_step_end.append(step)  # the loop's handler deferred the interrupt
+
+            with pytest.raises(KeyboardInterrupt):
+                train(model, source, config, out_dir, val_source, quiet=True, step_callback=interrupt)
+            assert handled_at_step_end == ([stop_step] if how == "ctrl_c" else [])
+            assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler removed
+        assert load_checkpoint(out_dir / "last.pt")["step"] == stop_step
+        model = small_model(seed=123)  # different initial weights: everything must come from last.pt
+    result = train(model, source, config, out_dir, val_source, resume=stop_step is not None, quiet=True)
+    assert result["step"] == 30
+    return model.state_dict(), result["history"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    return run_resume_case(tmp_path_factory.mktemp("uninterrupted"), None, "")
+
+
+@pytest.mark.parametrize(
+    "stop_step, how",
+    [(6, "exception"), (10, "exception"), (23, "exception"), (17, "max_steps"), (13, "ctrl_c")],
+    ids=["mid-epoch-interrupt", "epoch-end-interrupt", "late-interrupt", "max-steps", "ctrl-c"],
+)
+def test_resume_equals_uninterrupted_run(uninterrupted, tmp_path, stop_step, how):
+    reference_state, reference_history = uninterrupted
+    state, history = run_resume_case(tmp_path, stop_step, how)
+    assert state.keys() == reference_state.keys()
+    for name, value in reference_state.items():
+        assert torch.equal(state[name], value), name
+    timing = {"samples_per_s", "train_seconds"}
+    strip = lambda rows: [{k: v for k, v in row.items() if k not in timing} for row in rows]
+    assert strip(history) == strip(reference_history)
+
+
+def test_resume_refuses_changed_settings(tmp_path):
+    source = SyntheticPoseSource(128, seed=1)
+    train(small_model(0), source, TrainConfig(epochs=1, batch_size=32, num_threads=1, device="cpu"), tmp_path, quiet=True)
+    with pytest.raises(PoseliftError, match="seed=0"):
+        train(small_model(0), source, TrainConfig(epochs=2, batch_size=32, seed=5, device="cpu"), tmp_path, resume=True, quiet=True)
+    with pytest.raises(PoseliftError, match="hidden_size"):
+        train(BaselineLifter(BaselineConfig(hidden_size=16)), source, TrainConfig(epochs=2, batch_size=32, device="cpu"),
+              tmp_path, resume=True, quiet=True)
+
+
+def test_existing_output_is_protected(tmp_path):
+    source, config = SyntheticPoseSource(64, seed=1), TrainConfig(epochs=1, batch_size=32, num_threads=1, device="cpu")
+    with pytest.raises(PoseliftError, match="no checkpoint to resume"):
+        train(small_model(0), source, config, tmp_path, resume=True, quiet=True)
+    train(small_model(0), source, config, tmp_path, quiet=True)
+    with pytest.raises(OutputExistsError, match=str(tmp_path)):
+        train(small_model(0), source, config, tmp_path, quiet=True)
+    result = train(small_model(0), source, config, tmp_path, force=True, quiet=True)
+    assert len(json.loads((tmp_path / "log.json").read_text())) == 1 and result["step"] == 2
+    with pytest.raises(PoseliftError, match="fewer than one batch"):
+        train(small_model(0), SyntheticPoseSource(10, seed=1), config, tmp_path / "tiny", quiet=True)
+
+
+def test_evaluate_fn_is_logged_and_leaves_training_unchanged(tmp_path):
+    source = SyntheticPoseSource(128, seed=1, noise_px=1.0)
+    config = TrainConfig(epochs=2, batch_size=32, num_threads=1, device="cpu")
+    plain = small_model(0)
+    train(plain, source, config, tmp_path / "plain", quiet=True)
+    modes = []
+
+    def noisy_metric(model):  # consumes every global RNG
+        modes.append(model.training)
+        return {"val_custom": float(torch.rand(1)) + np.random.rand() + random.random()}
+
+    evaluated = small_model(0)
+    result = train(evaluated, source, config, tmp_path / "evaluated", evaluate_fn=noisy_metric, quiet=True)
+    assert modes == [False, False] and all("val_custom" in row for row in result["history"])
+    for name, value in plain.state_dict().items():
+        assert torch.equal(evaluated.state_dict()[name], value), name
+
+
+def test_checkpoint_contents_and_load_model(trained):
+    model, result, out_dir = trained
+    checkpoint = load_checkpoint(out_dir / "last.pt")
+    assert set(checkpoint) == {
+        "format_version", "poselift_version", "model_kind", "model_config", "layout", "model_state",
+        "optimizer_state", "scheduler_state", "step", "epoch", "train_config", "rng_state", "extra",
+    }
+    assert checkpoint["format_version"] == FORMAT_VERSION and checkpoint["model_kind"] == "baseline"
+    assert checkpoint["layout"] == "h36m17" and checkpoint["model_config"]["hidden_size"] == 128
+    assert checkpoint["step"] == 192 and checkpoint["epoch"] == 6 and checkpoint["train_config"]["seed"] == 1
+    assert "normalizer.mean_2d" in checkpoint["model_state"]
+    assert set(checkpoint["rng_state"]) == {"torch", "cuda", "numpy", "python", "generator"}
+    loaded = load_model(out_dir / "last.pt")
+    assert isinstance(loaded, BaselineLifter) and not loaded.training and loaded.normalizer.is_fitted
+    for name, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], value), name
+    keypoints = SyntheticPoseSource(5, seed=9).tensors["keypoints_2d"]
+    assert torch.equal(loaded.lift(keypoints), model.lift(keypoints))
+
+
+def test_bad_checkpoints_raise_clear_errors(tmp_path):
+    missing = tmp_path / "missing.pt"
+    with pytest.raises(PoseliftError, match="missing.pt: checkpoint file not found"):
+        load_model(missing)
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(FormatError, match="corrupt.pt: not a readable poselift checkpoint"):
+        load_model(corrupt)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    with pytest.raises(FormatError, match="foreign.pt: not a poselift checkpoint"):
+        load_model(foreign)
+    newer = tmp_path / "newer.pt"
+    save_checkpoint(newer, model=small_model(0))
+    checkpoint = torch.load(newer, weights_only=True)
+    checkpoint["format_version"] = FORMAT_VERSION + 1
+    torch.save(checkpoint, newer)
+    with pytest.raises(FormatError, match=f"newer.pt: checkpoint format version {FORMAT_VERSION + 1} is newer"):
+        load_model(newer)
+    truncated = tmp_path / "truncated.pt"
+    save_checkpoint(truncated, model=small_model(0))
+    truncated.write_bytes(truncated.read_bytes()[:1000])
+    with pytest.raises(FormatError, match="truncated.pt"):
+        load_model(truncated)
+
+
+def test_rng_state_round_trip():
+    generator = torch.Generator().manual_seed(3)
+    state = capture_rng_state(generator)
+    draws = lambda: (torch.rand(3), np.random.rand(3), random.random(), torch.rand(3, generator=generator))
+    first = draws()
+    restore_rng_state(state, generator)
+    second = draws()
+    assert torch.equal(first[0], second[0]) and np.array_equal(first[1], second[1])
+    assert first[2] == second[2] and torch.equal(first[3], second[3])
+
+
+def test_distributed_training_on_two_processes(tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(name, None)
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
+        str(TESTS / "_ddp_worker.py"), str(tmp_path),
+    ]
+    # the timeout only guards the suite against a hung process group
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    history = json.loads((tmp_path / "log.json").read_text())
+    assert len(history) == 4 and history[-1]["train_loss"] < 0.7 * history[0]["train_loss"]
+    assert history[0]["step"] == 1024 // (2 * 32)
+    rank0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    rank1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    for name, value in rank0.items():
+        assert torch.equal(rank1[name], value), name
+    saved = load_checkpoint(tmp_path / "last.pt")
+    assert saved["extra"]["world_size"] == 2 and len(saved["extra"]["rank_states"]) == 2
+    for name, value in saved["model_state"].items():
+        assert torch.equal(rank0[name], value), name
+
+
+def test_bad_settings_are_refused(tmp_path):
+    source = SyntheticPoseSource(64, seed=1)
+    with pytest.raises(PoseliftError, match="batch_size must be > 0"):
+        train(small_model(0), source, TrainConfig(batch_size=0), tmp_path, quiet=True)
+    with pytest.raises(PoseliftError, match="unknown device 'gpu0'"):
+        train(small_model(0), source, TrainConfig(device="gpu0"), tmp_path, quiet=True)
+    if not torch.cuda.is_available():
+        with pytest.raises(PoseliftError, match="CUDA is not available"):
+            train(small_model(0), source, TrainConfig(device="cuda"), tmp_path, quiet=True)
