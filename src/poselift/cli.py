@@ -94,6 +94,21 @@ def _cmd_lift(args) -> None:
         print(f"wrote {path}")
 
 
+def _cmd_export(args) -> None:
+    import json
+
+    from poselift.checkpoint import export_model
+    from poselift.fileio import check_output_file
+
+    check_output_file(args.out, force=args.force)
+    info = {}
+    run_file = args.checkpoint.parent / "run.json"
+    if run_file.exists():
+        info["run"] = json.loads(run_file.read_text())
+    path = export_model(args.checkpoint, args.out, half=not args.float32, info=info)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
 def _cmd_demo(args) -> None:
     from poselift.lift import run_demo
 
@@ -178,6 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
     lift.add_argument("--no-animation", action="store_true", help="skip the mp4/gif")
     lift.add_argument("--force", action="store_true", help="write into a non-empty output folder")
     lift.set_defaults(handler=_cmd_lift)
+
+    export = commands.add_parser("export", help="write a weights-only copy of a checkpoint for shipping")
+    export.add_argument("checkpoint", type=Path, help="training checkpoint (last.pt / best.pt)")
+    export.add_argument("out", type=Path, help="output .pt")
+    export.add_argument("--float32", action="store_true", help="keep float32 weights (default: float16)")
+    export.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    export.set_defaults(handler=_cmd_export)
 
     demo = commands.add_parser("demo", help="lift the bundled sample with the default model")
     demo.add_argument("--out", type=Path, default=Path("poselift_demo"), help="output folder (default poselift_demo)")

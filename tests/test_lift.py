@@ -1,0 +1,107 @@
+"""Lifting with the shipped default model, the lift/demo/eval/train commands end to end."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import poselift
+from poselift.camera import Camera, h36m_rig
+from poselift.cli import main
+from poselift.io import load_poses_3d
+from poselift.lift import fill_short_gaps
+from poselift.metrics import mpjpe
+
+
+@pytest.fixture(scope="module")
+def default_model():
+    return poselift.load_model()
+
+
+def _test_poses(small_benchmark, count=64):
+    frames = torch.nonzero(small_benchmark.frame_mask("test")).squeeze(1)[:count]
+    return small_benchmark.poses_3d_world[frames].double()
+
+
+def test_default_model_lifts_benchmark_poses(default_model, small_benchmark):
+    camera = small_benchmark.cameras[1]
+    poses_cam = camera.world_to_camera(_test_poses(small_benchmark))
+    lifted = default_model.lift(camera.project(poses_cam).float())
+    error = mpjpe(lifted.double(), poses_cam - poses_cam[:, :1])
+    assert lifted.shape == (64, 17, 3) and error.mean() < 120          # mm; a broken model is far off
+
+
+def test_same_poses_at_two_image_sizes_lift_the_same(default_model, small_benchmark):
+    rig = h36m_rig()[0]
+    poses_cam = rig.world_to_camera(_test_poses(small_benchmark))
+    small = Camera(fx=1145.0, fy=1145.0, cx=500.0, cy=500.0, width=1000, height=1000)
+    full_hd = Camera(fx=1600.0, fy=1600.0, cx=960.0, cy=540.0, width=1920, height=1080)
+    lifted_small = default_model.lift(small.project(poses_cam).numpy().astype(np.float32))
+    lifted_hd = default_model.lift(full_hd.project(poses_cam).numpy().astype(np.float32))
+    assert np.abs(lifted_small - lifted_hd).max() < 0.5                  # mm
+
+
+def test_missing_joints_are_handled(default_model, small_benchmark):
+    camera = small_benchmark.cameras[0]
+    keypoints = camera.project(camera.world_to_camera(_test_poses(small_benchmark, 8))).numpy().astype(np.float32)
+    confidence = np.ones(keypoints.shape[:-1], np.float32)
+    keypoints[2, 13] = np.nan                       # a missing wrist
+    confidence[2, 13] = 0
+    keypoints[5, [0, 1, 4]] = np.nan                # no pelvis, no hips: that frame cannot be lifted
+    confidence[5, [0, 1, 4]] = 0
+    lifted = default_model.lift(keypoints, confidence)
+    assert np.isfinite(lifted[[0, 1, 2, 3, 4, 6, 7]]).all()
+    assert np.isnan(lifted[5]).all()
+
+
+def test_short_gaps_are_interpolated_long_ones_kept():
+    keypoints = np.tile(np.arange(30, dtype=np.float32)[:, None, None], (1, 17, 2))
+    confidence = np.ones((30, 17), np.float32)
+    keypoints[5:8, 3] = np.nan                      # a 3-frame gap
+    confidence[5:8, 3] = 0
+    keypoints[10:25, 4] = np.nan                    # a 15-frame gap
+    confidence[10:25, 4] = 0
+    filled_keypoints, filled_confidence, filled = fill_short_gaps(keypoints, confidence, max_gap=10)
+    np.testing.assert_allclose(filled_keypoints[5:8, 3, 0], [5, 6, 7])
+    assert (filled_confidence[5:8, 3] == 0.5).all() and filled[5:8, 3].all()
+    assert np.isnan(filled_keypoints[10:25, 4]).all() and not filled[:, 4].any()
+
+
+def test_demo_writes_what_a_person_can_look_at(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
+    out = capsys.readouterr().out
+    assert "lifted 100/100 frames" in out
+    poses = load_poses_3d(tmp_path / "demo" / "poses_3d.npz")
+    assert poses.poses_3d.shape == (100, 17, 3) and poses.frame == "camera"
+    assert np.isfinite(poses.poses_3d).all()
+    data = json.loads((tmp_path / "demo" / "poses_3d.json").read_text())
+    assert data["joint_names"][10] == "head" and len(data["poses_3d"]) == 100
+    assert (tmp_path / "demo" / "figure.png").stat().st_size > 10_000
+    animations = list((tmp_path / "demo").glob("animation.*"))
+    assert animations and animations[0].stat().st_size > 10_000
+    assert main(["demo", "--out", str(tmp_path / "demo")]) == 2          # never overwrites silently
+
+
+def test_train_resume_eval_and_lift_from_the_command_line(tmp_path, capsys, small_benchmark_path):
+    run = tmp_path / "run"
+    common = ["train", "baseline", "--data", str(small_benchmark_path), "--out", str(run), "--input", "noisy",
+              "--epochs", "2", "--batch-size", "32", "--threads", "1", "--quiet", "--set", "hidden_size=128"]
+    assert main(common + ["--max-steps", "30"]) == 0
+    assert main(common + ["--resume"]) == 0
+    log = json.loads((run / "log.json").read_text())
+    assert len(log) == 2 and log[-1]["train_loss"] < log[0]["train_loss"]    # training lowers the loss
+    capsys.readouterr()
+    assert main(["eval", str(run / "last.pt"), "--data", str(small_benchmark_path), "--input", "noisy",
+                 "--protocol", "2", "--json", str(tmp_path / "eval.json")]) == 0
+    table = capsys.readouterr().out
+    assert "mean over actions" in table and "P-MPJPE" in table
+    result = json.loads((tmp_path / "eval.json").read_text())
+    assert result["info"]["cameras"] == [0, 1, 2, 3] and result["averages"]["mean_over_actions"]["mpjpe"] > 0
+    keypoints_file = tmp_path / "kp.json"
+    coco = [{"image_id": i, "category_id": 1, "score": 1.0,
+             "keypoints": sum(([300.0 + 5 * (j % 5), 200.0 + 20 * j, 2] for j in range(17)), [])} for i in range(4)]
+    keypoints_file.write_text(json.dumps(coco))
+    assert main(["lift", str(keypoints_file), "--out", str(tmp_path / "lifted"), "--model", str(run / "last.pt"),
+                 "--no-animation"]) == 0
+    assert load_poses_3d(tmp_path / "lifted" / "poses_3d.npz").poses_3d.shape == (4, 17, 3)
