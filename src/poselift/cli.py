@@ -7,6 +7,7 @@ Each sub-command parses its arguments and calls one library function; errors a u
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -60,7 +61,7 @@ def _cmd_train(args) -> None:
     summary = train_on_benchmark(args.kind, args.data, args.out, data, config, _parse_assignments(args.set),
                                  resume=args.resume, force=args.force, quiet=args.quiet,
                                  lr_decay_steps=args.lr_decay_steps)
-    if summary.get("last_checkpoint"):
+    if summary.get("last_checkpoint") and int(os.environ.get("RANK", "0")) == 0:
         print(f"trained {summary['step']} steps ({summary['epoch']} epochs); checkpoint {summary['last_checkpoint']}")
 
 
