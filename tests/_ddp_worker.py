@@ -1,3 +1,4 @@
+# The synthetic poses are placed anywhere in the image, so these loop tests use the pose-normalised input.
 """Synthetic in-memory pose data for the model and training tests, and the DDP test's worker.
 
 As a module: :func:`random_poses_3d`, :func:`make_frames` and :class:`SyntheticPoseSource`
@@ -114,7 +115,7 @@ def main(out_dir: Path) -> None:
 
     rank = int(os.environ["RANK"])
     torch.manual_seed(100 + rank)  # different initial weights: DDP must broadcast rank 0's
-    model = BaselineLifter(BaselineConfig(hidden_size=64, num_blocks=1, dropout=0.1))
+    model = BaselineLifter(BaselineConfig(hidden_size=64, num_blocks=1, dropout=0.1, input_normalization="pose"))
     source = SyntheticPoseSource(1024, seed=5, noise_px=1.0)
     config = TrainConfig(epochs=4, batch_size=32, seed=9, num_threads=1, device="cpu", checkpoint_every_steps=0)
     train(model, source, config, out_dir, quiet=True)

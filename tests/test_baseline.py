@@ -13,6 +13,7 @@ from poselift.models.baseline import (
     ResidualBlock,
     ResidualMLP,
     apply_max_norm,
+    fold_batch_norm,
 )
 from poselift.models.registry import MODEL_KINDS, build_model
 
@@ -25,7 +26,7 @@ def batch():
 @pytest.fixture(scope="module")
 def small_model(batch):
     torch.manual_seed(0)
-    model = BaselineLifter(BaselineConfig(hidden_size=32, num_blocks=1))
+    model = BaselineLifter(BaselineConfig(hidden_size=32, num_blocks=1, input_normalization="pose"))
     model.normalizer.fit(batch["keypoints_2d"], batch["confidence"], batch["poses_3d"])
     return model
 
@@ -99,6 +100,19 @@ def test_loss_is_normalised_mse_over_visible_frames(small_model, batch):
     model.train()
 
 
+def test_image_normalization_z_scores_raw_pixels(batch):
+    model = BaselineLifter(BaselineConfig(hidden_size=32, num_blocks=1))       # the paper's default
+    assert model.normalizer.input_normalization == "image"
+    model.normalizer.fit(batch["keypoints_2d"], batch["confidence"], batch["poses_3d"])
+    pixels = batch["keypoints_2d"].flatten(start_dim=-2)
+    visible = batch["confidence"].repeat_interleave(2, dim=-1) > 0
+    torch.testing.assert_close(model.normalizer.mean_2d, (pixels * visible).sum(0) / visible.sum(0), rtol=1e-4, atol=1e-3)
+    encoded, frame_valid = model.normalizer.encode_2d(batch["keypoints_2d"] + 100.0, batch["confidence"])
+    shifted = (pixels + 100.0 - model.normalizer.mean_2d) / model.normalizer.std_2d * visible
+    torch.testing.assert_close(encoded, shifted, rtol=1e-4, atol=1e-4)            # a shift is not removed
+    assert frame_valid.all()
+
+
 def test_loss_gradient_reaches_every_parameter(small_model, batch):
     small_model.train()
     small_model.zero_grad()
@@ -140,3 +154,45 @@ def test_registry_builds_every_kind():
         build_model("martinez")
     with pytest.raises(PoseliftError, match="unknown config field.*width"):
         build_model("baseline", {"width": 3})
+
+
+def test_fold_batch_norm_known_answer():
+    linear = nn.Linear(2, 1)
+    batch_norm = nn.BatchNorm1d(1, eps=1.0).eval()
+    with torch.no_grad():
+        linear.weight.copy_(torch.tensor([[1.0, 2.0]]))
+        linear.bias.fill_(3.0)
+        batch_norm.running_mean.fill_(1.0)
+        batch_norm.running_var.fill_(3.0)               # 1 / sqrt(3 + eps 1) = 0.5
+        batch_norm.weight.fill_(4.0)
+        batch_norm.bias.fill_(0.5)
+    folded = fold_batch_norm(linear, batch_norm)
+    # scale 4 * 0.5 = 2: weight [2, 4], bias 2 * (3 - 1) + 0.5 = 4.5
+    torch.testing.assert_close(folded.weight, torch.tensor([[2.0, 4.0]]))
+    torch.testing.assert_close(folded.bias, torch.tensor([4.5]))
+
+
+def test_fuse_for_inference_matches_the_eval_model(batch):
+    torch.manual_seed(3)
+    model = BaselineLifter(BaselineConfig(hidden_size=64, num_blocks=2, input_normalization="pose"))
+    model.normalizer.fit(batch["keypoints_2d"], batch["confidence"], batch["poses_3d"])
+    with torch.no_grad():                                # BatchNorm statistics far from the identity
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm1d):
+                module.running_mean.uniform_(-1.0, 1.0)
+                module.running_var.uniform_(0.2, 3.0)
+                module.weight.uniform_(0.5, 2.0)
+                module.bias.uniform_(-0.5, 0.5)
+    fused = model.fuse_for_inference()
+    kinds = [type(m) for m in fused.network.modules()]
+    assert nn.BatchNorm1d not in kinds and nn.Dropout not in kinds and kinds.count(nn.Linear) == 6
+    assert model.training and sum(isinstance(m, nn.BatchNorm1d) for m in model.modules()) == 5   # original kept
+    encoded = model.normalizer.encode_2d(batch["keypoints_2d"], batch["confidence"])[0]
+    model.eval()
+    with torch.no_grad():
+        expected = model(encoded)
+        torch.testing.assert_close(fused(encoded), expected, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(fused.lift(batch["keypoints_2d"], batch["confidence"]),
+                               model.lift(batch["keypoints_2d"], batch["confidence"]), rtol=1e-4, atol=1e-3)  # mm
+    with pytest.raises(PoseliftError, match="fused for inference"):
+        fused.train()

@@ -31,7 +31,7 @@ TESTS = Path(__file__).parent
 
 def small_model(seed: int, **overrides) -> BaselineLifter:
     torch.manual_seed(seed)
-    return BaselineLifter(BaselineConfig(hidden_size=32, num_blocks=1, dropout=0.3, **overrides))
+    return BaselineLifter(BaselineConfig(hidden_size=32, num_blocks=1, dropout=0.3, input_normalization="pose", **overrides))
 
 
 def linear_row_norms(model: nn.Module) -> torch.Tensor:
@@ -43,7 +43,7 @@ def trained(tmp_path_factory):
     """Six epochs of a small baseline on 2048 synthetic frames (with a validation set)."""
     out_dir = tmp_path_factory.mktemp("trained")
     torch.manual_seed(0)
-    model = BaselineLifter(BaselineConfig(hidden_size=128, num_blocks=2))
+    model = BaselineLifter(BaselineConfig(hidden_size=128, num_blocks=2, input_normalization="pose"))
     config = TrainConfig(epochs=6, batch_size=64, seed=1, num_threads=1, device="cpu", checkpoint_every_steps=50)
     result = train(
         model, SyntheticPoseSource(2048, seed=1, noise_px=1.0), config, out_dir,

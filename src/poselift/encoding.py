@@ -1,4 +1,12 @@
-"""Network encodings of 2D and 3D poses: resolution-independent 2D input, z-scored 3D target.
+"""Network encodings of 2D and 3D poses: z-scored 2D input, z-scored 3D target.
+
+Two 2D input normalisations (``input_normalization``):
+
+- ``"image"`` (Martinez et al.): every pixel coordinate is z-scored with training statistics as it
+  is. Faithful to the paper; the network also sees where the person is and how large they appear,
+  but only for images like the training ones (same resolution and cameras).
+- ``"pose"``: resolution-independent, for models that must accept any camera (the shipped default
+  model). Steps 2-3 below come first.
 
 2D encoding (model input), for keypoints ``(..., J, 2)`` px with confidences ``(..., J)``:
 
@@ -7,10 +15,11 @@
 3. Divide by the pose's 2D scale, the RMS distance of the valid non-root joints from the root.
    Pixels, image resolution, focal length and the person's position in the image cancel out, so a
    model trained on one camera accepts keypoints from any image size, camera or aspect ratio.
+   (``"pose"`` only; ``"image"`` skips steps 2-3.)
 4. Flatten to ``(..., 2J)`` and z-score every coordinate with training statistics.
 5. Invalid joints are set to 0 after z-scoring, i.e. to the training mean. A frame whose root is
    missing (or whose scale is zero) cannot be encoded: all its values are 0 and it is flagged in
-   the returned ``frame_valid`` mask (False).
+   the returned ``frame_valid`` mask (False). With ``"image"`` every frame is valid.
 
 3D encoding (model target), for poses ``(..., J, 3)`` mm, camera frame: make root-relative, drop
 the root (always zero, never predicted) and z-score every coordinate: ``(..., 3(J-1))``.
@@ -83,6 +92,20 @@ def scale_normalize_2d(
     return normalized, valid_joint, frame_valid
 
 
+INPUT_NORMALIZATIONS = ("image", "pose")
+
+
+def image_keypoints_2d(keypoints_2d: Tensor, confidence: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+    """The ``"image"`` counterpart of :func:`scale_normalize_2d`: pixels kept as they are.
+
+    Returns ``(keypoints (..., J, 2) px with invalid joints 0, valid_joint (..., J), frame_valid (...) all True)``.
+    """
+    finite = torch.isfinite(keypoints_2d).all(dim=-1)
+    valid_joint = finite if confidence is None else finite & (confidence > 0)
+    keypoints = torch.where(valid_joint[..., None], keypoints_2d, torch.zeros_like(keypoints_2d))
+    return keypoints, valid_joint, torch.ones(keypoints_2d.shape[:-2], dtype=torch.bool, device=keypoints_2d.device)
+
+
 class _Moments:
     """Running per-coordinate sums (float64) for means and standard deviations."""
 
@@ -120,10 +143,13 @@ class PoseNormalizer(nn.Module):
     statistics are the identity (mean 0, std 1).
     """
 
-    def __init__(self, num_joints: int = 17, root_index: int = 0):
+    def __init__(self, num_joints: int = 17, root_index: int = 0, input_normalization: str = "pose"):
         super().__init__()
         if not 0 <= root_index < num_joints:
             raise ShapeError(f"root_index {root_index} is outside 0..{num_joints - 1}")
+        if input_normalization not in INPUT_NORMALIZATIONS:
+            raise PoseliftError(f"input_normalization must be one of {INPUT_NORMALIZATIONS}, got {input_normalization!r}")
+        self.input_normalization = input_normalization
         self.num_joints = num_joints
         self._root = root_index
         self.register_buffer("mean_2d", torch.zeros(2 * num_joints))
@@ -164,6 +190,11 @@ class PoseNormalizer(nn.Module):
         return array.to(device=self.mean_2d.device, dtype=self.mean_2d.dtype)
 
     # --------------------------------------------------------------------------------- encodings
+    def _prepare_2d(self, keypoints_2d: Tensor, confidence: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        if self.input_normalization == "image":
+            return image_keypoints_2d(keypoints_2d, confidence)
+        return scale_normalize_2d(keypoints_2d, confidence, self._root)
+
     def encode_2d(self, keypoints_2d: Tensor, confidence: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Encode 2D keypoints for the network.
 
@@ -179,7 +210,7 @@ class PoseNormalizer(nn.Module):
         if confidence is not None:
             confidence = self._check(confidence, "confidence", None)
             confidence = torch.nan_to_num(confidence, nan=0.0)
-        normalized, valid_joint, frame_valid = scale_normalize_2d(keypoints_2d, confidence, self._root)
+        normalized, valid_joint, frame_valid = self._prepare_2d(keypoints_2d, confidence)
         flat = normalized.flatten(start_dim=-2)
         encoded = (flat - self.mean_2d) / self.std_2d
         encoded = encoded * valid_joint.repeat_interleave(2, dim=-1)
@@ -216,7 +247,7 @@ class PoseNormalizer(nn.Module):
         bad = (~torch.isfinite(poses_3d)).sum()
         if bad:
             raise ShapeError(f"poses_3d: {int(bad)} non-finite values in the training poses")
-        normalized, valid_joint, _ = scale_normalize_2d(keypoints_2d, confidence, self._root)
+        normalized, valid_joint, _ = self._prepare_2d(keypoints_2d, confidence)
         moments_2d.add(normalized.flatten(start_dim=-2), valid_joint.repeat_interleave(2, dim=-1))
         relative = poses_3d - poses_3d[:, self._root : self._root + 1, :]
         flat_3d = split_root(relative, self._root).flatten(start_dim=-2)

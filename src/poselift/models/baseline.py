@@ -13,6 +13,7 @@ with the later papers, which change width, depth, activation, dropout and batch 
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Callable
 
@@ -109,6 +110,39 @@ class ResidualMLP(nn.Module):
 
 
 @torch.no_grad()
+def fold_batch_norm(linear: nn.Linear, batch_norm: nn.BatchNorm1d) -> nn.Linear:
+    """One ``nn.Linear`` equal to ``batch_norm(linear(x))`` in eval mode (running statistics).
+
+    ``BN(Wx + b) = s * (Wx + b - mean) + beta`` with ``s = gamma / sqrt(var + eps)``, i.e. a Linear
+    with weight ``s[:, None] * W`` and bias ``s * (b - mean) + beta``; ``(B, in) -> (B, out)``.
+    """
+    scale = batch_norm.running_var.add(batch_norm.eps).rsqrt()
+    if batch_norm.affine:
+        scale = scale * batch_norm.weight
+    shift = -batch_norm.running_mean * scale + (batch_norm.bias if batch_norm.affine else 0.0)
+    bias = linear.bias if linear.bias is not None else torch.zeros_like(batch_norm.running_mean)
+    folded = nn.Linear(linear.in_features, linear.out_features, device=linear.weight.device,
+                       dtype=linear.weight.dtype)
+    folded.weight.copy_(linear.weight * scale[:, None])
+    folded.bias.copy_(bias * scale + shift)
+    return folded
+
+
+def _fuse_sequential(sequential: nn.Sequential) -> None:
+    """In place: fold each ``Linear -> BatchNorm1d`` pair, drop Dropout, make ReLUs in-place (eval only)."""
+    layers = list(sequential)
+    for index, layer in enumerate(layers):
+        if isinstance(layer, nn.BatchNorm1d) and index > 0 and isinstance(layers[index - 1], nn.Linear):
+            layers[index - 1], layers[index] = fold_batch_norm(layers[index - 1], layer), nn.Identity()
+        elif isinstance(layer, nn.Dropout):
+            layers[index] = nn.Identity()
+        elif isinstance(layer, nn.ReLU):
+            layers[index] = nn.ReLU(inplace=True)   # it follows a Linear whose output nothing else reads
+    for index, layer in enumerate(layers):
+        sequential[index] = layer
+
+
+@torch.no_grad()
 def apply_max_norm(model: nn.Module, max_norm: float) -> None:
     """Rescale every row (one output unit) of every ``nn.Linear`` weight to L2 norm <= ``max_norm``."""
     for module in model.modules():
@@ -142,6 +176,9 @@ class BaselineConfig:
     batch_norm: bool = True
     activation: str = "relu"
     max_norm: float | None = 1.0  # per-row weight norm bound applied after each step; None = off
+    # "image": z-score raw pixels (the paper); "pose": root-centred and scale-normalised first, so
+    # one model serves any image size and camera (the shipped default model). See poselift.encoding.
+    input_normalization: str = "image"
 
 
 class BaselineLifter(nn.Module):
@@ -153,11 +190,12 @@ class BaselineLifter(nn.Module):
 
     kind = "baseline"
     layout = "h36m17"
+    fused_for_inference = False  # True on the copy made by fuse_for_inference()
 
     def __init__(self, config: BaselineConfig | None = None):
         super().__init__()
         self.config = config if config is not None else BaselineConfig()
-        self.normalizer = PoseNormalizer(self.config.num_joints)
+        self.normalizer = PoseNormalizer(self.config.num_joints, input_normalization=self.config.input_normalization)
         self.network = ResidualMLP(
             self.normalizer.input_dim,
             self.normalizer.output_dim,
@@ -171,6 +209,29 @@ class BaselineLifter(nn.Module):
     def forward(self, encoded_2d: Tensor) -> Tensor:
         """``(B, 2J)`` encoded 2D -> ``(B, 3(J-1))`` encoded 3D."""
         return self.network(encoded_2d)
+
+    @torch.no_grad()
+    def fuse_for_inference(self) -> "BaselineLifter":
+        """A copy for inference only: same outputs as this model in eval mode, computed faster.
+
+        Every ``Linear -> BatchNorm1d`` pair becomes one Linear (:func:`fold_batch_norm`, running
+        statistics), Dropout (a no-op in eval mode) is removed and ReLUs work in place, so a forward
+        pass is the six matrix products plus bias, ReLU and the residual sums: no pass over the
+        activations for BatchNorm. Outputs agree with the unfused eval model to float32 rounding.
+        The copy is in eval mode and refuses ``train()``; its state dict has no BatchNorm entries,
+        so keep (and save) the original model for training and checkpoints.
+        """
+        fused = copy.deepcopy(self).eval()
+        for module in list(fused.network.modules()):
+            if isinstance(module, nn.Sequential):
+                _fuse_sequential(module)
+        fused.fused_for_inference = True
+        return fused
+
+    def train(self, mode: bool = True) -> "BaselineLifter":
+        if mode and self.fused_for_inference:
+            raise PoseliftError("this model was fused for inference (fuse_for_inference); train the original model")
+        return super().train(mode)
 
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """Training loss of a batch (``keypoints_2d``, ``confidence``, ``poses_3d``).
