@@ -88,8 +88,10 @@ def _cmd_eval(args) -> None:
 def _cmd_lift(args) -> None:
     from poselift.lift import lift_file
 
+    read_options = {key: value for key in ("subject", "action", "camera")
+                    if (value := getattr(args, key)) is not None}
     report, written = lift_file(args.input, args.out, model=args.model, force=args.force, video=args.video,
-                                animation=not args.no_animation, max_gap=args.max_gap)
+                                animation=not args.no_animation, max_gap=args.max_gap, read_options=read_options)
     print(report.summary())
     for path in written:
         print(f"wrote {path}")
@@ -192,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     lift.add_argument("--video", type=Path, help="the video the keypoints come from (drawn under the 2D)")
     lift.add_argument("--max-gap", type=int, default=10, help="longest gap (frames) filled by interpolation")
     lift.add_argument("--no-animation", action="store_true", help="skip the mp4/gif")
+    lift.add_argument("--subject", help="VideoPose3D files: the subject to lift (when the file has several)")
+    lift.add_argument("--action", help="VideoPose3D files: the action to lift")
+    lift.add_argument("--camera", type=int, help="VideoPose3D files: the camera index (default 0)")
     lift.add_argument("--force", action="store_true", help="write into a non-empty output folder")
     lift.set_defaults(handler=_cmd_lift)
 

@@ -120,14 +120,20 @@ def _representative_frame(confidence: np.ndarray, poses: np.ndarray) -> int:
 
 
 def lift_file(input_path: str | Path, out_dir: str | Path, model: str | Path = DEFAULT_MODEL, force: bool = False,
-              video: str | Path | None = None, animation: bool = True, max_gap: int = 10) -> tuple[LiftReport, list[Path]]:
-    """Lift a 2D keypoint file and write poses_3d.npz/json, figure.png and animation.mp4 into ``out_dir``."""
+              video: str | Path | None = None, animation: bool = True, max_gap: int = 10,
+              read_options: dict | None = None) -> tuple[LiftReport, list[Path]]:
+    """Lift a 2D keypoint file and write poses_3d.npz/json, figure.png and animation.mp4 into ``out_dir``.
+
+    ``read_options`` go to the reader (e.g. ``subject``, ``action``, ``camera`` for a VideoPose3D file).
+    """
     from poselift import viz
     from poselift.io import load_keypoints_2d
     from poselift.io.poselift_format import write_poses_3d
 
-    keypoints = load_keypoints_2d(input_path)
+    keypoints = load_keypoints_2d(input_path, **(read_options or {}))
     lifter = load_model(model)
+    if hasattr(lifter, "fuse_for_inference"):      # BatchNorm folded into the Linears: same poses, faster
+        lifter = lifter.fuse_for_inference()
     model_name = DEFAULT_MODEL if str(model) == DEFAULT_MODEL else str(model)
     poses, report, (keypoints_h36m, confidence_h36m) = lift_keypoints(keypoints, lifter, model_name, max_gap)
     poses.meta["input"] = str(input_path)
