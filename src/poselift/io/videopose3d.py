@@ -54,7 +54,7 @@ def _pick(path: Path, mapping: dict, key: Any, what: str) -> Any:
     if key is None:
         if len(mapping) != 1:
             raise FormatError(
-                path, f"the file has {len(mapping)} {what}s; choose one with {what}= ({', '.join(map(str, mapping))})"
+                path, f"the file has {len(mapping)} {what}s; choose one with {what}= or --{what} ({', '.join(map(str, mapping))})"
             )
         key = next(iter(mapping))
     if key not in mapping:
