@@ -211,6 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path("poselift_demo"), help="output folder (default poselift_demo)")
     demo.add_argument("--force", action="store_true", help="write into a non-empty output folder")
     demo.set_defaults(handler=_cmd_demo)
+
+    from poselift.video import add_video_command
+
+    add_video_command(commands)
     return parser
 
 

@@ -1,0 +1,109 @@
+"""Speed of the stages of ``poselift video`` on this CPU: decode, detect, lift, smooth + export, render.
+
+Runs each stage on the first ``--frames`` frames of a real video (default: Pose2Sim's cam01,
+1080 x 1920 px, 60 fps) and prints frames per second per stage:
+
+- decode: reading the frames with OpenCV (part of every other stage's input);
+- search: one people search (whole frame + square tiles, people greyed out in turn), which runs
+  on the first frame and after the person is lost;
+- detect: :func:`poselift.video.detect_video` end to end (decode, one search, MediaPipe tracking);
+- lift: :func:`poselift.lift.lift_keypoints` with the default model (layout conversion, gap
+  filling, one batched forward pass);
+- smooth + export: Savitzky-Golay smoothing, BVH (rotations solved, written) and CSV;
+- render: :func:`poselift.viz.save_animation` (2D over the video beside the rotating 3D, H.264).
+
+    python benchmarks/bench_video.py [--video ../shared/data/pose2sim/videos/cam01.mp4] [--frames 100] [--threads 1]
+
+Needs the video extra (``pip install "poselift[video]"``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+DEFAULT_VIDEO = Path(__file__).resolve().parents[2] / "shared" / "data" / "pose2sim" / "videos" / "cam01.mp4"
+
+
+def timed(function):
+    """(seconds, result) of one call."""
+    started = time.perf_counter()
+    result = function()
+    return time.perf_counter() - started, result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
+    parser.add_argument("--frames", type=int, default=100, help="frames to process (default 100)")
+    parser.add_argument("--threads", type=int, default=1, help="torch and OpenCV threads (default 1)")
+    args = parser.parse_args(argv)
+
+    import cv2
+    import torch
+
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)
+    from poselift import viz
+    from poselift.export import export_bvh, write_csv
+    from poselift.lift import lift_keypoints, load_model
+    from poselift.video import (MediaPipePose, detect_video, find_people, import_mediapipe, mediapipe_logs_hidden,
+                                probe_video, read_frames, smooth_poses, smoothing_window)
+
+    mediapipe = import_mediapipe()
+    info = probe_video(args.video)
+    print(f"video {info.path.name}: {info.width}x{info.height} px, {info.fps:g} fps; first {args.frames} frames")
+    print(f"CPU: {platform.processor() or platform.machine()}, threads {args.threads}; torch {torch.__version__}, "
+          f"OpenCV {cv2.__version__}, MediaPipe {mediapipe.__version__}")
+
+    rows = []
+    def decode():
+        first_frames, count = [], 0
+        for frame in read_frames(info.path, args.frames):
+            count += 1
+            if len(first_frames) < 2:
+                first_frames.append(frame)
+        return first_frames, count
+
+    seconds, (frames, count) = timed(decode)
+    rows.append(("decode (OpenCV, RGB)", count, seconds))
+    with mediapipe_logs_hidden(), MediaPipePose(static_image_mode=True) as searcher:
+        find_people(frames[0], searcher)                      # MediaPipe's first call loads its models
+        seconds, people = timed(lambda: find_people(frames[1], searcher))
+    rows.append((f"people search (found {len(people)})", 1, seconds))
+    seconds, (keypoints, report) = timed(lambda: detect_video(info.path, max_frames=args.frames, progress=False))
+    rows.append((f"detect (MediaPipe, {report.searches} search)", keypoints.num_frames, seconds))
+    model = load_model()
+    lift_keypoints(keypoints, model, "default")               # warm-up
+    seconds, (poses, _, _) = timed(lambda: lift_keypoints(keypoints, model, "default"))
+    rows.append(("lift (default model)", poses.num_frames, seconds))
+    with tempfile.TemporaryDirectory() as folder:
+        def smooth_and_export():
+            smoothed = replace(poses, poses_3d=smooth_poses(poses.poses_3d, smoothing_window(info.fps or 30.0)))
+            export_bvh(Path(folder) / "poses_3d.bvh", smoothed)
+            write_csv(Path(folder) / "poses_3d.csv", smoothed)
+            return smoothed
+
+        seconds, smoothed = timed(smooth_and_export)
+        rows.append(("smooth + BVH + CSV", poses.num_frames, seconds))
+        seconds, path = timed(lambda: viz.save_animation(
+            Path(folder) / "animation.mp4", keypoints.keypoints_2d, keypoints.confidence, smoothed.poses_3d,
+            "mediapipe33", video_frames=read_frames(info.path, args.frames), fps=info.fps))
+        rows.append((f"render ({path.suffix[1:]}, 2D over video + 3D)", poses.num_frames, seconds))
+
+    print()
+    print(f"| {'stage':<40} | frames | seconds | frames/s |")
+    print(f"|{'-' * 42}|-------:|--------:|---------:|")
+    for name, count, seconds in rows:
+        print(f"| {name:<40} | {count:>6} | {seconds:>7.2f} | {count / seconds:>8.1f} |")
+    total = sum(seconds for name, _, seconds in rows if not name.startswith(("decode", "people")))
+    print(f"| {'poselift video (detect to render)':<40} | {poses.num_frames:>6} | {total:>7.2f} | "
+          f"{poses.num_frames / total:>8.1f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,405 @@
+"""Exports of lifted 3D poses for animation and analysis tools: BVH and CSV.
+
+BVH (:func:`export_bvh`)
+    A fixed skeleton whose bone lengths are the clip's medians and, per frame, joint rotations
+    solved from the 3D joint positions. Reading the file back (:func:`poselift.io.bvh.read_bvh` +
+    :func:`poselift.io.bvh.bvh_forward_kinematics`) gives :func:`fixed_length_positions` to
+    rounding: each bone at its median length, pointing from its exported parent joint at the
+    lifted joint, so a joint is off by its own bone's length change only, not by the sum along the
+    limb. The distance to the lifted joints is therefore only the clip's bone-length jitter;
+    :func:`export_bvh` returns it.
+
+    The file is in millimetres, Y up, the character facing +Z with its left on +X (the usual BVH
+    rest frame; Blender imports it with a scale of 0.001 for metres). Camera-frame poses
+    (x right, y down, z forward) are turned into it by a half turn about x, ``(x, -y, -z)``, so a
+    person facing the camera faces +Z, and lifted so that the clip's median lowest ankle is at
+    height 0. The rest pose (all rotations 0) is a T-pose: legs down, spine, neck and head up,
+    arms out sideways.
+
+    Hierarchy (H36M-17 joints; ankles, head and wrists are End Sites)::
+
+        pelvis (root: position + rotation; frame = spine up, hips left)
+          pelvis_to_r_hip -> r_hip -> r_knee -> End (r_ankle)
+          pelvis_to_l_hip -> l_hip -> l_knee -> End (l_ankle)
+          spine -> thorax (frame = neck up, shoulders left)
+                     neck -> End (head)
+                     thorax_to_l_shoulder -> l_shoulder -> l_elbow -> End (l_wrist)
+                     thorax_to_r_shoulder -> r_shoulder -> r_elbow -> End (r_wrist)
+
+    The ``*_to_*`` joints have zero offset: a joint has one rotation, so a joint with several
+    bones whose angles change over time (the hips against the spine, the shoulders against the
+    neck) gives each of those bones a joint of its own. Every other rotation turns the rest
+    direction of its bone onto the bone's direction by the smallest rotation relative to its
+    parent's frame (no twist), so rotations are smooth and deterministic. Rotation channels are
+    ``Zrotation Xrotation Yrotation`` (degrees, intrinsic: ``Rz @ Rx @ Ry``).
+
+CSV (:func:`write_csv`)
+    One row per frame: ``frame``, ``time_s`` and ``<joint>_x_mm``, ``<joint>_y_mm``,
+    ``<joint>_z_mm`` for every joint, in the poses' own frame (for ``poselift video``: camera
+    frame, root-relative); a missing value is an empty field.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from poselift.errors import PoseliftError, ShapeError
+from poselift.fileio import write_text_atomic
+from poselift.geometry import axis_angle_to_matrix
+from poselift.io.bvh import BvhMotion, bvh_forward_kinematics, write_bvh
+from poselift.io.records import Poses3D
+from poselift.skeleton import H36M17
+
+_LEFT, _RIGHT, _UP, _DOWN = (1.0, 0.0, 0.0), (-1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, -1.0, 0.0)
+
+#: Rest direction (BVH frame: +X left, +Y up, +Z forward) of the bone from each H36M-17 joint's
+#: parent to the joint: the T-pose.
+REST_DIRECTIONS = {
+    "r_hip": _RIGHT, "r_knee": _DOWN, "r_ankle": _DOWN,
+    "l_hip": _LEFT, "l_knee": _DOWN, "l_ankle": _DOWN,
+    "spine": _UP, "thorax": _UP, "neck": _UP, "head": _UP,
+    "l_shoulder": _LEFT, "l_elbow": _LEFT, "l_wrist": _LEFT,
+    "r_shoulder": _RIGHT, "r_elbow": _RIGHT, "r_wrist": _RIGHT,
+}
+
+ROOT_CHANNELS = ("Xposition", "Yposition", "Zposition", "Zrotation", "Xrotation", "Yrotation")
+ROTATION_CHANNELS = ("Zrotation", "Xrotation", "Yrotation")
+_EULER_ORDER = "ZXY"  # scipy's upper case = intrinsic, matching the channel order above
+
+
+@dataclass(frozen=True)
+class _BvhJoint:
+    """One joint of the exported hierarchy.
+
+    name: BVH joint name. parent: BVH joint name (None for the root). site: the H36M-17 joint it
+    stands on. bone: the H36M-17 joint whose parent->joint bone gives the offset (None: zero offset).
+    rotation: ("aim", target) turns the rest direction of the bone site->target onto it;
+    ("frame", up_from, up_to, left_from, left_to) builds a body frame; None for an End Site.
+    """
+
+    name: str
+    parent: str | None
+    site: str
+    bone: str | None
+    rotation: tuple | None
+
+
+def _limb(side: str, base: str, first: str, second: str, third: str) -> list[_BvhJoint]:
+    """branch -> first -> second -> End Site (third) for one leg or arm."""
+    branch = f"{base}_to_{side}_{first}"
+    return [
+        _BvhJoint(branch, base, base, None, ("aim", f"{side}_{first}")),
+        _BvhJoint(f"{side}_{first}", branch, f"{side}_{first}", f"{side}_{first}", ("aim", f"{side}_{second}")),
+        _BvhJoint(f"{side}_{second}", f"{side}_{first}", f"{side}_{second}", f"{side}_{second}",
+                  ("aim", f"{side}_{third}")),
+        _BvhJoint(f"{side}_{second}_End", f"{side}_{second}", f"{side}_{third}", f"{side}_{third}", None),
+    ]
+
+
+#: The exported hierarchy, depth first (parents before children, each subtree after its joint).
+BVH_JOINTS: tuple[_BvhJoint, ...] = tuple(
+    [_BvhJoint("pelvis", None, "pelvis", None, ("frame", "pelvis", "spine", "r_hip", "l_hip"))]
+    + _limb("r", "pelvis", "hip", "knee", "ankle")
+    + _limb("l", "pelvis", "hip", "knee", "ankle")
+    + [
+        _BvhJoint("spine", "pelvis", "spine", "spine", ("aim", "thorax")),
+        _BvhJoint("thorax", "spine", "thorax", "thorax", ("frame", "thorax", "neck", "r_shoulder", "l_shoulder")),
+        _BvhJoint("neck", "thorax", "neck", "neck", ("aim", "head")),
+        _BvhJoint("neck_End", "neck", "head", "head", None),
+    ]
+    + _limb("l", "thorax", "shoulder", "elbow", "wrist")
+    + _limb("r", "thorax", "shoulder", "elbow", "wrist")
+)
+
+
+# ----------------------------------------------------------------------------------------------
+# Bone lengths and fixed-length poses
+
+
+def _check_h36m_poses(poses_mm: np.ndarray, name: str = "poses_3d") -> np.ndarray:
+    poses_mm = np.asarray(poses_mm, dtype=np.float64)
+    if poses_mm.ndim != 3 or poses_mm.shape[1:] != (H36M17.num_joints, 3):
+        raise ShapeError(f"{name}: expected shape (T, 17, 3) in the h36m17 layout, got {poses_mm.shape}")
+    if len(poses_mm) == 0:
+        raise ShapeError(f"{name}: has no frames")
+    return poses_mm
+
+
+def median_bone_lengths(poses_mm: np.ndarray) -> np.ndarray:
+    """Median over frames of every H36M-17 bone length.
+
+    Args:
+        poses_mm: (T, 17, 3) mm, any frame; NaN frames are ignored.
+    Returns:
+        (17,) mm, entry j the length of the bone parent(j) -> j (0 for the root).
+    Raises:
+        ShapeError: a bone that is never seen.
+    """
+    poses_mm = _check_h36m_poses(poses_mm)
+    parents = np.array(H36M17.parents)
+    children = np.flatnonzero(parents >= 0)
+    lengths = np.zeros(H36M17.num_joints)
+    bone_lengths = np.linalg.norm(poses_mm[:, children] - poses_mm[:, parents[children]], axis=-1)  # (T, 16)
+    seen = np.isfinite(bone_lengths).any(0)
+    if not seen.all():
+        missing = [H36M17.joint_names[children[index]] for index in np.flatnonzero(~seen)]
+        raise ShapeError(f"poses_3d: the bone(s) to {', '.join(missing)} are missing in every frame")
+    lengths[children] = np.nanmedian(bone_lengths, axis=0)
+    return lengths
+
+
+def fixed_length_positions(poses_mm: np.ndarray, bone_lengths_mm: np.ndarray) -> np.ndarray:
+    """The poses with every bone set to a fixed length, keeping each bone's direction and the root.
+
+    Args:
+        poses_mm: (T, 17, 3) mm, H36M-17. bone_lengths_mm: (17,) as :func:`median_bone_lengths`.
+    Returns:
+        (T, 17, 3) mm: ``out[root] = poses[root]`` and, parents first,
+        ``out[j] = out[parent] + length[j] * unit(poses[j] - out[parent])``: each bone points from
+        its (already placed) parent at the lifted joint, so errors do not add up along a limb and
+        each joint is off by its own bone's length change only. This is what the exported BVH plays.
+    """
+    poses_mm = _check_h36m_poses(poses_mm)
+    fixed = poses_mm.copy()
+    for joint, parent in enumerate(H36M17.parents):  # parents come first: a loop over the 16 bones
+        if parent < 0:
+            continue
+        towards_lifted_joint = poses_mm[:, joint] - fixed[:, parent]
+        fixed[:, joint] = fixed[:, parent] + bone_lengths_mm[joint] * _unit(towards_lifted_joint)
+    return fixed
+
+
+# ----------------------------------------------------------------------------------------------
+# Rotations from positions
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    """(..., 3) vectors scaled to unit length (zero vectors stay zero)."""
+    norm = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return vectors / np.where(norm > 0, norm, 1.0)
+
+
+def _any_perpendicular(vectors: np.ndarray) -> np.ndarray:
+    """(..., 3) a unit vector perpendicular to each (unit) vector."""
+    helper = np.where(np.abs(vectors[..., :1]) < 0.9, np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]))
+    return _unit(np.cross(vectors, helper))
+
+
+def rotation_between(source_dir: np.ndarray, target_dir: np.ndarray) -> np.ndarray:
+    """The smallest rotation turning the direction ``source_dir`` onto ``target_dir``.
+
+    Args:
+        source_dir, target_dir: (..., 3) non-zero vectors (broadcast together).
+    Returns:
+        (..., 3, 3) rotations R with ``R @ unit(source) = unit(target)``; the axis is
+        ``source x target``; opposite directions turn half a turn about a perpendicular axis.
+    """
+    source, target = np.broadcast_arrays(_unit(np.asarray(source_dir, dtype=np.float64)),
+                                         _unit(np.asarray(target_dir, dtype=np.float64)))
+    axis = np.cross(source, target)
+    sin = np.linalg.norm(axis, axis=-1, keepdims=True)
+    cos = np.sum(source * target, axis=-1, keepdims=True)
+    angle = np.arctan2(sin, cos)
+    axis = np.where(sin > 1e-12, axis / np.where(sin > 0, sin, 1.0), _any_perpendicular(source))
+    return axis_angle_to_matrix(axis * angle)
+
+
+def _body_frame(up: np.ndarray, left: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) rotations whose columns are (left, up, forward) in the data's frame.
+
+    ``up`` is kept exactly (unit); ``left`` is made perpendicular to it; forward = left x up.
+    This maps the rest axes (+X left, +Y up, +Z forward) onto the body.
+    """
+    up = _unit(up)
+    left = left - np.sum(left * up, axis=-1, keepdims=True) * up
+    left = np.where(np.linalg.norm(left, axis=-1, keepdims=True) > 1e-9, _unit(left), _any_perpendicular(up))
+    return np.stack([left, up, np.cross(left, up)], axis=-1)
+
+
+def _solve_rotations(poses_mm: np.ndarray) -> dict[str, np.ndarray]:
+    """Local rotation (T, 3, 3) of every BVH joint that has one, from (T, 17, 3) Y-up positions."""
+    index = {name: H36M17.index(name) for name in H36M17.joint_names}
+    global_rotation: dict[str, np.ndarray] = {}
+    local_rotation: dict[str, np.ndarray] = {}
+    for joint in BVH_JOINTS:  # parents first: a loop over the 23 joints, all frames at once
+        if joint.rotation is None:
+            continue
+        parent_rotation = global_rotation.get(joint.parent)
+        if joint.rotation[0] == "frame":
+            _, up_from, up_to, left_from, left_to = joint.rotation
+            rotation = _body_frame(poses_mm[:, index[up_to]] - poses_mm[:, index[up_from]],
+                                   poses_mm[:, index[left_to]] - poses_mm[:, index[left_from]])
+            local = rotation if parent_rotation is None else parent_rotation.swapaxes(-1, -2) @ rotation
+        else:
+            target = joint.rotation[1]
+            bone_world = poses_mm[:, index[target]] - poses_mm[:, index[joint.site]]
+            bone_in_parent = np.einsum("tji,tj->ti", parent_rotation, bone_world)  # parent^T @ bone
+            local = rotation_between(np.array(REST_DIRECTIONS[target]), bone_in_parent)
+            rotation = parent_rotation @ local
+        global_rotation[joint.name] = rotation
+        local_rotation[joint.name] = local
+    return local_rotation
+
+
+def _euler_degrees(rotations: np.ndarray) -> np.ndarray:
+    """(T, 3, 3) rotations -> (T, 3) degrees for the channels ``Zrotation Xrotation Yrotation``."""
+    from scipy.spatial.transform import Rotation
+
+    with warnings.catch_warnings():  # gimbal lock: the angles still give the same matrix
+        warnings.simplefilter("ignore", UserWarning)
+        return Rotation.from_matrix(rotations).as_euler(_EULER_ORDER, degrees=True)
+
+
+def poses_to_bvh(positions_mm: np.ndarray, fps: float, bone_lengths_mm: np.ndarray | None = None) -> BvhMotion:
+    """A BVH motion that plays the given poses on a fixed skeleton.
+
+    Args:
+        positions_mm: (T, 17, 3) mm, H36M-17, BVH frame (Y up, facing +Z, left +X), all finite.
+        fps: frames per second (> 0).
+        bone_lengths_mm: (17,) fixed bone lengths; default :func:`median_bone_lengths`.
+    Returns:
+        A :class:`~poselift.io.bvh.BvhMotion` (hierarchy :data:`BVH_JOINTS`); its forward
+        kinematics give ``fixed_length_positions(positions_mm, bone_lengths_mm)``: the input
+        itself when its bones have those lengths.
+    """
+    positions_mm = _check_h36m_poses(positions_mm, "positions_mm")
+    if not np.isfinite(positions_mm).all():
+        raise ShapeError("positions_mm: a BVH cannot hold missing joints; fill NaN frames first")
+    if not (fps and np.isfinite(fps) and fps > 0):
+        raise ShapeError(f"fps: expected a positive number of frames per second, got {fps}")
+    lengths = median_bone_lengths(positions_mm) if bone_lengths_mm is None else np.asarray(bone_lengths_mm)
+    positions_mm = fixed_length_positions(positions_mm, lengths)
+    local_rotation = _solve_rotations(positions_mm)
+
+    names = tuple(joint.name for joint in BVH_JOINTS)
+    parents = tuple(-1 if joint.parent is None else names.index(joint.parent) for joint in BVH_JOINTS)
+    offsets = np.zeros((len(BVH_JOINTS), 3))
+    channels, columns = [], []
+    for number, joint in enumerate(BVH_JOINTS):
+        if joint.bone is not None:
+            offsets[number] = lengths[H36M17.index(joint.bone)] * np.array(REST_DIRECTIONS[joint.bone])
+        if joint.parent is None:
+            channels.append(ROOT_CHANNELS)
+            columns += [positions_mm[:, H36M17.index(joint.site)], _euler_degrees(local_rotation[joint.name])]
+        elif joint.rotation is not None:
+            channels.append(ROTATION_CHANNELS)
+            columns.append(_euler_degrees(local_rotation[joint.name]))
+        else:
+            channels.append(())
+    return BvhMotion(joint_names=names, parents=parents, offsets=offsets, channels=tuple(channels),
+                     frame_time_s=1.0 / float(fps), motion=np.concatenate(columns, axis=1))
+
+
+def bvh_h36m_positions(motion: BvhMotion) -> np.ndarray:
+    """Forward kinematics of an exported BVH back to H36M-17 positions.
+
+    Returns:
+        (T, 17, 3) in the file's units and frame, in H36M-17 order (End Sites give the ankles,
+        head and wrists).
+    """
+    positions, _ = bvh_forward_kinematics(motion)
+    number_of = {name: number for number, name in enumerate(motion.joint_names)}
+    standing_on = {joint.site: joint.name for joint in BVH_JOINTS if joint.bone == joint.site or joint.parent is None}
+    missing = [name for name in H36M17.joint_names if standing_on.get(name) not in number_of]
+    if missing:
+        raise ShapeError(f"BVH: not a poselift export, no joint for {', '.join(missing)}")
+    return positions[:, [number_of[standing_on[name]] for name in H36M17.joint_names]]
+
+
+# ----------------------------------------------------------------------------------------------
+# From lifted poses to files
+
+
+def camera_to_bvh_frame(poses_cam_mm: np.ndarray) -> np.ndarray:
+    """Camera-frame poses (x right, y down, z forward) -> BVH frame (Y up), feet on the floor.
+
+    Args:
+        poses_cam_mm: (T, 17, 3) mm, camera frame (root-relative or not), H36M-17.
+    Returns:
+        (T, 17, 3) mm: ``(x, -y, -z)`` shifted up so the clip's median lowest ankle is at Y = 0.
+    """
+    poses = _check_h36m_poses(poses_cam_mm) * np.array([1.0, -1.0, -1.0])
+    ankles = poses[:, [H36M17.index("l_ankle"), H36M17.index("r_ankle")], 1]
+    lowest = np.nanmin(np.where(np.isfinite(ankles), ankles, np.inf), axis=1)
+    floor = np.median(lowest[np.isfinite(lowest)]) if np.isfinite(lowest).any() else 0.0
+    return poses - np.array([0.0, floor, 0.0])
+
+
+def fill_missing_frames(poses_mm: np.ndarray) -> tuple[np.ndarray, int]:
+    """Frames with a missing joint replaced by interpolation between complete frames.
+
+    Args:
+        poses_mm: (T, J, 3). Returns: ``(filled (T, J, 3), number of frames filled)``; frames before
+        the first (after the last) complete frame repeat it.
+    Raises:
+        ShapeError: no complete frame at all.
+    """
+    complete = np.isfinite(poses_mm).all(axis=(1, 2))
+    if not complete.any():
+        raise ShapeError("poses_3d: no frame has all joints; nothing to export")
+    frames = np.arange(len(poses_mm))
+    filled = np.array(poses_mm, dtype=np.float64)
+    filled_flat = filled.reshape(len(filled), -1)  # a view: writing it fills ``filled``
+    for column in range(filled_flat.shape[1]):  # a loop over the J*3 coordinates, all frames at once
+        filled_flat[~complete, column] = np.interp(frames[~complete], frames[complete],
+                                                   filled_flat[complete, column])
+    return filled, int((~complete).sum())
+
+
+@dataclass
+class BvhExportReport:
+    frames: int
+    frames_filled: int
+    mean_distance_mm: float  # exported skeleton vs the lifted joints (bone-length jitter)
+    max_distance_mm: float
+
+    def summary(self) -> str:
+        filled = f", {self.frames_filled} frames without a full pose interpolated" if self.frames_filled else ""
+        return (f"BVH: {self.frames} frames on a fixed skeleton (median bone lengths){filled}; its joints are "
+                f"{self.mean_distance_mm:.1f} mm (max {self.max_distance_mm:.1f} mm) from the lifted ones")
+
+
+def export_bvh(path: str | os.PathLike, poses: Poses3D) -> BvhExportReport:
+    """Write camera-frame H36M-17 poses as a BVH file (see the module doc), atomically.
+
+    Args:
+        path: output ``.bvh``. poses: camera frame, layout h36m17, millimetres, with fps
+            (30 assumed when None). Frames with missing joints are interpolated.
+    Returns:
+        A report with the distance between the exported skeleton's joints and ``poses``.
+    """
+    if poses.layout != "h36m17" or poses.frame != "camera":
+        raise PoseliftError(f"{path}: BVH export takes camera-frame h36m17 poses, got layout {poses.layout!r}, "
+                            f"frame {poses.frame!r}")
+    filled, frames_filled = fill_missing_frames(np.asarray(poses.poses_3d, dtype=np.float64))
+    positions = camera_to_bvh_frame(filled)
+    lengths = median_bone_lengths(positions)
+    write_bvh(path, poses_to_bvh(positions, poses.fps or 30.0, lengths))
+    played = fixed_length_positions(positions, lengths)
+    distance = np.linalg.norm(played - positions, axis=-1)
+    return BvhExportReport(len(positions), frames_filled, float(distance.mean()), float(distance.max()))
+
+
+def format_csv(poses: Poses3D) -> str:
+    """CSV text of ``poses``: frame, time_s, then x, y, z (mm) of every joint; NaN -> empty field."""
+    buffer = io.StringIO()
+    header = ["frame", "time_s"] + [f"{name}_{axis}_mm" for name in poses.joint_names for axis in "xyz"]
+    buffer.write(",".join(header) + "\n")
+    values = np.asarray(poses.poses_3d, dtype=np.float64).reshape(poses.num_frames, -1)
+    for frame, row in enumerate(values):
+        time = f"{frame / poses.fps:.6f}" if poses.fps else ""
+        cells = ["" if not np.isfinite(value) else f"{value:.2f}" for value in row]
+        buffer.write(",".join([str(frame), time] + cells) + "\n")
+    return buffer.getvalue()
+
+
+def write_csv(path: str | os.PathLike, poses: Poses3D) -> Path:
+    """Write :func:`format_csv` of ``poses`` to ``path``, atomically."""
+    write_text_atomic(path, format_csv(poses))
+    return Path(path)

@@ -1,0 +1,156 @@
+"""BVH and CSV export: rotations solved from positions read back to the same positions."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from poselift.errors import PoseliftError, ShapeError
+from poselift.export import (BVH_JOINTS, REST_DIRECTIONS, bvh_h36m_positions, camera_to_bvh_frame, export_bvh,
+                             fill_missing_frames, fixed_length_positions, format_csv, median_bone_lengths,
+                             poses_to_bvh, rotation_between)
+from poselift.io.bvh import read_bvh, write_bvh
+from poselift.io.records import Poses3D
+from poselift.skeleton import H36M17
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+Z_UP_TO_Y_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+BONE_LENGTHS_MM = {"r_hip": 100, "r_knee": 400, "r_ankle": 420, "l_hip": 100, "l_knee": 400, "l_ankle": 420,
+                   "spine": 250, "thorax": 250, "neck": 120, "head": 130, "l_shoulder": 180, "l_elbow": 280,
+                   "l_wrist": 250, "r_shoulder": 180, "r_elbow": 280, "r_wrist": 250}
+
+
+def t_pose_bvh_frame(pelvis=(0.0, 1000.0, 0.0)) -> np.ndarray:
+    """(17, 3) mm: the exporter's rest pose (T-pose, Y up, facing +Z) built by hand from bone lengths."""
+    pose = np.zeros((17, 3))
+    pose[0] = pelvis
+    for joint, parent in enumerate(H36M17.parents):
+        if parent >= 0:
+            name = H36M17.joint_names[joint]
+            pose[joint] = pose[parent] + BONE_LENGTHS_MM[name] * np.array(REST_DIRECTIONS[name])
+    return pose
+
+
+def round_trip(tmp_path, positions_mm, fps=50.0):
+    """poses_to_bvh -> write_bvh -> read_bvh -> forward kinematics, H36M-17 order."""
+    path = tmp_path / "motion.bvh"
+    write_bvh(path, poses_to_bvh(positions_mm, fps))
+    motion = read_bvh(path)
+    return motion, bvh_h36m_positions(motion)
+
+
+def test_rotation_between_known_answers():
+    quarter_turn_about_z = rotation_between(np.array([1.0, 0.0, 0.0]), np.array([0.0, 2.0, 0.0]))
+    np.testing.assert_allclose(quarter_turn_about_z, [[0, -1, 0], [1, 0, 0], [0, 0, 1]], atol=1e-12)
+    half_turn = rotation_between(np.array([0.0, -1.0, 0.0]), np.array([0.0, 1.0, 0.0]))
+    np.testing.assert_allclose(half_turn @ [0.0, -1.0, 0.0], [0.0, 1.0, 0.0], atol=1e-12)
+    assert np.linalg.det(half_turn) == pytest.approx(1.0)
+    np.testing.assert_allclose(rotation_between(np.array([0.0, 0.0, 3.0]), np.array([0.0, 0.0, 1.0])), np.eye(3))
+
+
+def test_t_pose_has_zero_rotations_and_reads_back(tmp_path):
+    rest = t_pose_bvh_frame()
+    motion, back = round_trip(tmp_path, np.stack([rest, rest + [10.0, 0.0, 0.0]]))
+    rotation_columns = np.array([channel.endswith("rotation") for joint in motion.channels for channel in joint])
+    np.testing.assert_allclose(motion.motion[:, rotation_columns], 0.0, atol=1e-9)
+    np.testing.assert_allclose(motion.motion[:, :3], [[0.0, 1000.0, 0.0], [10.0, 1000.0, 0.0]])
+    np.testing.assert_allclose(back, np.stack([rest, rest + [10.0, 0.0, 0.0]]), atol=1e-9)
+    assert motion.frame_time_s == pytest.approx(0.02)
+    end_sites = [joint.name for joint in BVH_JOINTS if joint.rotation is None]
+    assert end_sites == ["r_knee_End", "l_knee_End", "neck_End", "l_elbow_End", "r_elbow_End"]
+
+
+def test_a_bent_pose_with_fixed_bones_reads_back_exactly(tmp_path):
+    """Rotate limbs and the trunk by hand: constant bone lengths, so the file plays it back exactly."""
+    rng = np.random.default_rng(0)
+    rest = t_pose_bvh_frame()
+    frames = []
+    for _ in range(5):
+        pose = rest.copy()
+        directions = rng.normal(size=(17, 3))        # every bone pointing somewhere else, same lengths
+        for joint, parent in enumerate(H36M17.parents):
+            if parent >= 0:
+                pose[joint] = pose[parent] + BONE_LENGTHS_MM[H36M17.joint_names[joint]] * directions[joint] / np.linalg.norm(directions[joint])
+        frames.append(pose)
+    positions = np.stack(frames)
+    np.testing.assert_allclose(median_bone_lengths(positions)[1:], [BONE_LENGTHS_MM[n] for n in H36M17.joint_names[1:]])
+    _, back = round_trip(tmp_path, positions)
+    np.testing.assert_allclose(back, positions, atol=1e-6)
+
+
+def test_real_mocap_reads_back_within_a_few_mm(tmp_path):
+    """CMU motion capture as H36M-17: the file plays the fixed-length skeleton exactly, which is within
+    a few mm of the original joints (its derived joints change length a little)."""
+    bvh = SHARED_DATA / "cmu" / "subjects" / "001" / "001_01.bvh"
+    if not bvh.is_file():
+        pytest.skip(f"real data not found at {bvh}")
+    from poselift.data.sources import load_cmu_clip
+
+    clip = load_cmu_clip(bvh, {})
+    positions = clip.poses_world_mm[:240] @ Z_UP_TO_Y_UP.T
+    motion, back = round_trip(tmp_path, positions, clip.fps)
+    expected = fixed_length_positions(positions, median_bone_lengths(positions))
+    np.testing.assert_allclose(back, expected, atol=1e-6)
+    distance = np.linalg.norm(back - positions, axis=-1)
+    assert distance.mean() < 3.0
+    assert motion.num_frames == 240 and motion.fps == pytest.approx(clip.fps)
+
+
+def test_fixed_length_positions_moves_each_joint_by_its_own_bone_only():
+    pose = t_pose_bvh_frame()
+    longer = pose.copy()
+    longer[H36M17.index("r_knee")] += [0.0, -40.0, 0.0]      # thigh 40 mm too long, shin unchanged
+    longer[H36M17.index("r_ankle")] += [0.0, -40.0, 0.0]
+    lengths = median_bone_lengths(pose[None])
+    fixed = fixed_length_positions(longer[None], lengths)[0]
+    np.testing.assert_allclose(fixed[H36M17.index("r_knee")], pose[H36M17.index("r_knee")], atol=1e-9)
+    # the shin points from the corrected knee at the lifted ankle: ankle 40 mm off, not 80
+    assert np.linalg.norm(fixed[H36M17.index("r_ankle")] - longer[H36M17.index("r_ankle")]) == pytest.approx(40.0)
+
+
+def test_camera_to_bvh_frame_turns_upright_and_puts_feet_on_the_floor():
+    rest = t_pose_bvh_frame(pelvis=(0.0, 0.0, 0.0))
+    camera = rest * [1.0, -1.0, -1.0] + [0.0, 0.0, 3000.0]      # the T-pose seen by a camera 3 m away
+    bvh_frame = camera_to_bvh_frame(camera[None])[0]
+    ankle_height = BONE_LENGTHS_MM["r_knee"] + BONE_LENGTHS_MM["r_ankle"]
+    np.testing.assert_allclose(bvh_frame, rest + [0.0, ankle_height, -3000.0], atol=1e-9)
+
+
+def test_fill_missing_frames_interpolates_and_holds_the_ends():
+    poses = np.zeros((5, 17, 3))
+    poses[:, :, 0] = np.arange(5)[:, None] * 10.0
+    poses[[0, 2]] = np.nan
+    filled, count = fill_missing_frames(poses)
+    assert count == 2
+    np.testing.assert_allclose(filled[:, 0, 0], [10.0, 10.0, 20.0, 30.0, 40.0])
+    with pytest.raises(ShapeError, match="no frame"):
+        fill_missing_frames(np.full((3, 17, 3), np.nan))
+
+
+def test_export_bvh_of_camera_frame_poses(tmp_path):
+    rest = t_pose_bvh_frame(pelvis=(0.0, 0.0, 0.0))
+    camera = np.stack([rest * [1.0, -1.0, -1.0]] * 4).astype(np.float32)
+    camera[2] = np.nan                                           # a frame the lifter could not lift
+    poses = Poses3D(poses_3d=camera, joint_names=H36M17.joint_names, frame="camera", fps=25.0, layout="h36m17")
+    report = export_bvh(tmp_path / "out.bvh", poses)
+    assert (report.frames, report.frames_filled) == (4, 1)
+    assert report.mean_distance_mm < 1e-3
+    motion = read_bvh(tmp_path / "out.bvh")
+    assert motion.frame_time_s == pytest.approx(0.04)
+    np.testing.assert_allclose(motion.motion[:, 3:], 0.0, atol=1e-6)
+    with pytest.raises(PoseliftError, match="out2.bvh.*camera-frame h36m17"):
+        export_bvh(tmp_path / "out2.bvh", Poses3D(poses_3d=camera, joint_names=H36M17.joint_names, frame="world",
+                                                  fps=25.0, layout="h36m17"))
+
+
+def test_csv_rows_and_missing_values():
+    poses_mm = np.arange(2 * 17 * 3, dtype=np.float32).reshape(2, 17, 3)
+    poses_mm[1, 3] = np.nan
+    text = format_csv(Poses3D(poses_3d=poses_mm, joint_names=H36M17.joint_names, frame="camera", fps=50.0))
+    header, first, second = text.splitlines()
+    assert header.split(",")[:5] == ["frame", "time_s", "pelvis_x_mm", "pelvis_y_mm", "pelvis_z_mm"]
+    assert len(header.split(",")) == 2 + 17 * 3
+    assert first.split(",")[:4] == ["0", "0.000000", "0.00", "1.00"]
+    cells = second.split(",")
+    assert cells[1] == "0.020000" and cells[2] == "51.00"
+    assert cells[2 + 9:2 + 12] == ["", "", ""]                 # joint 3 (r_ankle) missing in frame 1
