@@ -14,7 +14,13 @@ from poselift.io.coco_json import read_coco_keypoints
 from poselift.io.h36m_h5 import SH16_JOINT_NAMES, read_h36m_cameras_h5, read_h36m_positions_h5, read_sh_detections_h5
 from poselift.io.mediapipe_json import read_mediapipe_json, write_mediapipe_json
 from poselift.io.openpose_json import read_openpose_json, write_openpose_json
-from poselift.io.poselift_format import read_keypoints_2d, read_poses_3d, write_keypoints_2d, write_poses_3d
+from poselift.io.poselift_format import (
+    json_array_chunks,
+    read_keypoints_2d,
+    read_poses_3d,
+    write_keypoints_2d,
+    write_poses_3d,
+)
 from poselift.io.qca import read_qca
 from poselift.io.records import Keypoints2D, Poses3D
 from poselift.io.videopose3d import (
@@ -115,6 +121,29 @@ def test_poselift_3d_files_read_back_identical(tmp_path, suffix):
     write_poses_3d(path, poses)
     assert read_poses_3d(path) == poses
     assert load_poses_3d(path) == poses
+
+
+def test_poselift_json_numbers_have_nine_digits_and_null_for_nan():
+    values = np.array([[1.5, np.nan], [0.1, -2.0], [123.456, 3e-7]], np.float32)
+    text = "".join(json_array_chunks(values, frames_per_chunk=2))     # two pieces
+    assert text == "[[1.5, null], [0.100000001, -2], [123.456001, 3.00000011e-07]]"
+    assert "".join(json_array_chunks(np.zeros((0, 17, 3), np.float32))) == "[]"
+
+
+def test_poselift_json_reads_back_every_float32_exactly(tmp_path):
+    rng = np.random.default_rng(7)
+    bits = rng.integers(0, 2**32, size=40_000, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    edges = np.array([1.0, 2.0, 1000.0, 0.001, 1e-4, 1e9, 65536.0, 0.1, 3.4e38, 1e-38], np.float32)
+    values = np.concatenate([bits[np.isfinite(bits)], edges, np.nextafter(edges, np.float32(np.inf)),
+                             np.nextafter(edges, np.float32(0)), [0.0, -0.0, np.nan]]).astype(np.float32)
+    poses_mm = np.resize(values, (len(values) // 51 + 1) * 51).reshape(-1, 17, 3)
+    poses = Poses3D(poses_mm, get_layout("h36m17").joint_names, "camera", fps=50.0)
+    write_poses_3d(tmp_path / "poses.json", poses)
+    back = read_poses_3d(tmp_path / "poses.json")
+    assert back == poses                                 # every value exactly (-0.0 comes back as 0.0, equal to it)
+    assert np.array_equal(back.poses_3d, poses_mm, equal_nan=True)
+    document = json.loads((tmp_path / "poses.json").read_text())
+    assert list(document) == ["format", "version", "joint_names", "frame", "fps", "meta", "poses_3d"]
 
 
 def test_poselift_npz_with_wrong_shape_names_file_and_field(tmp_path):

@@ -102,8 +102,8 @@ def lift_keypoints(keypoints: Keypoints2D, model, model_name: str = "", max_gap:
     """Lift a 2D track of any layout -> ``(Poses3D, LiftReport, (keypoints_h36m (T,17,2), confidence (T,17)))``."""
     keypoints_h36m, confidence_h36m = to_h36m17(keypoints.keypoints_2d, keypoints.confidence, keypoints.layout)
     keypoints_h36m, confidence_h36m, filled = fill_short_gaps(keypoints_h36m, confidence_h36m, max_gap)
-    poses = model.lift(np.nan_to_num(keypoints_h36m), np.where(np.isfinite(keypoints_h36m).all(-1),
-                                                              confidence_h36m, 0.0).astype(np.float32))
+    visible_confidence = np.where(np.isfinite(keypoints_h36m).all(-1), confidence_h36m, 0.0).astype(np.float32)
+    poses = model.lift(np.nan_to_num(keypoints_h36m), visible_confidence)
     poses = np.asarray(poses, dtype=np.float32)
     not_lifted = ~np.isfinite(poses).all(axis=(-1, -2))
     still_missing = ~np.isfinite(keypoints_h36m).all(-1) | (confidence_h36m <= 0)
@@ -113,7 +113,7 @@ def lift_keypoints(keypoints: Keypoints2D, model, model_name: str = "", max_gap:
     return record, report, (keypoints_h36m, confidence_h36m)
 
 
-def _representative_frame(confidence: np.ndarray, poses: np.ndarray) -> int:
+def representative_frame(confidence: np.ndarray, poses: np.ndarray) -> int:
     """The frame with the highest mean confidence among lifted frames (for the still figure)."""
     score = np.where(np.isfinite(poses).all(axis=(-1, -2)), np.nan_to_num(confidence).mean(-1), -1.0)
     return int(np.argmax(score))
@@ -141,7 +141,7 @@ def lift_file(input_path: str | Path, out_dir: str | Path, model: str | Path = D
     written = [out_dir / "poses_3d.npz", out_dir / "poses_3d.json"]
     for path in written:
         write_poses_3d(path, poses)
-    frame = _representative_frame(confidence_h36m, poses.poses_3d)
+    frame = representative_frame(confidence_h36m, poses.poses_3d)
     image = _read_video_frame(video, frame) if video else None
     written.append(viz.save_figure(out_dir / "figure.png", keypoints.keypoints_2d[frame], keypoints.confidence[frame],
                                    poses.poses_3d[frame], keypoints.layout, image=image,

@@ -249,13 +249,15 @@ class BaselineLifter(nn.Module):
         return {"loss": loss, "mpjpe_mm": mpjpe_mm}
 
     @torch.no_grad()
-    def lift(self, keypoints_2d, confidence=None, batch_size: int = 65_536):
+    def lift(self, keypoints_2d, confidence=None, batch_size: int = 4096):
         """Lift 2D keypoints to 3D poses (eval mode; the training mode is restored after).
 
         Args:
             keypoints_2d: ``(..., J, 2)`` px, numpy array or tensor, any image size.
             confidence: ``(..., J)`` in [0, 1] (0 = missing) or None.
-            batch_size: frames per forward pass.
+            batch_size: frames per forward pass. 4096 keeps a 1024-wide float32 activation (16 MB)
+                under glibc's largest mmap threshold (32 MB), so its memory is reused from layer to
+                layer; 65536-frame activations are mapped afresh per layer, ~15 % slower (docs/speed.md).
 
         Returns:
             ``(..., J, 3)`` mm, camera frame, root-relative, of the input's type (numpy in ->
