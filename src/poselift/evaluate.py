@@ -4,6 +4,12 @@ Protocol #1: MPJPE after root alignment; #2: P-MPJPE (similarity Procrustes); bo
 frame seen by the four cameras. Protocol #3 (cross-camera): the same metrics on camera 3 alone, for
 a model trained on cameras 0-2. PCK@150 mm and AUC (0-150 mm) are reported alongside. Averages are
 given per action then over actions (the H36M convention) and over all samples.
+
+Every test clip seen by one camera is one sequence: a temporal model (one with
+``lift_sequences(keypoints_2d (M, 17, 2), confidence (M, 17), sequence_lengths (S,))``) lifts each
+clip as a whole with its own inference scheme, a per-frame model lifts the frames in large batches.
+For any model the jitter is measured per clip: MPJVE (mean per-joint velocity error, mm/frame)
+and the acceleration error (mm/frame^2) of consecutive frames of the same clip and camera.
 """
 
 from __future__ import annotations
@@ -15,11 +21,13 @@ import torch
 from poselift.data.benchmark import Benchmark
 from poselift.data.datasets import FrameSource
 from poselift.errors import PoseliftError
-from poselift.metrics import auc, mean_by_group, mpjpe, p_mpjpe, pck
+from poselift.metrics import acceleration_error, auc, mean_by_group, mpjpe, mpjve, p_mpjpe, pck
 
 PROTOCOL_CAMERAS = {1: (0, 1, 2, 3), 2: (0, 1, 2, 3), 3: (3,)}
-METRICS = ("mpjpe", "p_mpjpe", "pck150", "auc")
-METRIC_TITLES = {"mpjpe": "MPJPE mm", "p_mpjpe": "P-MPJPE mm", "pck150": "PCK@150 %", "auc": "AUC %"}
+METRICS = ("mpjpe", "p_mpjpe", "pck150", "auc")            # one value per frame
+SEQUENCE_METRICS = ("mpjve", "accel")                      # one value per frame step of a clip
+METRIC_TITLES = {"mpjpe": "MPJPE mm", "p_mpjpe": "P-MPJPE mm", "pck150": "PCK@150 %", "auc": "AUC %",
+                 "mpjve": "MPJVE mm/fr", "accel": "Accel mm/fr2"}
 
 
 @dataclass
@@ -41,14 +49,16 @@ class EvaluationResult:
     def table(self) -> str:
         """A plain-text table: one row per action, then the two averages."""
         width = max([len(action) for action in self.per_action] + [20])
-        header = f"{'action':<{width}}  " + "  ".join(f"{METRIC_TITLES[m]:>11}" for m in METRICS)
+        metrics = METRICS + SEQUENCE_METRICS
+        header = f"{'action':<{width}}  " + "  ".join(f"{METRIC_TITLES[m]:>12}" for m in metrics)
+        cells = lambda values: "  ".join(f"{values[m]:>12.1f}" if m in values else f"{'-':>12}"  # noqa: E731
+                                         for m in metrics)
         rows = [header, "-" * len(header)]
         for action, values in sorted(self.per_action.items()):
-            rows.append(f"{action:<{width}}  " + "  ".join(f"{values[m]:>11.1f}" for m in METRICS))
+            rows.append(f"{action:<{width}}  " + cells(values))
         rows.append("-" * len(header))
         for name, values in self.averages.items():
-            label = name.replace("_", " ")
-            rows.append(f"{label:<{width}}  " + "  ".join(f"{values[m]:>11.1f}" for m in METRICS))
+            rows.append(f"{name.replace('_', ' '):<{width}}  " + cells(values))
         return "\n".join(rows)
 
 
@@ -67,28 +77,109 @@ def per_sample_errors(predicted: torch.Tensor, target: torch.Tensor) -> dict[str
             "pck150": 100 * pck(predicted, target, 150.0), "auc": 100 * auc(predicted, target)}
 
 
+def clip_sequences(batch: dict, benchmark: Benchmark) -> tuple[torch.Tensor, torch.Tensor]:
+    """Regroup a batch of frames as one sequence per (camera, clip), frames in time order.
+
+    Args:
+        batch: with ``camera (N,)`` and ``frame (N,)`` (global frame index) of each sample, holding
+            whole clips (every frame of a clip, as an evaluation split does).
+
+    Returns:
+        ``(order (N,) long, sequence_lengths (S,) long)``: ``batch[key][order]`` lays the sequences end to end.
+    """
+    camera, frame = batch["camera"].long(), batch["frame"].long()
+    order = torch.argsort(camera * benchmark.num_frames + frame)
+    sequence_key = camera[order] * len(benchmark.clips) + benchmark.clip_index[frame[order]]
+    _, lengths = torch.unique_consecutive(sequence_key, return_counts=True)
+    step = torch.diff(frame[order])
+    same_sequence = sequence_key[1:] == sequence_key[:-1]
+    if bool((same_sequence & (step != 1)).any()):
+        raise PoseliftError("evaluation frames do not hold whole clips of consecutive frames")
+    return order, lengths
+
+
+@torch.no_grad()
+def lift_clips(model, keypoints_2d: torch.Tensor, confidence: torch.Tensor, sequence_lengths: torch.Tensor,
+               batch_size: int = 65536) -> torch.Tensor:
+    """Lift sequences laid end to end: (M, 17, 2) px -> (M, 17, 3) mm root-relative.
+
+    A temporal model (``lift_sequences``) lifts each sequence with its own scheme; any other model
+    lifts the frames independently (:func:`predict`, ``batch_size`` frames at a time).
+    """
+    if hasattr(model, "lift_sequences"):
+        model.eval()
+        return model.lift_sequences(keypoints_2d, confidence, sequence_lengths)
+    return predict(model, keypoints_2d, confidence, batch_size)
+
+
+def sequence_errors(predicted: torch.Tensor, target: torch.Tensor,
+                    sequence_lengths: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Jitter metrics of sequences laid end to end, never across two sequences.
+
+    Args:
+        predicted, target: (M, J, 3) mm root-relative. sequence_lengths: (S,) summing to M.
+
+    Returns:
+        ``{"mpjve": (values, frame_rows), "accel": (values, frame_rows)}``: one value per step of
+        consecutive frames inside a sequence (mm/frame, mm/frame^2) and the row (into the M frames) of
+        the step's last frame.
+    """
+    sequence = torch.repeat_interleave(torch.arange(len(sequence_lengths)), sequence_lengths.cpu())
+    results = {}
+    for name, function, order in (("mpjve", mpjve, 1), ("accel", acceleration_error, 2)):
+        if len(sequence) <= order:
+            results[name] = (predicted.new_zeros(0), torch.zeros(0, dtype=torch.long))
+            continue
+        inside = (sequence[order:] == sequence[:-order]).to(predicted.device)
+        values = function(predicted, target, axis=0)
+        results[name] = (values[inside], torch.nonzero(inside.cpu()).squeeze(1) + order)
+    return results
+
+
 def evaluate(model, benchmark: Benchmark, input: str = "gt", protocol: int = 1, split: str = "test",
-             batch_size: int = 65536) -> EvaluationResult:
-    """Evaluate a lifting model (anything with ``lift(keypoints_2d, confidence)``) on the benchmark."""
+             batch_size: int = 65536, input_noise_px: float = 0.0, noise_seed: int = 0) -> EvaluationResult:
+    """Evaluate a lifting model (anything with ``lift(keypoints_2d, confidence)``) on the benchmark.
+
+    ``input_noise_px``: standard deviation of Gaussian noise added to every 2D coordinate (pixels,
+    drawn from a generator seeded with ``noise_seed``), the robustness test of Hossain & Little
+    (Table 3). ``batch_size``: frames per pass of a per-frame model.
+    """
     if protocol not in PROTOCOL_CAMERAS:
         raise PoseliftError(f"unknown protocol {protocol}; use 1, 2 or 3")
+    if not input_noise_px >= 0:
+        raise PoseliftError(f"input_noise_px must be >= 0, got {input_noise_px}")
     source = FrameSource(benchmark, split, input, cameras=PROTOCOL_CAMERAS[protocol])
     batch = source.batch(torch.arange(len(source)))
-    predicted = predict(model, batch["keypoints_2d"], batch["confidence"], batch_size)
-    errors = per_sample_errors(predicted.double(), batch["poses_3d"].double())
+    order, lengths = clip_sequences(batch, benchmark)
+    batch = {key: value[order] for key, value in batch.items()}
+    if input_noise_px > 0:
+        generator = torch.Generator().manual_seed(noise_seed)
+        noise = torch.randn(batch["keypoints_2d"].shape, generator=generator) * input_noise_px
+        batch["keypoints_2d"] = batch["keypoints_2d"] + noise.to(batch["keypoints_2d"])
+    predicted = lift_clips(model, batch["keypoints_2d"], batch["confidence"], lengths, batch_size)
+    predicted, target = predicted.double(), batch["poses_3d"].double()
+    errors = per_sample_errors(predicted, target)
     actions = benchmark.actions()
     sample_actions = [actions[i] for i in batch["frame"].tolist()]
     per_action: dict[str, dict] = {}
     mean_over_actions = {}
+    mean_over_samples = {metric: float(values.mean()) for metric, values in errors.items()}
     for metric, values in errors.items():
         by_action, mean_over_actions[metric] = mean_by_group(values, sample_actions)
         for action, value in by_action.items():
             per_action.setdefault(action, {})[metric] = float(value)
         mean_over_actions[metric] = float(mean_over_actions[metric])
+    for metric, (values, rows) in sequence_errors(predicted, target, lengths).items():
+        if len(values) == 0:
+            continue
+        by_action, mean_over_actions[metric] = mean_by_group(values, [sample_actions[i] for i in rows.tolist()])
+        for action, value in by_action.items():
+            per_action[action][metric] = float(value)
+        mean_over_samples[metric] = float(values.mean())
     gt_2d = benchmark.keypoints_2d["gt"][batch["camera"], batch["frame"]]
     info = dict(protocol=protocol, input=input, split=split, cameras=list(PROTOCOL_CAMERAS[protocol]),
-                samples=len(source), data_version=benchmark.version,
+                samples=len(source), sequences=len(lengths), data_version=benchmark.version,
+                input_noise_px=input_noise_px, sequence_inference=hasattr(model, "lift_sequences"),
                 mean_2d_input_error_px=float((batch["keypoints_2d"] - gt_2d).norm(dim=-1).mean()))
-    averages = {"mean_over_actions": mean_over_actions,
-                "mean_over_samples": {metric: float(values.mean()) for metric, values in errors.items()}}
+    averages = {"mean_over_actions": mean_over_actions, "mean_over_samples": mean_over_samples}
     return EvaluationResult(per_action, averages, info)

@@ -7,7 +7,9 @@ What happens to an input, in order:
 2. Missing joints (NaN or confidence 0): a gap of at most ``max_gap`` frames between two detections
    of the same joint is filled by linear interpolation in time (the filled joint gets half the
    lower confidence of its two neighbours); longer gaps stay missing. The report says how many.
-3. The model lifts every frame in large batches. The 2D input is normalised per pose (root-centred,
+3. The model lifts every frame in large batches; a temporal model (``poselift train temporal``)
+   is given the whole track as one sequence and lifts it with its sliding windows
+   (:mod:`poselift.models.temporal`). The 2D input is normalised per pose (root-centred,
    divided by its RMS joint distance), so image size, resolution and aspect ratio do not matter.
    A joint still missing is replaced by its training mean; a frame whose pelvis (from both hips) is
    missing cannot be normalised and is returned as NaN.

@@ -4,6 +4,11 @@
 protocol, builds the augmented training source (virtual cameras, flip, joint dropout), the model of
 the registered kind, and hands them to the ONE training loop (:func:`poselift.train.train`).
 
+The model class says which samples it trains on: its class attribute ``source_kind`` is
+``"frames"`` (single frames, the default when absent) or ``"windows"`` (sliding windows of
+``config.sequence_length`` consecutive frames, stride 1); :data:`SOURCE_BUILDERS` maps it to the
+batch sources.
+
 Schedule: Martinez et al. decay the learning rate by 0.96 every 100k steps over ~200 epochs of
 Human3.6M (~24k steps each), i.e. 48 decays in all. With ``lr_decay_steps=None`` the recipe keeps
 those 48 decays over our (shorter) run: ``lr_decay_steps = total_steps / 48``.
@@ -20,10 +25,10 @@ import torch
 
 from poselift.camera import virtual_rig
 from poselift.data.benchmark import load_benchmark
-from poselift.data.datasets import FrameSource
+from poselift.data.datasets import FrameSource, WindowSource
 from poselift.errors import PoseliftError
 from poselift.fileio import write_text_atomic
-from poselift.models.registry import build_model
+from poselift.models.registry import MODEL_KINDS, build_config, build_model
 from poselift.train import TrainConfig, train
 
 PAPER_DECAYS = 48
@@ -49,30 +54,68 @@ class DataOptions:
     joint_dropout: float = 0.0
 
 
-def training_sources(benchmark, options: DataOptions):
-    """(train source, validation source) for the options; validation = test split, same cameras, no augmentation."""
+def _frame_sources(benchmark, options: DataOptions, cameras, val_cameras, virtual, sequence_length: int):
+    """Single frames (``sequence_length`` is unused)."""
+    train_source = FrameSource(benchmark, "train", options.input, cameras=cameras, virtual_cameras=virtual,
+                               flip=options.flip, frame_stride=options.frame_stride,
+                               joint_dropout=options.joint_dropout)
+    return train_source, FrameSource(benchmark, "test", options.input, cameras=val_cameras, frame_stride=5)
+
+
+def _window_sources(benchmark, options: DataOptions, cameras, val_cameras, virtual, sequence_length: int):
+    """Windows of ``sequence_length`` consecutive frames; ``frame_stride`` spaces the window starts."""
+    unsupported = [flag for flag, used in (("virtual cameras", bool(virtual)), ("flip", options.flip),
+                                           ("joint dropout", options.joint_dropout > 0)) if used]
+    if unsupported:
+        raise PoseliftError(f"{', '.join(unsupported)}: not available for models trained on windows of frames "
+                            "(the window source has no augmentation)")
+    train_source = WindowSource(benchmark, sequence_length, "train", options.input, cameras=cameras,
+                                stride=options.frame_stride)
+    val_source = WindowSource(benchmark, sequence_length, "test", options.input, cameras=val_cameras, stride=5)
+    return train_source, val_source
+
+
+SOURCE_BUILDERS = {"frames": _frame_sources, "windows": _window_sources}
+
+
+def training_sources(benchmark, options: DataOptions, source_kind: str = "frames", sequence_length: int = 1):
+    """(train source, validation source) for the options; validation = test split, same cameras, no augmentation.
+
+    ``source_kind``: "frames" or "windows" (of ``sequence_length`` frames), see :data:`SOURCE_BUILDERS`.
+    """
     if options.protocol not in PROTOCOL_TRAIN_CAMERAS:
         raise PoseliftError(f"training protocol must be 1 or 3, got {options.protocol}")
+    if source_kind not in SOURCE_BUILDERS:
+        raise PoseliftError(f"unknown training source kind {source_kind!r}; known: {', '.join(SOURCE_BUILDERS)}")
     cameras = PROTOCOL_TRAIN_CAMERAS[options.protocol]
     virtual = []
     if options.virtual_cameras:
         held_out = [benchmark.cameras[3]] if options.protocol == 3 else None
         virtual = virtual_rig([benchmark.cameras[i] for i in cameras], step_deg=options.virtual_step_deg,
                               exclude_near=held_out, min_separation_deg=30.0)
-    train_source = FrameSource(benchmark, "train", options.input, cameras=cameras, virtual_cameras=virtual,
-                               flip=options.flip, frame_stride=options.frame_stride,
-                               joint_dropout=options.joint_dropout)
     val_cameras = (3,) if options.protocol == 3 else cameras
-    val_source = FrameSource(benchmark, "test", options.input, cameras=val_cameras, frame_stride=5)
+    train_source, val_source = SOURCE_BUILDERS[source_kind](benchmark, options, cameras, val_cameras, virtual,
+                                                            sequence_length)
+    if len(train_source) == 0:
+        raise PoseliftError(f"no training {source_kind} in the benchmark for these options "
+                            f"(sequence length {sequence_length}, frame stride {options.frame_stride})")
     return train_source, val_source
+
+
+def model_source(kind: str, model_config: dict | None = None) -> tuple[str, int]:
+    """(source kind, sequence length) a registered model kind trains on, from its class and config."""
+    config = build_config(kind, model_config or {})
+    model_class = MODEL_KINDS[kind][1]
+    return getattr(model_class, "source_kind", "frames"), int(getattr(config, "sequence_length", 1))
 
 
 def train_on_benchmark(kind: str, benchmark_path: str | Path, out_dir: str | Path, data: DataOptions,
                        train_config: TrainConfig, model_config: dict | None = None, resume: bool = False,
                        force: bool = False, quiet: bool = False, lr_decay_steps: int | None = None) -> dict:
     """Train a model of ``kind`` on the benchmark; returns the loop's summary."""
+    source_kind, sequence_length = model_source(kind, model_config)
     benchmark = load_benchmark(benchmark_path)
-    train_source, val_source = training_sources(benchmark, data)
+    train_source, val_source = training_sources(benchmark, data, source_kind, sequence_length)
     if lr_decay_steps is None:
         steps_per_epoch = max(1, len(train_source) // train_config.batch_size)
         lr_decay_steps = max(1, round(train_config.epochs * steps_per_epoch / PAPER_DECAYS))
@@ -82,6 +125,7 @@ def train_on_benchmark(kind: str, benchmark_path: str | Path, out_dir: str | Pat
     if int(os.environ.get("RANK", "0")) == 0:
         run = {"kind": kind, "benchmark": str(benchmark_path), "benchmark_version": benchmark.version,
                "data": asdict(data), "train": asdict(train_config), "model": model_config or {},
+               "source": {"kind": source_kind, "sequence_length": sequence_length},
                "train_samples": len(train_source)}
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         write_text_atomic(Path(out_dir) / "run.json", json.dumps(run, indent=1) + "\n")

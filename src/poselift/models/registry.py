@@ -14,9 +14,11 @@ from torch import nn
 
 from poselift.errors import PoseliftError
 from poselift.models.baseline import BaselineConfig, BaselineLifter
+from poselift.models.temporal import TemporalConfig, TemporalLifter
 
 MODEL_KINDS: dict[str, tuple[type, type[nn.Module]]] = {
     "baseline": (BaselineConfig, BaselineLifter),
+    "temporal": (TemporalConfig, TemporalLifter),
 }
 
 

@@ -1,0 +1,289 @@
+"""Temporal seq2seq lifter (Hossain & Little) against the baseline trained the same way: the paper's tables.
+
+Every model is trained by the shared recipe (``poselift train KIND``) with the same schedule (epochs,
+batch size, learning rate and its 48 decays, frame stride, seed) and evaluated on every test frame
+of the benchmark at 50 Hz, each clip seen by each camera lifted as one sequence (the temporal model
+with its sliding-window scheme, the baseline frame by frame). Sections (``--sections``):
+
+- ``headline``: Protocol #1/#2, MPJVE and acceleration error with ``gt`` and ``noisy`` 2D, both
+  models, ``--seeds`` (3 by default); the temporal / baseline ratio of each (paper, detections:
+  51.9 / 62.9 mm = 0.83 for P#1; ground-truth 2D: 39.2 / 45.5 = 0.86).
+- ``lengths``: the temporal model with T in ``--lengths`` (paper Figure 3), ``--ablation-seeds``.
+- ``ablations``: the rows of the paper's Table 4 (``--ablation-input``, ``--ablation-seeds``).
+- ``noise``: models trained on ``gt`` 2D tested on ``gt`` + Gaussian noise of ``--sigmas`` px and on
+  ``noisy`` 2D, P#2 (paper Table 3), both models, ``--seeds``.
+- ``speed``: inference frames/s of both models on this CPU (``--threads``), lifting the test clips.
+
+    python benchmarks/temporal_accuracy.py --data benchmark.npz --out benchmarks/results/temporal \\
+        --epochs 20 --frame-stride 2 --threads 1
+    python benchmarks/temporal_accuracy.py --data benchmark.npz --out /tmp/temporal_quick --quick
+
+``--quick`` is a smoke test of the whole pipeline (tiny widths, a few dozen steps, one seed): its
+numbers say nothing about the methods. Runs that already hold their evaluation are not trained or
+evaluated again, and an interrupted training resumes, so an interrupted sweep can simply be rerun.
+Results: ``OUT/summary.json`` (every table) and one folder per run under ``OUT/runs``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from poselift.cli import _parse_assignments
+from poselift.data.benchmark import load_benchmark
+from poselift.data.datasets import FrameSource
+from poselift.evaluate import clip_sequences, evaluate, lift_clips
+from poselift.fileio import write_text_atomic
+from poselift.lift import load_model
+from poselift.recipes import DataOptions, train_on_benchmark
+from poselift.train import TrainConfig
+
+REPORTED = ("mpjpe", "p_mpjpe", "mpjve", "accel")
+# Table 4 of the paper: row name -> temporal config overrides, and the paper's P#1 (mm, detections).
+ABLATIONS = {
+    "full model": ({}, 51.9),
+    "w/o temporal consistency constraint": ({"smoothness_weight": 0.0}, 52.7),
+    "w/o recurrent dropout": ({"dropout": 0.0}, 58.3),
+    "w/o layer normalized LSTM": ({"layer_norm": False}, 61.1),
+    "w/o layer norm and recurrent dropout": ({"layer_norm": False, "dropout": 0.0}, 59.5),
+    "w/o residual connections": ({"residual_decoder": False}, 102.4),
+}
+# Table 3 of the paper (P#2 mm, trained on ground-truth 2D): test input -> (Martinez et al., ours).
+PAPER_NOISE = {"gt": (37.10, 31.67), 5.0: (46.65, 37.46), 10.0: (52.84, 49.41), 15.0: (59.97, 61.80),
+               20.0: (70.24, 73.65), "detections": (60.52, 62.43)}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run: model kind, 2D input, seed and model config overrides."""
+
+    kind: str
+    input: str
+    seed: int
+    config: tuple = field(default_factory=tuple)        # sorted (key, value) pairs
+
+    @property
+    def name(self) -> str:
+        settings = "".join(f"_{key}={value}" for key, value in self.config)
+        return f"{self.kind}_{self.input}_seed{self.seed}{settings}".replace(" ", "")
+
+
+def spec(kind: str, input_name: str, seed: int, overrides: dict) -> RunSpec:
+    return RunSpec(kind, input_name, seed, tuple(sorted(overrides.items())))
+
+
+class Sweep:
+    """Trains runs on demand and caches their evaluations in ``OUT/runs/<name>/evals.json``."""
+
+    def __init__(self, args, benchmark):
+        self.args, self.benchmark = args, benchmark
+        self.base_config = {"baseline": _parse_assignments(args.baseline_set),
+                            "temporal": _parse_assignments(args.temporal_set)}
+
+    def trained(self, run: RunSpec) -> Path:
+        run_dir = self.args.out / "runs" / run.name
+        if (run_dir / "done").exists():
+            return run_dir
+        args = self.args
+        lr = args.temporal_lr if run.kind == "temporal" and args.temporal_lr else args.lr
+        config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=lr, seed=run.seed,
+                             num_threads=args.threads, max_steps=args.max_steps, device=args.device)
+        data = DataOptions(input=run.input, frame_stride=args.frame_stride)
+        model_config = {**self.base_config[run.kind], **dict(run.config)}
+        started = time.time()
+        print(f"training {run.name}", flush=True)
+        train_on_benchmark(run.kind, args.data, run_dir, data, config, model_config,
+                           resume=(run_dir / "last.pt").exists(), quiet=True)
+        write_text_atomic(run_dir / "done", json.dumps({"train_seconds": time.time() - started}) + "\n")
+        return run_dir
+
+    def evaluation(self, run: RunSpec, input_name: str, noise_px: float = 0.0) -> dict:
+        """Protocol #1 averages (MPJPE, P-MPJPE, MPJVE, accel over actions) of a run on one test input."""
+        run_dir = self.trained(run)
+        cache_path = run_dir / "evals.json"
+        cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+        key = f"{input_name}+{noise_px:g}px"
+        if key not in cache:
+            model = load_model(run_dir / "last.pt")
+            result = evaluate(model, self.benchmark, input=input_name, protocol=1, input_noise_px=noise_px)
+            cache[key] = {"averages": result.averages, "info": result.info}
+            write_text_atomic(cache_path, json.dumps(cache, indent=1) + "\n")
+        return cache[key]["averages"]["mean_over_actions"]
+
+
+def over_seeds(evaluations: list[dict]) -> dict:
+    """{metric: {"mean", "std", "per_seed"}} of the reported metrics."""
+    summary = {}
+    for metric in REPORTED:
+        values = [evaluation[metric] for evaluation in evaluations]
+        summary[metric] = {"mean": statistics.mean(values), "per_seed": values,
+                           "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+    return summary
+
+
+def headline(sweep: Sweep, args) -> dict:
+    results = {}
+    for input_name in args.inputs:
+        rows = {kind: over_seeds([sweep.evaluation(spec(kind, input_name, seed, {}), input_name)
+                                  for seed in args.seeds]) for kind in ("baseline", "temporal")}
+        rows["temporal / baseline"] = {metric: rows["temporal"][metric]["mean"] / rows["baseline"][metric]["mean"]
+                                       for metric in REPORTED}
+        results[input_name] = rows
+    return results
+
+
+def lengths(sweep: Sweep, args) -> dict:
+    return {str(length): over_seeds([sweep.evaluation(spec("temporal", args.ablation_input, seed,
+                                                           {"sequence_length": length}), args.ablation_input)
+                                     for seed in args.ablation_seeds])
+            for length in args.lengths}
+
+
+def ablations(sweep: Sweep, args) -> dict:
+    results = {}
+    for row, (overrides, paper_mm) in ABLATIONS.items():
+        results[row] = over_seeds([sweep.evaluation(spec("temporal", args.ablation_input, seed, overrides),
+                                                    args.ablation_input) for seed in args.ablation_seeds])
+        results[row]["paper_p1_mm"] = paper_mm
+    full = results["full model"]["mpjpe"]["mean"]
+    for row in results.values():
+        row["delta_p1_mm"] = row["mpjpe"]["mean"] - full
+    return results
+
+
+def noise(sweep: Sweep, args) -> dict:
+    tests = [("gt", "gt", 0.0)] + [(f"gt + N(0, {sigma:g} px)", "gt", sigma) for sigma in args.sigmas]
+    tests.append(("noisy (simulated detector)", "noisy", 0.0))
+    results = {}
+    for label, input_name, sigma in tests:
+        paper = PAPER_NOISE.get(sigma if sigma else ("detections" if input_name == "noisy" else "gt"))
+        results[label] = {kind: over_seeds([sweep.evaluation(spec(kind, "gt", seed, {}), input_name, sigma)
+                                            for seed in args.seeds]) for kind in ("baseline", "temporal")}
+        results[label]["paper_p2_mm"] = {"baseline": paper[0], "temporal": paper[1]} if paper else None
+    return results
+
+
+def speed(sweep: Sweep, args) -> dict:
+    """Frames/s lifting every test clip (4 cameras, one sequence each) with the first seed's models."""
+    source = FrameSource(sweep.benchmark, "test", args.inputs[0])
+    batch = source.batch(torch.arange(len(source)))
+    order, sequence_lengths = clip_sequences(batch, sweep.benchmark)
+    keypoints, confidence = batch["keypoints_2d"][order], batch["confidence"][order]
+    results = {}
+    for kind in ("baseline", "temporal"):
+        model = load_model(sweep.trained(spec(kind, args.inputs[0], args.seeds[0], {})) / "last.pt")
+        if hasattr(model, "fuse_for_inference"):          # as `poselift lift` runs it
+            model = model.fuse_for_inference()
+        lift_clips(model, keypoints[:256], confidence[:256], torch.tensor([256]))   # warm-up
+        started = time.perf_counter()
+        lift_clips(model, keypoints, confidence, sequence_lengths)
+        seconds = time.perf_counter() - started
+        results[kind] = {"frames": len(keypoints), "seconds": seconds, "frames_per_s": len(keypoints) / seconds}
+    return results
+
+
+SECTIONS = {"headline": headline, "lengths": lengths, "ablations": ablations, "noise": noise, "speed": speed}
+
+
+def print_tables(summary: dict) -> None:
+    def cells(row: dict) -> str:
+        return "  ".join(f"{row[m]['mean']:>7.1f} ±{row[m]['std']:>4.1f}" for m in REPORTED)
+
+    titles = "  ".join(f"{title:>13}" for title in ("P#1 mm", "P#2 mm", "MPJVE mm/fr", "accel mm/fr2"))
+    results = summary["results"]
+    for input_name, rows in results.get("headline", {}).items():
+        print(f"\nHeadline, {input_name} 2D (mean ± std over seeds {summary['seeds']})\n{'model':<22}{titles}")
+        for kind in ("baseline", "temporal"):
+            print(f"{kind:<22}{cells(rows[kind])}")
+        ratio = rows["temporal / baseline"]
+        print(f"{'temporal / baseline':<22}" + "  ".join(f"{ratio[m]:>13.3f}" for m in REPORTED))
+    if "lengths" in results:
+        print(f"\nSequence length T ({summary['ablation_input']} 2D)\n{'T':<22}{titles}")
+        for length, row in results["lengths"].items():
+            print(f"{length:<22}{cells(row)}")
+    if "ablations" in results:
+        print(f"\nTable 4 ablations ({summary['ablation_input']} 2D, seeds {summary['ablation_seeds']})\n"
+              f"{'row':<38}{'P#1 mm':>8}{'delta':>8}{'paper delta':>13}")
+        paper_full = ABLATIONS["full model"][1]
+        for row, values in results["ablations"].items():
+            print(f"{row:<38}{values['mpjpe']['mean']:>8.1f}{values['delta_p1_mm']:>8.1f}"
+                  f"{values['paper_p1_mm'] - paper_full:>13.1f}")
+    if "noise" in results:
+        print("\nTable 3 robustness (trained on gt 2D), P#2 mm\n"
+              f"{'test input':<30}{'baseline':>10}{'temporal':>10}{'paper base':>12}{'paper temp':>12}")
+        for label, values in results["noise"].items():
+            paper = values["paper_p2_mm"] or {"baseline": float("nan"), "temporal": float("nan")}
+            ours = {kind: values[kind]["p_mpjpe"]["mean"] for kind in ("baseline", "temporal")}
+            print(f"{label:<30}{ours['baseline']:>10.1f}{ours['temporal']:>10.1f}"
+                  f"{paper['baseline']:>12.1f}{paper['temporal']:>12.1f}")
+    if "speed" in results:
+        print("\nInference on this CPU")
+        for kind, values in results["speed"].items():
+            print(f"{kind:<22}{values['frames_per_s']:>12.0f} frames/s ({values['frames']} frames)")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="benchmark .npz (poselift data build)")
+    parser.add_argument("--out", type=Path, required=True, help="folder for runs and summary.json")
+    parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=list(SECTIONS))
+    parser.add_argument("--inputs", nargs="+", default=["gt", "noisy"], choices=["gt", "noisy"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds of the headline and noise rows")
+    parser.add_argument("--ablation-seeds", nargs="+", type=int, default=[0], help="seeds of lengths and ablations")
+    parser.add_argument("--ablation-input", choices=["gt", "noisy"], default="noisy")
+    parser.add_argument("--lengths", nargs="+", type=int, default=[1, 3, 5, 7, 10])
+    parser.add_argument("--sigmas", nargs="+", type=float, default=[5.0, 10.0, 15.0, 20.0])
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=64, help="frames (baseline) or windows (temporal) per step")
+    parser.add_argument("--lr", type=float, default=1e-3, help="learning rate of both models")
+    parser.add_argument("--temporal-lr", type=float, default=None,
+                        help="a different learning rate for the temporal model (the paper's is 1e-5)")
+    parser.add_argument("--frame-stride", type=int, default=2,
+                        help="keep every k-th training frame (baseline) / window start (temporal)")
+    parser.add_argument("--max-steps", type=int, default=None, help="stop every training after this many steps")
+    parser.add_argument("--baseline-set", nargs="*", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--temporal-set", nargs="*", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (training and inference)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke test: tiny models, 30 steps, one seed, T in {1, 3, 5}, sigmas {5, 20}")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.epochs, args.max_steps, args.frame_stride = 1, 30, 4
+        args.seeds, args.ablation_seeds, args.lengths, args.sigmas = [0], [0], [1, 3, 5], [5.0, 20.0]
+        args.baseline_set = args.baseline_set + ["hidden_size=64"]
+        args.temporal_set = args.temporal_set + ["hidden_size=32"]
+    return args
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    benchmark = load_benchmark(args.data)
+    sweep = Sweep(args, benchmark)
+    summary = {"benchmark": benchmark.version, "data": str(args.data), "quick": args.quick,
+               "device": f"CPU ({platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__})",
+               "epochs": args.epochs, "max_steps": args.max_steps, "batch_size": args.batch_size, "lr": args.lr,
+               "temporal_lr": args.temporal_lr or args.lr, "frame_stride": args.frame_stride,
+               "seeds": args.seeds, "ablation_seeds": args.ablation_seeds, "ablation_input": args.ablation_input,
+               "baseline_config": sweep.base_config["baseline"], "temporal_config": sweep.base_config["temporal"],
+               "results": {}}
+    started = time.time()
+    for name in args.sections:
+        summary["results"][name] = SECTIONS[name](sweep, args)
+        summary["seconds"] = time.time() - started
+        write_text_atomic(args.out / "summary.json", json.dumps(summary, indent=1) + "\n")
+    print_tables(summary)
+    print(f"\nwrote {args.out / 'summary.json'} ({summary['seconds']:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
