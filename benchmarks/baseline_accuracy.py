@@ -16,7 +16,6 @@ import argparse
 import json
 import platform
 import statistics
-import time
 from pathlib import Path
 
 import torch
@@ -34,18 +33,21 @@ def run_one(args, benchmark, input_name: str, seed: int) -> dict:
     eval_path = run_dir / "eval.json"
     if eval_path.exists():
         return json.loads(eval_path.read_text())
-    started = time.time()
     data = DataOptions(input=input_name, frame_stride=args.frame_stride, virtual_cameras=args.virtual_cameras,
                        flip=args.flip)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=seed, num_threads=args.threads)
     train_on_benchmark("baseline", args.data, run_dir, data, config, resume=(run_dir / "last.pt").exists(),
                        quiet=True)
-    train_seconds = time.time() - started
     model = load_model(run_dir / "last.pt")
     result = evaluate(model, benchmark, input=input_name, protocol=1).to_dict()
-    result.update(train_seconds=train_seconds, seed=seed, epochs=args.epochs, frame_stride=args.frame_stride)
+    result.update(seed=seed, epochs=args.epochs, frame_stride=args.frame_stride)
     write_text_atomic(eval_path, json.dumps(result, indent=1) + "\n")
     return result
+
+
+def _train_seconds(run_dir: Path) -> float:
+    """Training time of a run from its per-epoch log (also right for a run that was resumed)."""
+    return sum(row["train_seconds"] for row in json.loads((run_dir / "log.json").read_text()))
 
 
 def main() -> None:
@@ -75,18 +77,20 @@ def main() -> None:
                         if len(runs) > 1 else 0.0,
                         "per_seed": [run["averages"]["mean_over_actions"][metric] for run in runs]}
                for metric in METRICS},
-            "train_seconds_mean": statistics.mean(run["train_seconds"] for run in runs),
+            "train_seconds_mean": statistics.mean(_train_seconds(args.out / f"{input_name}_seed{seed}")
+                                                  for seed in args.seeds),
         }
     write_text_atomic(args.out / "summary.json", json.dumps(summary, indent=1) + "\n")
 
     print(f"Baseline (Martinez MLP) on {summary['benchmark']}, test split, 4 cameras, Protocol #1/#2; "
           f"{args.epochs} epochs, frames every {args.frame_stride}, batch {args.batch_size}, "
           f"seeds {args.seeds}, mean over actions (± std over seeds)")
-    print(f"| 2D input | " + " | ".join(METRIC_TITLES[m] for m in METRICS) + " |")
-    print("|---" * (len(METRICS) + 1) + "|")
+    print(f"| 2D input | " + " | ".join(METRIC_TITLES[m] for m in METRICS) + " | training time per run |")
+    print("|---" * (len(METRICS) + 2) + "|")
     for input_name, row in summary["results"].items():
         label = f"{input_name} ({row['mean_2d_input_error_px']:.1f} px)"
-        print(f"| {label} | " + " | ".join(f"{row[m]['mean']:.1f} ± {row[m]['std']:.1f}" for m in METRICS) + " |")
+        print(f"| {label} | " + " | ".join(f"{row[m]['mean']:.1f} ± {row[m]['std']:.1f}" for m in METRICS)
+              + f" | {row['train_seconds_mean'] / 60:.0f} min |")
 
 
 if __name__ == "__main__":
