@@ -48,6 +48,7 @@ import numpy as np
 
 DEFAULT_DATA = Path("benchmark.npz")          # what `poselift data build --out benchmark.npz` writes
 FULL_BATCHES = (1, 256, 4_096, 65_536)
+LIFT_CHUNK = 4_096            # BaselineLifter.lift's default chunk (frames per forward pass)
 QUICK_BATCHES = (1, 256, 2_048)
 TRAIN_BATCHES = (64, 256)
 INPUT_FILE = "keypoints_2d.npz"
@@ -145,7 +146,6 @@ def part_inference(args) -> dict:
     import torch
 
     import poselift
-    from poselift.lift import LIFT_BATCH_FRAMES
 
     set_threads(args.threads)
     batches = QUICK_BATCHES if args.quick else FULL_BATCHES
@@ -186,7 +186,7 @@ def part_inference(args) -> dict:
     lift_batch = max(batches)
     keypoints_t, confidence_t = torch.from_numpy(keypoints[:lift_batch]), torch.from_numpy(confidence[:lift_batch])
     lift_rows = []
-    for chunk in (lift_batch, LIFT_BATCH_FRAMES):     # model.lift's default chunk, and the one lift_file uses
+    for chunk in (lift_batch, LIFT_CHUNK):     # one chunk for the whole batch, and model.lift's default chunk
         for name, network in (("as_loaded", model), ("fused", fused)):
             seconds = median_seconds(lambda: network.lift(keypoints_t, confidence_t, batch_size=chunk),
                                      repeats=1 if args.quick else 5)
@@ -210,7 +210,7 @@ def part_lift_stages(args) -> dict:
     from poselift import viz
     from poselift.io import load_keypoints_2d
     from poselift.io.poselift_format import write_poses_3d
-    from poselift.lift import LIFT_BATCH_FRAMES, _representative_frame, fill_short_gaps, lift_keypoints, load_model
+    from poselift.lift import fill_short_gaps, lift_keypoints, load_model, representative_frame
     from poselift.skeleton import to_h36m17
 
     set_threads(args.threads)
@@ -234,7 +234,7 @@ def part_lift_stages(args) -> dict:
     timed(stages, "write poses_3d.json", lambda: write_poses_3d(out_dir / "poses_3d.json", poses))
 
     def figure():
-        frame = _representative_frame(confidence_h36m, poses.poses_3d)
+        frame = representative_frame(confidence_h36m, poses.poses_3d)
         viz.save_figure(out_dir / "figure.png", keypoints.keypoints_2d[frame], keypoints.confidence[frame],
                         poses.poses_3d[frame], keypoints.layout, title=f"{input_path.name}, frame {frame}",
                         image_size=keypoints.image_size)
@@ -252,7 +252,7 @@ def part_lift_stages(args) -> dict:
         timed(parts, "normalise 2D", lambda: lifter.normalizer.encode_2d(
             torch.from_numpy(keypoints_h36m), torch.from_numpy(confidence_h36m)))
     timed(parts, "model.lift (normalise + network + decode)",
-          lambda: lifter.lift(keypoints_h36m, confidence_h36m, batch_size=LIFT_BATCH_FRAMES))
+          lambda: lifter.lift(keypoints_h36m, confidence_h36m))
     return {"frames": len(keypoints.keypoints_2d), "stages": stages, "parts_of_lift_keypoints": parts,
             "stage_sum": sum(stages.values()), "output_mb": sizes}
 
