@@ -196,6 +196,23 @@ def _canonical_sign(quat_wxyz: torch.Tensor) -> torch.Tensor:
     return torch.where((leading < 0)[..., None], -quat_wxyz, quat_wxyz)
 
 
+def _rotation_matrices(matrix: Array):
+    """(kind, tensor) of (..., 3, 3) rotation matrices; ShapeError naming the shape otherwise."""
+    kind = array_kind(matrix)
+    rot = kind.tensor(matrix)
+    if rot.ndim < 2 or rot.shape[-2:] != (3, 3):
+        raise ShapeError(f"matrix: expected shape (..., 3, 3), got {tuple(rot.shape)}")
+    return kind, rot
+
+
+def _with_scipy(rot: torch.Tensor, convert, size: int) -> np.ndarray:
+    """Apply a scipy ``Rotation`` conversion to (..., 3, 3) matrices -> (..., size), the input's dtype."""
+    values = rot.numpy()
+    flat = values.reshape(-1, 3, 3).astype(np.float64)
+    converted = convert(Rotation.from_matrix(flat)) if len(flat) else np.zeros((0, size))
+    return converted.reshape(values.shape[:-2] + (size,)).astype(values.dtype, copy=False)
+
+
 def matrix_to_quaternion(matrix: Array) -> Array:
     """Unit quaternions (w, x, y, z) with w >= 0 from rotation matrices.
 
@@ -205,16 +222,11 @@ def matrix_to_quaternion(matrix: Array) -> Array:
         (..., 4) quaternions, sign chosen so that w >= 0 (the first non-zero component is
         positive when w == 0).
     """
-    kind = array_kind(matrix)
-    rot = kind.tensor(matrix)
-    if rot.ndim < 2 or rot.shape[-2:] != (3, 3):
-        raise ShapeError(f"matrix: expected shape (..., 3, 3), got {tuple(rot.shape)}")
+    kind, rot = _rotation_matrices(matrix)
     if kind.numpy_out:
-        values = rot.numpy()
-        flat = values.reshape(-1, 3, 3).astype(np.float64)
-        quat_xyzw = Rotation.from_matrix(flat).as_quat() if len(flat) else np.zeros((0, 4))
-        quat = torch.from_numpy(quat_xyzw[:, [3, 0, 1, 2]].reshape(values.shape[:-2] + (4,)).copy())
-        return _canonical_sign(quat).numpy().astype(values.dtype, copy=False)
+        quat_xyzw = _with_scipy(rot, lambda rotation: rotation.as_quat(), 4)
+        quat = torch.from_numpy(np.ascontiguousarray(quat_xyzw[..., [3, 0, 1, 2]]))
+        return _canonical_sign(quat).numpy()
     m = rot
     trace = m[..., 0, 0] + m[..., 1, 1] + m[..., 2, 2]
     # 4 * component^2 for w, x, y, z; the largest gives the best-conditioned formula (Shepperd).
@@ -275,15 +287,9 @@ def matrix_to_axis_angle(matrix: Array) -> Array:
     Returns:
         (..., 3) ``angle_rad * unit_axis`` with angle in [0, pi].
     """
-    kind = array_kind(matrix)
-    rot = kind.tensor(matrix)
-    if rot.ndim < 2 or rot.shape[-2:] != (3, 3):
-        raise ShapeError(f"matrix: expected shape (..., 3, 3), got {tuple(rot.shape)}")
+    kind, rot = _rotation_matrices(matrix)
     if kind.numpy_out:
-        values = rot.numpy()
-        flat = values.reshape(-1, 3, 3).astype(np.float64)
-        rotvec = Rotation.from_matrix(flat).as_rotvec() if len(flat) else np.zeros((0, 3))
-        return rotvec.reshape(values.shape[:-2] + (3,)).astype(values.dtype, copy=False)
+        return _with_scipy(rot, lambda rotation: rotation.as_rotvec(), 3)
     quat = matrix_to_quaternion(rot)  # w >= 0, so the angle 2 atan2(|v|, w) lies in [0, pi]
     w, vec = quat[..., :1], quat[..., 1:]
     sin_half = torch.linalg.vector_norm(vec, dim=-1, keepdim=True)
