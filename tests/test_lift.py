@@ -105,3 +105,30 @@ def test_train_resume_eval_and_lift_from_the_command_line(tmp_path, capsys, smal
     assert main(["lift", str(keypoints_file), "--out", str(tmp_path / "lifted"), "--model", str(run / "last.pt"),
                  "--no-animation"]) == 0
     assert load_poses_3d(tmp_path / "lifted" / "poses_3d.npz").poses_3d.shape == (4, 17, 3)
+
+
+def test_lift_bad_input_gives_one_error_line(tmp_path, capsys):
+    import torch as torch_module
+
+    from poselift.checkpoint import load_checkpoint
+    from poselift.lift import default_model_path
+
+    (tmp_path / "empty.json").write_text("")
+    all_nan = tmp_path / "all_nan.npz"
+    np.savez(all_nan, keypoints_2d=np.full((5, 17, 2), np.nan, np.float32), confidence=np.zeros((5, 17), np.float32),
+             layout=np.array("h36m17"))
+    good = tmp_path / "good.npz"
+    np.savez(good, keypoints_2d=np.random.default_rng(0).uniform(100, 900, (5, 17, 2)).astype(np.float32),
+             confidence=np.ones((5, 17), np.float32), layout=np.array("h36m17"))
+    checkpoint = load_checkpoint(default_model_path())
+    torch_module.save({**checkpoint, "layout": "coco17"}, tmp_path / "coco.pt")
+    torch_module.save({**checkpoint, "format_version": 99}, tmp_path / "newer.pt")
+    cases = [(["empty.json"], "empty.json"), (["all_nan.npz"], "no frame can be lifted"),
+             (["good.npz", "--model", str(tmp_path / "coco.pt")], "layout 'coco17'"),
+             (["good.npz", "--model", str(tmp_path / "newer.pt")], "newer")]
+    for index, (arguments, needle) in enumerate(cases):
+        status = main(["lift", str(tmp_path / arguments[0]), *arguments[1:], "--out", str(tmp_path / f"out{index}"),
+                       "--no-animation"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert status == 2 and len(err) == 1 and needle in err[0], (arguments, err)
+        assert not (tmp_path / f"out{index}" / "poses_3d.npz").exists()

@@ -158,6 +158,11 @@ def model_from_checkpoint(checkpoint: dict[str, Any], path: str | os.PathLike = 
     kind = checkpoint["model_kind"]
     if kind not in MODEL_KINDS:
         raise FormatError(path, f"unknown model kind {kind!r}; this poselift knows {', '.join(sorted(MODEL_KINDS))}")
+    expected_layout = getattr(MODEL_KINDS[kind][1], "layout", DEFAULT_LAYOUT)
+    layout = checkpoint.get("layout", DEFAULT_LAYOUT)
+    if layout != expected_layout:
+        raise FormatError(path, f"checkpoint is for keypoint layout {layout!r}; "
+                                f"{kind!r} models of this poselift work on {expected_layout!r}")
     try:
         model = build_model(kind, checkpoint["model_config"])
     except (PoseliftError, TypeError, ValueError) as error:

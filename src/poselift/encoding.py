@@ -19,7 +19,7 @@ Two 2D input normalisations (``input_normalization``):
 4. Flatten to ``(..., 2J)`` and z-score every coordinate with training statistics.
 5. Invalid joints are set to 0 after z-scoring, i.e. to the training mean. A frame whose root is
    missing (or whose scale is zero) cannot be encoded: all its values are 0 and it is flagged in
-   the returned ``frame_valid`` mask (False). With ``"image"`` every frame is valid.
+   the returned ``frame_valid`` mask (False). With ``"image"`` only a frame without any joint is.
 
 3D encoding (model target), for poses ``(..., J, 3)`` mm, camera frame: make root-relative, drop
 the root (always zero, never predicted) and z-score every coordinate: ``(..., 3(J-1))``.
@@ -98,12 +98,13 @@ INPUT_NORMALIZATIONS = ("image", "pose")
 def image_keypoints_2d(keypoints_2d: Tensor, confidence: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
     """The ``"image"`` counterpart of :func:`scale_normalize_2d`: pixels kept as they are.
 
-    Returns ``(keypoints (..., J, 2) px with invalid joints 0, valid_joint (..., J), frame_valid (...) all True)``.
+    Returns ``(keypoints (..., J, 2) px with invalid joints 0, valid_joint (..., J), frame_valid (...))``;
+    a frame is valid when at least one of its joints is.
     """
     finite = torch.isfinite(keypoints_2d).all(dim=-1)
     valid_joint = finite if confidence is None else finite & (confidence > 0)
     keypoints = torch.where(valid_joint[..., None], keypoints_2d, torch.zeros_like(keypoints_2d))
-    return keypoints, valid_joint, torch.ones(keypoints_2d.shape[:-2], dtype=torch.bool, device=keypoints_2d.device)
+    return keypoints, valid_joint, valid_joint.any(dim=-1)
 
 
 class _Moments:

@@ -137,7 +137,12 @@ def lift_file(input_path: str | Path, out_dir: str | Path, model: str | Path = D
     if hasattr(lifter, "fuse_for_inference"):      # BatchNorm folded into the Linears: same poses, faster
         lifter = lifter.fuse_for_inference()
     model_name = DEFAULT_MODEL if str(model) == DEFAULT_MODEL else str(model)
+    if len(keypoints.keypoints_2d) == 0:
+        raise PoseliftError(f"{input_path}: holds no frames")
     poses, report, (keypoints_h36m, confidence_h36m) = lift_keypoints(keypoints, lifter, model_name, max_gap)
+    if report.frames_not_lifted == report.frames:
+        raise PoseliftError(f"{input_path}: no frame can be lifted: every frame lacks the pelvis "
+                            "(both hips missing or NaN), which the 2D normalisation needs")
     poses.meta["input"] = str(input_path)
     out_dir = prepare_output_dir(out_dir, force=force)
     written = [out_dir / "poses_3d.npz", out_dir / "poses_3d.json"]
