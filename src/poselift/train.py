@@ -24,6 +24,7 @@ samples of the step's slice of the shared permutation; only rank 0 writes files.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import csv
 import dataclasses
 import io
@@ -163,7 +164,14 @@ class _LossAdapter(nn.Module):
 
 
 def _destroy_process_group() -> None:
+    """Leave the process group at exit, all ranks together.
+
+    Without the barrier one rank can tear down its gloo connections while another still talks to it,
+    and the C++ runtime aborts that rank ("terminate called without an active exception").
+    """
     if torch_dist.is_initialized():
+        with contextlib.suppress(RuntimeError):       # a peer that already failed: just leave
+            torch_dist.barrier()
         torch_dist.destroy_process_group()
 
 
