@@ -23,6 +23,12 @@ def assert_one_line_error(status, err, *needles):
         assert needle in lines[0]
 
 
+def write_keypoints_npz(path, keypoints, layout="h36m17"):
+    """A poselift 2D npz written by hand, as a user would (all confidences 1)."""
+    np.savez(path, keypoints_2d=keypoints, confidence=np.ones(keypoints.shape[:2], np.float32), layout=np.array(layout))
+    return path
+
+
 def test_truncated_bvh(capsys, tmp_path):
     bvh = tmp_path / "truncated.bvh"
     bvh.write_text("HIERARCHY\nROOT Hips\n{\n OFFSET 0 0 0\n CHANNELS 3 Xposition Yposition Zposition\n"
@@ -51,9 +57,7 @@ def test_json_person_without_keypoints(capsys, tmp_path):
 
 
 def test_npz_with_a_wrong_shape(capsys, tmp_path):
-    npz = tmp_path / "bad.npz"
-    np.savez(npz, keypoints_2d=np.zeros((4, 17, 3), np.float32), confidence=np.ones((4, 17), np.float32),
-             layout=np.array("h36m17"))
+    npz = write_keypoints_npz(tmp_path / "bad.npz", np.zeros((4, 17, 3), np.float32))
     status, _, err = run_cli(capsys, "data", "convert", npz, tmp_path / "out.npz")
     assert_one_line_error(status, err, "bad.npz", "keypoints_2d")
 
@@ -61,16 +65,13 @@ def test_npz_with_a_wrong_shape(capsys, tmp_path):
 def test_nan_keypoint_with_confidence(capsys, tmp_path):
     keypoints = np.zeros((2, 17, 2), np.float32)
     keypoints[1, 3] = np.nan
-    npz = tmp_path / "nan.npz"
-    np.savez(npz, keypoints_2d=keypoints, confidence=np.ones((2, 17), np.float32), layout=np.array("h36m17"))
+    npz = write_keypoints_npz(tmp_path / "nan.npz", keypoints)
     status, _, err = run_cli(capsys, "data", "convert", npz, tmp_path / "out.npz")
     assert_one_line_error(status, err, "nan.npz", "NaN")
 
 
 def test_unknown_layout(capsys, tmp_path):
-    npz = tmp_path / "layout.npz"
-    np.savez(npz, keypoints_2d=np.zeros((2, 17, 2), np.float32), confidence=np.ones((2, 17), np.float32),
-             layout=np.array("coco18"))
+    npz = write_keypoints_npz(tmp_path / "layout.npz", np.zeros((2, 17, 2), np.float32), layout="coco18")
     status, _, err = run_cli(capsys, "data", "convert", npz, tmp_path / "out.npz")
     assert_one_line_error(status, err, "layout.npz", "coco18")
 
@@ -78,9 +79,7 @@ def test_unknown_layout(capsys, tmp_path):
 def test_existing_output_is_not_overwritten(capsys, tmp_path):
     out = tmp_path / "out.json"
     out.write_text("precious")
-    npz = tmp_path / "ok.npz"
-    np.savez(npz, keypoints_2d=np.zeros((2, 17, 2), np.float32), confidence=np.ones((2, 17), np.float32),
-             layout=np.array("h36m17"))
+    npz = write_keypoints_npz(tmp_path / "ok.npz", np.zeros((2, 17, 2), np.float32))
     status, _, err = run_cli(capsys, "data", "convert", npz, out)
     assert_one_line_error(status, err, "exists", "--force")
     assert out.read_text() == "precious"

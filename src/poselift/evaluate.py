@@ -62,15 +62,6 @@ class EvaluationResult:
         return "\n".join(rows)
 
 
-@torch.no_grad()
-def predict(model, keypoints_2d: torch.Tensor, confidence: torch.Tensor, batch_size: int = 65536) -> torch.Tensor:
-    """Run ``model.lift`` over (N, 17, 2) px in large batches -> (N, 17, 3) mm root-relative."""
-    model.eval()
-    outputs = [model.lift(keypoints_2d[start:start + batch_size], confidence[start:start + batch_size])
-               for start in range(0, len(keypoints_2d), batch_size)]
-    return torch.cat(outputs) if outputs else keypoints_2d.new_zeros((0, 17, 3))
-
-
 def per_sample_errors(predicted: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
     """(N, 17, 3) root-relative predictions and targets (mm) -> {metric: (N,)}; PCK and AUC in %."""
     return {"mpjpe": mpjpe(predicted, target), "p_mpjpe": p_mpjpe(predicted, target),
@@ -99,17 +90,16 @@ def clip_sequences(batch: dict, benchmark: Benchmark) -> tuple[torch.Tensor, tor
 
 
 @torch.no_grad()
-def lift_clips(model, keypoints_2d: torch.Tensor, confidence: torch.Tensor, sequence_lengths: torch.Tensor,
-               batch_size: int = 65536) -> torch.Tensor:
+def lift_clips(model, keypoints_2d: torch.Tensor, confidence: torch.Tensor, sequence_lengths: torch.Tensor) -> torch.Tensor:
     """Lift sequences laid end to end: (M, 17, 2) px -> (M, 17, 3) mm root-relative.
 
     A temporal model (``lift_sequences``) lifts each sequence with its own scheme; any other model
-    lifts the frames independently (:func:`predict`, ``batch_size`` frames at a time).
+    lifts the frames independently (its ``lift`` batches them itself).
     """
+    model.eval()
     if hasattr(model, "lift_sequences"):
-        model.eval()
         return model.lift_sequences(keypoints_2d, confidence, sequence_lengths)
-    return predict(model, keypoints_2d, confidence, batch_size)
+    return model.lift(keypoints_2d, confidence)
 
 
 def sequence_errors(predicted: torch.Tensor, target: torch.Tensor,
@@ -137,12 +127,12 @@ def sequence_errors(predicted: torch.Tensor, target: torch.Tensor,
 
 
 def evaluate(model, benchmark: Benchmark, input: str = "gt", protocol: int = 1, split: str = "test",
-             batch_size: int = 65536, input_noise_px: float = 0.0, noise_seed: int = 0) -> EvaluationResult:
+             input_noise_px: float = 0.0, noise_seed: int = 0) -> EvaluationResult:
     """Evaluate a lifting model (anything with ``lift(keypoints_2d, confidence)``) on the benchmark.
 
     ``input_noise_px``: standard deviation of Gaussian noise added to every 2D coordinate (pixels,
     drawn from a generator seeded with ``noise_seed``), the robustness test of Hossain & Little
-    (Table 3). ``batch_size``: frames per pass of a per-frame model.
+    (Table 3).
     """
     if protocol not in PROTOCOL_CAMERAS:
         raise PoseliftError(f"unknown protocol {protocol}; use 1, 2 or 3")
@@ -156,7 +146,7 @@ def evaluate(model, benchmark: Benchmark, input: str = "gt", protocol: int = 1, 
         generator = torch.Generator().manual_seed(noise_seed)
         noise = torch.randn(batch["keypoints_2d"].shape, generator=generator) * input_noise_px
         batch["keypoints_2d"] = batch["keypoints_2d"] + noise.to(batch["keypoints_2d"])
-    predicted = lift_clips(model, batch["keypoints_2d"], batch["confidence"], lengths, batch_size)
+    predicted = lift_clips(model, batch["keypoints_2d"], batch["confidence"], lengths)
     predicted, target = predicted.double(), batch["poses_3d"].double()
     errors = per_sample_errors(predicted, target)
     actions = benchmark.actions()
