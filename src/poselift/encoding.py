@@ -292,8 +292,10 @@ class PoseNormalizer(nn.Module):
     def fit_source(self, source: BatchSource, chunk_size: int = 65_536, seed: int = 0) -> "PoseNormalizer":
         """Compute the statistics from every sample of a batch source (read in order, in chunks).
 
-        The source's own augmentation, if any, is driven by a generator seeded with ``seed``.
+        The source's own augmentation, if any, is driven by a generator seeded with ``seed``. A source
+        of pairs (one with a ``single_frames`` source) is fitted on those single frames.
         """
+        source = getattr(source, "single_frames", source)
         total = len(source)
         if total == 0:
             raise PoseliftError("cannot fit the pose statistics: the training data is empty")

@@ -5,8 +5,9 @@ protocol, builds the augmented training source (virtual cameras, flip, joint dro
 the registered kind, and hands them to the ONE training loop (:func:`poselift.train.train`).
 
 The model class says which samples it trains on: its class attribute ``source_kind`` is
-``"frames"`` (single frames, the default when absent) or ``"windows"`` (sliding windows of
-``config.sequence_length`` consecutive frames, stride 1); :data:`SOURCE_BUILDERS` maps it to the
+``"frames"`` (single frames, the default when absent), ``"pairs"`` (two views per sample: half the
+same frame by two cameras, half random frames, for siamese losses) or ``"windows"`` (sliding windows
+of ``config.sequence_length`` consecutive frames, stride 1); :data:`SOURCE_BUILDERS` maps it to the
 batch sources.
 
 Schedule: Martinez et al. decay the learning rate by 0.96 every 100k steps over ~200 epochs of
@@ -25,7 +26,7 @@ import torch
 
 from poselift.camera import virtual_rig
 from poselift.data.benchmark import load_benchmark
-from poselift.data.datasets import FrameSource, WindowSource
+from poselift.data.datasets import FramePairSource, FrameSource, WindowSource
 from poselift.errors import PoseliftError
 from poselift.fileio import write_text_atomic
 from poselift.models.registry import MODEL_KINDS, build_config, build_model
@@ -62,6 +63,13 @@ def _frame_sources(benchmark, options: DataOptions, cameras, val_cameras, virtua
     return train_source, FrameSource(benchmark, "test", options.input, cameras=val_cameras, frame_stride=5)
 
 
+def _pair_sources(benchmark, options: DataOptions, cameras, val_cameras, virtual, sequence_length: int):
+    """Pairs of single frames (view 2: the same frame by another camera, or a random frame); validated
+    on single frames."""
+    train_frames, val_source = _frame_sources(benchmark, options, cameras, val_cameras, virtual, sequence_length)
+    return FramePairSource(train_frames), val_source
+
+
 def _window_sources(benchmark, options: DataOptions, cameras, val_cameras, virtual, sequence_length: int):
     """Windows of ``sequence_length`` consecutive frames; ``frame_stride`` spaces the window starts."""
     unsupported = [flag for flag, used in (("virtual cameras", bool(virtual)), ("flip", options.flip),
@@ -75,13 +83,13 @@ def _window_sources(benchmark, options: DataOptions, cameras, val_cameras, virtu
     return train_source, val_source
 
 
-SOURCE_BUILDERS = {"frames": _frame_sources, "windows": _window_sources}
+SOURCE_BUILDERS = {"frames": _frame_sources, "pairs": _pair_sources, "windows": _window_sources}
 
 
 def training_sources(benchmark, options: DataOptions, source_kind: str = "frames", sequence_length: int = 1):
     """(train source, validation source) for the options; validation = test split, same cameras, no augmentation.
 
-    ``source_kind``: "frames" or "windows" (of ``sequence_length`` frames), see :data:`SOURCE_BUILDERS`.
+    ``source_kind``: "frames", "pairs" or "windows" (of ``sequence_length`` frames), see :data:`SOURCE_BUILDERS`.
     """
     if options.protocol not in PROTOCOL_TRAIN_CAMERAS:
         raise PoseliftError(f"training protocol must be 1 or 3, got {options.protocol}")

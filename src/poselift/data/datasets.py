@@ -1,4 +1,5 @@
-"""Batch sources over a built benchmark: single frames, synchronised view pairs, sliding windows.
+"""Batch sources over a built benchmark: single frames, pairs of frames, synchronised view pairs,
+sliding windows.
 
 Data lives in tensors: a source maps a tensor of sample indices to a whole batch at once
 (``source.batch(indices, generator)``), so the training loop never loops over samples in Python.
@@ -80,19 +81,41 @@ class FrameSource(torch.utils.data.Dataset):
         return {key: value[0] for key, value in self.batch(torch.tensor([index])).items()}
 
     def frame_and_camera(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Global frame index and benchmark camera index of each sample (B,), (B,)."""
+        """Global frame index and benchmark camera index of each sample (B,), (B,) (before any
+        virtual-camera draw)."""
         count = len(self.camera_ids)
         return self.frames[indices // count], self.camera_ids[indices % count]
 
+    @property
+    def camera_pool(self) -> torch.Tensor:
+        """Camera indices a sample can be filmed by, (P,): the chosen benchmark cameras, then the
+        virtual ones (numbered after the benchmark's cameras)."""
+        first_virtual = len(self.benchmark.cameras)
+        virtual = torch.arange(first_virtual, first_virtual + len(self.virtual_cameras))
+        return torch.cat([self.camera_ids, virtual])
+
+    def frame_and_pool_position(self, indices: torch.Tensor, generator: torch.Generator | None = None):
+        """Frame (B,) and position in :attr:`camera_pool` (B,) of each sample: the sample's own camera,
+        or, with virtual cameras, one drawn uniformly from the pool."""
+        count = len(self.camera_ids)
+        position = indices % count
+        if self.virtual_cameras:
+            position = torch.randint(len(self.camera_pool), (len(indices),), generator=generator)
+        return self.frames[indices // count], position
+
     def batch(self, indices: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """A batch: keypoints_2d (B,17,2) px, confidence (B,17), poses_3d (B,17,3) mm camera frame
-        root-relative, root_3d (B,3) mm camera frame, image_size (B,2), camera (B,), frame (B,)."""
-        frame, camera = self.frame_and_camera(indices)
-        if self.virtual_cameras:
-            drawn = torch.randint(len(self.camera_ids) + len(self.virtual_cameras), (len(indices),), generator=generator)
-            virtual = drawn >= len(self.camera_ids)
-            camera = torch.where(virtual, drawn - len(self.camera_ids) + len(self.benchmark.cameras),
-                                 self.camera_ids[drawn.clamp(max=len(self.camera_ids) - 1)])
+        root-relative, root_3d (B,3) mm camera frame, rotation (B,3,3) world->camera (of the camera
+        that filmed the frame; a mirrored sample's 3D is that camera's view reflected), image_size (B,2),
+        camera (B,), frame (B,)."""
+        frame, position = self.frame_and_pool_position(indices, generator)
+        return self.render(frame, self.camera_pool[position], generator)
+
+    def render(self, frame: torch.Tensor, camera: torch.Tensor,
+               generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Frames (B,) filmed by cameras (B,) (benchmark cameras, then virtual ones), augmented as
+        configured; the keys of :meth:`batch`. Benchmark cameras give their stored 2D; virtual ones
+        are projected on the fly (with the detector model for ``noisy`` input)."""
         params = {key: value[camera] for key, value in self._cameras.items()}
         world = self.benchmark.poses_3d_world[frame]
         poses_cam = to_camera_frame(world, params["rotation"], params["position"])
@@ -114,7 +137,7 @@ class FrameSource(torch.utils.data.Dataset):
         root = poses_cam[:, PELVIS]
         poses_rel = poses_cam - root[:, None]
         if self.flip:
-            mirror = torch.rand(len(indices), generator=generator) < 0.5
+            mirror = torch.rand(len(frame), generator=generator) < 0.5
             flipped_2d = keypoints[:, self._flip_permutation].clone()
             flipped_2d[..., 0] = 2 * params["principal"][:, None, 0] - flipped_2d[..., 0]
             flipped_3d = poses_rel[:, self._flip_permutation] * torch.tensor([-1.0, 1.0, 1.0])
@@ -128,7 +151,52 @@ class FrameSource(torch.utils.data.Dataset):
             keypoints = keypoints.masked_fill(hidden[..., None], float("nan"))
             confidence = confidence.masked_fill(hidden, 0.0)
         return dict(keypoints_2d=keypoints.float(), confidence=confidence.float(), poses_3d=poses_rel.float(),
-                    root_3d=root.float(), image_size=params["image_size"], camera=camera, frame=frame)
+                    root_3d=root.float(), rotation=params["rotation"], image_size=params["image_size"],
+                    camera=camera, frame=frame)
+
+
+class FramePairSource(torch.utils.data.Dataset):
+    """Pairs of frames for siamese training, drawn from a :class:`FrameSource`.
+
+    View 1 of pair ``i`` is sample ``i`` of ``frames`` (with its augmentation). View 2 is, for a
+    ``same_frame_fraction`` of the pairs, the same frame filmed by another camera of the source's
+    pool (benchmark cameras and virtual ones), otherwise a random frame of the source filmed by a
+    random camera of the pool. Mirroring is refused: it breaks the link between the 3D pose and
+    the camera rotation that siamese losses rely on.
+    """
+
+    def __init__(self, frames: FrameSource, same_frame_fraction: float = 0.5):
+        if frames.flip:
+            raise PoseliftError("pairs of views cannot use flip augmentation (a mirrored view is not a rotation)")
+        if not 0.0 <= same_frame_fraction <= 1.0:
+            raise PoseliftError(f"same_frame_fraction must be in [0, 1], got {same_frame_fraction}")
+        if len(frames.camera_pool) < 2 and same_frame_fraction > 0:
+            raise PoseliftError("same-frame pairs need at least two cameras")
+        self.single_frames = frames          # also what the pose statistics are fitted on
+        self.same_frame_fraction = same_frame_fraction
+
+    def __len__(self) -> int:
+        return len(self.single_frames)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {key: value[0] for key, value in self.batch(torch.tensor([index])).items()}
+
+    def batch(self, indices: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """The keys of :meth:`FrameSource.batch` with suffix ``_1`` and ``_2`` for the two views, plus
+        ``same_frame`` (B,) bool."""
+        source, pool_size = self.single_frames, len(self.single_frames.camera_pool)
+        frame_1, position_1 = source.frame_and_pool_position(indices, generator)
+        same_frame = torch.rand(len(indices), generator=generator) < self.same_frame_fraction
+        random_frame = source.frames[torch.randint(len(source.frames), (len(indices),), generator=generator)]
+        other_position = (position_1 + torch.randint(1, max(pool_size, 2), (len(indices),), generator=generator)) % pool_size
+        random_position = torch.randint(pool_size, (len(indices),), generator=generator)
+        frame_2 = torch.where(same_frame, frame_1, random_frame)
+        position_2 = torch.where(same_frame, other_position, random_position)
+        views = (source.render(frame_1, source.camera_pool[position_1], generator),
+                 source.render(frame_2, source.camera_pool[position_2], generator))
+        batch = {f"{key}_{number}": value for number, view in enumerate(views, start=1) for key, value in view.items()}
+        batch["same_frame"] = same_frame
+        return batch
 
 
 class ViewPairSource(torch.utils.data.Dataset):

@@ -165,6 +165,49 @@ def frame_mpjpe_mm(predicted_3d: Tensor, target_3d: Tensor, root_index: int = 0)
     return (predicted - target).norm(dim=-1).mean(dim=-1)
 
 
+class FrameLifting:
+    """``lift`` for single-frame lifters: a mixin for an ``nn.Module`` with ``normalizer`` (a fitted
+    :class:`~poselift.encoding.PoseNormalizer`), ``config.num_joints`` and ``forward(encoded_2d (B, 2J))
+    -> encoded_3d (B, 3(J-1))``."""
+
+    @torch.no_grad()
+    def lift(self, keypoints_2d, confidence=None, batch_size: int = 4096):
+        """Lift 2D keypoints to 3D poses (eval mode; the training mode is restored after).
+
+        Args:
+            keypoints_2d: ``(..., J, 2)`` px, numpy array or tensor, any image size.
+            confidence: ``(..., J)`` in [0, 1] (0 = missing) or None.
+            batch_size: frames per forward pass. 4096 keeps a 1024-wide float32 activation (16 MB)
+                under glibc's largest mmap threshold (32 MB), so its memory is reused from layer to
+                layer; 65536-frame activations are mapped afresh per layer, ~15 % slower (docs/speed.md).
+
+        Returns:
+            ``(..., J, 3)`` mm, camera frame, root-relative, of the input's type (numpy in ->
+            numpy out; tensor in -> tensor on the input's device). Frames whose root joint is
+            missing cannot be lifted and are NaN.
+        """
+        as_numpy = not torch.is_tensor(keypoints_2d)
+        keypoints = torch.as_tensor(np.asarray(keypoints_2d) if as_numpy else keypoints_2d)
+        out_device = keypoints.device
+        encoded_2d, frame_valid = self.normalizer.encode_2d(
+            keypoints, None if confidence is None else torch.as_tensor(confidence)
+        )
+        lead_shape = encoded_2d.shape[:-1]
+        encoded_2d, frame_valid = encoded_2d.reshape(-1, encoded_2d.shape[-1]), frame_valid.reshape(-1)
+        poses = encoded_2d.new_zeros(encoded_2d.shape[0], self.config.num_joints, 3)
+        was_training = self.training
+        self.eval()
+        try:
+            for start in range(0, encoded_2d.shape[0], batch_size):
+                chunk = slice(start, start + batch_size)
+                poses[chunk] = self.normalizer.decode_3d(self(encoded_2d[chunk]))
+        finally:
+            self.train(was_training)
+        poses = torch.where(frame_valid[:, None, None], poses, torch.nan)
+        poses = poses.reshape(lead_shape + poses.shape[-2:])
+        return poses.cpu().numpy() if as_numpy else poses.to(out_device)
+
+
 @dataclass
 class BaselineConfig:
     """Martinez et al. hyper-parameters (defaults = the paper)."""
@@ -181,7 +224,7 @@ class BaselineConfig:
     input_normalization: str = "image"
 
 
-class BaselineLifter(nn.Module):
+class BaselineLifter(FrameLifting, nn.Module):
     """2D keypoints -> root-relative 3D pose with the Martinez residual MLP.
 
     ``forward(encoded_2d (B, 2J)) -> encoded_3d (B, 3(J-1))`` works in the normalised spaces of
@@ -247,40 +290,3 @@ class BaselineLifter(nn.Module):
             error_mm = frame_mpjpe_mm(self.normalizer.decode_3d(predicted_3d), batch["poses_3d"].to(predicted_3d))
             mpjpe_mm = masked_mean(error_mm, frame_valid)
         return {"loss": loss, "mpjpe_mm": mpjpe_mm}
-
-    @torch.no_grad()
-    def lift(self, keypoints_2d, confidence=None, batch_size: int = 4096):
-        """Lift 2D keypoints to 3D poses (eval mode; the training mode is restored after).
-
-        Args:
-            keypoints_2d: ``(..., J, 2)`` px, numpy array or tensor, any image size.
-            confidence: ``(..., J)`` in [0, 1] (0 = missing) or None.
-            batch_size: frames per forward pass. 4096 keeps a 1024-wide float32 activation (16 MB)
-                under glibc's largest mmap threshold (32 MB), so its memory is reused from layer to
-                layer; 65536-frame activations are mapped afresh per layer, ~15 % slower (docs/speed.md).
-
-        Returns:
-            ``(..., J, 3)`` mm, camera frame, root-relative, of the input's type (numpy in ->
-            numpy out; tensor in -> tensor on the input's device). Frames whose root joint is
-            missing cannot be lifted and are NaN.
-        """
-        as_numpy = not torch.is_tensor(keypoints_2d)
-        keypoints = torch.as_tensor(np.asarray(keypoints_2d) if as_numpy else keypoints_2d)
-        out_device = keypoints.device
-        encoded_2d, frame_valid = self.normalizer.encode_2d(
-            keypoints, None if confidence is None else torch.as_tensor(confidence)
-        )
-        lead_shape = encoded_2d.shape[:-1]
-        encoded_2d, frame_valid = encoded_2d.reshape(-1, encoded_2d.shape[-1]), frame_valid.reshape(-1)
-        poses = encoded_2d.new_zeros(encoded_2d.shape[0], self.config.num_joints, 3)
-        was_training = self.training
-        self.eval()
-        try:
-            for start in range(0, encoded_2d.shape[0], batch_size):
-                chunk = slice(start, start + batch_size)
-                poses[chunk] = self.normalizer.decode_3d(self(encoded_2d[chunk]))
-        finally:
-            self.train(was_training)
-        poses = torch.where(frame_valid[:, None, None], poses, torch.nan)
-        poses = poses.reshape(lead_shape + poses.shape[-2:])
-        return poses.cpu().numpy() if as_numpy else poses.to(out_device)

@@ -14,10 +14,12 @@ from torch import nn
 
 from poselift.errors import PoseliftError
 from poselift.models.baseline import BaselineConfig, BaselineLifter
+from poselift.models.siamese import SiameseConfig, SiameseLifter
 from poselift.models.temporal import TemporalConfig, TemporalLifter
 
 MODEL_KINDS: dict[str, tuple[type, type[nn.Module]]] = {
     "baseline": (BaselineConfig, BaselineLifter),
+    "siamese": (SiameseConfig, SiameseLifter),
     "temporal": (TemporalConfig, TemporalLifter),
 }
 
