@@ -29,21 +29,19 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from sweep import Sweep, spec
+from sweep import over_seeds as sweep_over_seeds
 
 from poselift.cli import _parse_assignments
 from poselift.data.benchmark import load_benchmark
 from poselift.data.datasets import FrameSource
-from poselift.evaluate import clip_sequences, evaluate, lift_clips
+from poselift.evaluate import clip_sequences, lift_clips
 from poselift.fileio import write_text_atomic
 from poselift.lift import load_model
-from poselift.recipes import DataOptions, train_on_benchmark
-from poselift.train import TrainConfig
 
 REPORTED = ("mpjpe", "p_mpjpe", "mpjve", "accel")
 # Table 4 of the paper: row name -> temporal config overrides, and the paper's P#1 (mm, detections).
@@ -60,72 +58,17 @@ PAPER_NOISE = {"gt": (37.10, 31.67), 5.0: (46.65, 37.46), 10.0: (52.84, 49.41), 
                20.0: (70.24, 73.65), "detections": (60.52, 62.43)}
 
 
-@dataclass(frozen=True)
-class RunSpec:
-    """One training run: model kind, 2D input, seed and model config overrides."""
-
-    kind: str
-    input: str
-    seed: int
-    config: tuple = field(default_factory=tuple)        # sorted (key, value) pairs
-
-    @property
-    def name(self) -> str:
-        settings = "".join(f"_{key}={value}" for key, value in self.config)
-        return f"{self.kind}_{self.input}_seed{self.seed}{settings}".replace(" ", "")
-
-
-def spec(kind: str, input_name: str, seed: int, overrides: dict) -> RunSpec:
-    return RunSpec(kind, input_name, seed, tuple(sorted(overrides.items())))
-
-
-class Sweep:
-    """Trains runs on demand and caches their evaluations in ``OUT/runs/<name>/evals.json``."""
-
-    def __init__(self, args, benchmark):
-        self.args, self.benchmark = args, benchmark
-        self.base_config = {"baseline": _parse_assignments(args.baseline_set),
-                            "temporal": _parse_assignments(args.temporal_set)}
-
-    def trained(self, run: RunSpec) -> Path:
-        run_dir = self.args.out / "runs" / run.name
-        if (run_dir / "done").exists():
-            return run_dir
-        args = self.args
-        lr = args.temporal_lr if run.kind == "temporal" and args.temporal_lr else args.lr
-        config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=lr, seed=run.seed,
-                             num_threads=args.threads, max_steps=args.max_steps, device=args.device)
-        data = DataOptions(input=run.input, frame_stride=args.frame_stride)
-        model_config = {**self.base_config[run.kind], **dict(run.config)}
-        started = time.time()
-        print(f"training {run.name}", flush=True)
-        train_on_benchmark(run.kind, args.data, run_dir, data, config, model_config,
-                           resume=(run_dir / "last.pt").exists(), quiet=True)
-        write_text_atomic(run_dir / "done", json.dumps({"train_seconds": time.time() - started}) + "\n")
-        return run_dir
-
-    def evaluation(self, run: RunSpec, input_name: str, noise_px: float = 0.0) -> dict:
-        """Protocol #1 averages (MPJPE, P-MPJPE, MPJVE, accel over actions) of a run on one test input."""
-        run_dir = self.trained(run)
-        cache_path = run_dir / "evals.json"
-        cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
-        key = f"{input_name}+{noise_px:g}px"
-        if key not in cache:
-            model = load_model(run_dir / "last.pt")
-            result = evaluate(model, self.benchmark, input=input_name, protocol=1, input_noise_px=noise_px)
-            cache[key] = {"averages": result.averages, "info": result.info}
-            write_text_atomic(cache_path, json.dumps(cache, indent=1) + "\n")
-        return cache[key]["averages"]["mean_over_actions"]
-
-
 def over_seeds(evaluations: list[dict]) -> dict:
-    """{metric: {"mean", "std", "per_seed"}} of the reported metrics."""
-    summary = {}
-    for metric in REPORTED:
-        values = [evaluation[metric] for evaluation in evaluations]
-        summary[metric] = {"mean": statistics.mean(values), "per_seed": values,
-                           "std": statistics.stdev(values) if len(values) > 1 else 0.0}
-    return summary
+    return sweep_over_seeds(evaluations, REPORTED)
+
+
+def make_sweep(args, benchmark) -> Sweep:
+    schedule = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, num_threads=args.threads,
+                    max_steps=args.max_steps, device=args.device)
+    return Sweep(args.data, benchmark, args.out, schedule, data={"frame_stride": args.frame_stride},
+                 base_config={"baseline": _parse_assignments(args.baseline_set),
+                              "temporal": _parse_assignments(args.temporal_set)},
+                 kind_schedule={"temporal": {"lr": args.temporal_lr}} if args.temporal_lr else {})
 
 
 def headline(sweep: Sweep, args) -> dict:
@@ -164,7 +107,7 @@ def noise(sweep: Sweep, args) -> dict:
     results = {}
     for label, input_name, sigma in tests:
         paper = PAPER_NOISE.get(sigma if sigma else ("detections" if input_name == "noisy" else "gt"))
-        results[label] = {kind: over_seeds([sweep.evaluation(spec(kind, "gt", seed, {}), input_name, sigma)
+        results[label] = {kind: over_seeds([sweep.evaluation(spec(kind, "gt", seed, {}), input_name, noise_px=sigma)
                                             for seed in args.seeds]) for kind in ("baseline", "temporal")}
         results[label]["paper_p2_mm"] = {"baseline": paper[0], "temporal": paper[1]} if paper else None
     return results
@@ -268,7 +211,7 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     benchmark = load_benchmark(args.data)
-    sweep = Sweep(args, benchmark)
+    sweep = make_sweep(args, benchmark)
     summary = {"benchmark": benchmark.version, "data": str(args.data), "quick": args.quick,
                "device": f"CPU ({platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__})",
                "epochs": args.epochs, "max_steps": args.max_steps, "batch_size": args.batch_size, "lr": args.lr,

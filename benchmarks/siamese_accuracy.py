@@ -1,0 +1,278 @@
+"""Siamese equivariant lifter (Veges et al.) against the baseline trained the same way: the paper's claims.
+
+Every model is trained by the shared recipe (``poselift train KIND``) with one schedule (epochs, batch
+size, learning rate and its 48 decays, frame stride, seed). Protocol #3 trains on cameras 0-2 (with
+``augmentation``: virtual cameras every 15 degrees around the rig, none within 30 degrees of camera 3,
+re-filmed with the detector model for ``noisy`` input) and tests on camera 3; Protocol #1/#2 train and
+test on all four cameras without augmentation, as the paper. Sections (``--sections``):
+
+- ``weight``: the siamese loss weight lambda2 (not given in the paper) chosen on a validation set that
+  the test split never enters: the TRAINING subjects seen by camera 3, which Protocol #3 training never
+  sees (``--weights``, ``--ablation-seeds``, ``--weight-input``).
+- ``headline``: Protocol #3 with augmentation, ``gt`` and ``noisy`` 2D, both models, ``--seeds``;
+  the siamese / baseline ratio (paper, detections: 65.8 / 69.6 mm = 0.945).
+- ``ablations``: the rows of the paper's Table 5(a) on Protocol #3 (``--ablation-seeds``, both inputs).
+- ``protocol1``: Protocol #1/#2, all cameras, no augmentation (paper P#1: 61.1 vs 62.9 mm).
+- ``rotation``: the paper's Figure 5 as numbers: for camera-3 test frames and a camera turned by an
+  angle about the vertical axis, the error of ``g(R f(x))`` (rotating the code of the camera-3 input)
+  against the pose seen from the turned camera, next to lifting the turned camera's own 2D with the
+  siamese model and with the baseline; writes ``docs/images/siamese_rotation.png`` (``--figure``).
+
+    python benchmarks/siamese_accuracy.py --data benchmark.npz --out benchmarks/results/siamese \\
+        --epochs 20 --frame-stride 5 --threads 1
+    python benchmarks/siamese_accuracy.py --data benchmark.npz --out /tmp/siamese_quick --quick
+
+``--quick`` is a smoke test (tiny widths, 30 steps, one seed): its numbers say nothing about the methods.
+Results: ``OUT/summary.json`` (every table) and one folder per run under ``OUT/runs``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from sweep import Sweep, over_seeds, spec
+
+from poselift.camera import virtual_camera
+from poselift.cli import _parse_assignments
+from poselift.data.benchmark import load_benchmark
+from poselift.data.datasets import FrameSource
+from poselift.fileio import write_text_atomic
+from poselift.lift import load_model
+from poselift.metrics import mpjpe
+
+REPORTED = ("mpjpe", "p_mpjpe")
+AUGMENTED = {"protocol": 3, "virtual_cameras": True}
+NOT_AUGMENTED = {"protocol": 3}
+# Table 5(a) of the paper: row -> (model kind, config overrides, data options, the paper's P#3 mm).
+ABLATIONS = {
+    "baseline, no augmentation": ("baseline", {}, NOT_AUGMENTED, 86.5),
+    "baseline, augmentation": ("baseline", {}, AUGMENTED, 69.6),
+    "siamese w/o siamese loss": ("siamese", {"siamese_weight": 0.0}, AUGMENTED, 71.1),
+    "siamese w/o augmentation": ("siamese", {}, NOT_AUGMENTED, 81.0),
+    "siamese w/o Leaky ReLU": ("siamese", {"activation": "relu"}, AUGMENTED, 67.1),
+    "siamese, all components": ("siamese", {}, AUGMENTED, 65.8),
+}
+PAPER_PROTOCOL1 = {"baseline": 62.9, "siamese": 61.1}
+
+
+def p3(sweep: Sweep, run, split: str = "test") -> dict:
+    return sweep.evaluation(run, protocol=3, split=split)
+
+
+def weight(sweep: Sweep, args) -> dict:
+    results = {}
+    for value in args.weights:
+        runs = [spec("siamese", args.weight_input, seed, {"siamese_weight": value}, AUGMENTED)
+                for seed in args.ablation_seeds]
+        results[f"{value:g}"] = {"validation": over_seeds([p3(sweep, run, "train") for run in runs], REPORTED),
+                                 "test": over_seeds([p3(sweep, run) for run in runs], REPORTED)}
+    return results
+
+
+def headline(sweep: Sweep, args) -> dict:
+    results = {}
+    for input_name in args.inputs:
+        rows = {kind: over_seeds([p3(sweep, spec(kind, input_name, seed, data=AUGMENTED)) for seed in args.seeds],
+                                 REPORTED) for kind in ("baseline", "siamese")}
+        rows["siamese / baseline"] = {metric: rows["siamese"][metric]["mean"] / rows["baseline"][metric]["mean"]
+                                      for metric in REPORTED}
+        results[input_name] = rows
+    return results
+
+
+def ablations(sweep: Sweep, args) -> dict:
+    results = {}
+    for input_name in args.inputs:
+        rows = {}
+        for row, (kind, config, data, paper_mm) in ABLATIONS.items():
+            runs = [spec(kind, input_name, seed, config, data) for seed in args.ablation_seeds]
+            rows[row] = {**over_seeds([p3(sweep, run) for run in runs], REPORTED), "paper_p3_mm": paper_mm}
+        results[input_name] = rows
+    return results
+
+
+def protocol1(sweep: Sweep, args) -> dict:
+    return {input_name: {kind: {**over_seeds([sweep.evaluation(spec(kind, input_name, seed, data={"protocol": 1}))
+                                              for seed in args.ablation_seeds], REPORTED),
+                                "paper_p1_mm": PAPER_PROTOCOL1[kind]}
+                         for kind in ("baseline", "siamese")}
+            for input_name in args.inputs}
+
+
+def turned_views(benchmark, input_name: str, angles_deg, frame_stride: int):
+    """Camera-3 test frames and the same frames filmed by camera 3 turned by each angle about the
+    vertical axis: (camera-3 batch, [turned batch per angle], [camera-3 -> turned rotation (3, 3)])."""
+    held_out = benchmark.cameras[3]
+    turned = [virtual_camera(held_out, angle) for angle in angles_deg]
+    source = FrameSource(benchmark, "test", input_name, cameras=(3,), virtual_cameras=turned,
+                         frame_stride=frame_stride)
+    generator = torch.Generator().manual_seed(0)
+    frames = source.frames
+    camera_3 = source.render(frames, torch.full_like(frames, 3), generator)
+    first_virtual = len(benchmark.cameras)
+    views = [source.render(frames, torch.full_like(frames, first_virtual + k), generator) for k in range(len(turned))]
+    relative = [view["rotation"][0] @ camera_3["rotation"][0].T for view in views]
+    return camera_3, views, relative
+
+
+def rotation(sweep: Sweep, args) -> dict:
+    input_name = args.rotation_input
+    siamese = load_model(sweep.trained(spec("siamese", input_name, args.seeds[0], data=AUGMENTED)) / "last.pt")
+    baseline = load_model(sweep.trained(spec("baseline", input_name, args.seeds[0], data=AUGMENTED)) / "last.pt")
+    camera_3, views, relative = turned_views(sweep.benchmark, input_name, args.angles, args.rotation_stride)
+    rows = {}
+    for angle, view, rotation_matrix in zip(args.angles, views, relative):
+        target = view["poses_3d"]
+        rotated_code = siamese.lift_rotated(camera_3["keypoints_2d"], rotation_matrix, camera_3["confidence"])
+        rows[f"{angle:g}"] = {
+            "siamese g(R f(x_cam3))": float(mpjpe(rotated_code, target).nanmean()),
+            "siamese f, g on the turned view": float(mpjpe(siamese.lift(view["keypoints_2d"], view["confidence"]),
+                                                          target).nanmean()),
+            "baseline on the turned view": float(mpjpe(baseline.lift(view["keypoints_2d"], view["confidence"]),
+                                                      target).nanmean()),
+        }
+    if args.figure:
+        save_rotation_figure(args.figure, rows, siamese, camera_3, views, relative, args.angles)
+    return {"input": input_name, "frames": len(camera_3["frame"]), "mpjpe_mm_by_angle": rows}
+
+
+def save_rotation_figure(path: Path, rows: dict, siamese, camera_3, views, relative, angles) -> None:
+    """Error against the angle, and for one test pose its rotated-code predictions beside the truth."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from poselift.fileio import atomic_path
+    from poselift.viz import plot_pose_3d
+
+    shown = [angle for angle in (45.0, 90.0, 180.0) if angle in angles]
+    figure = Figure(figsize=(12, 4 + 3 * len(shown)), layout="constrained")
+    FigureCanvasAgg(figure)
+    grid = figure.add_gridspec(1 + len(shown), 3, height_ratios=[4] + [3] * len(shown))
+    curve_ax = figure.add_subplot(grid[0, :])
+    for label in next(iter(rows.values())):
+        curve_ax.plot(angles, [rows[f"{angle:g}"][label] for angle in angles], marker="o", label=label)
+    curve_ax.set_xlabel("camera turned about the vertical axis from camera 3 (degrees)")
+    curve_ax.set_ylabel("MPJPE mm (test subjects)")
+    curve_ax.legend()
+    curve_ax.grid(alpha=0.3)
+    sample = len(camera_3["frame"]) // 2
+    for row, angle in enumerate(shown, start=1):
+        index = angles.index(angle)
+        rotated = siamese.lift_rotated(camera_3["keypoints_2d"][sample:sample + 1], relative[index])[0]
+        panels = (("input pose, camera 3", camera_3["poses_3d"][sample]), (f"g(R h), R = {angle:g} deg", rotated),
+                  (f"truth seen from {angle:g} deg", views[index]["poses_3d"][sample]))
+        for column, (title, pose) in enumerate(panels):
+            ax = figure.add_subplot(grid[row, column], projection="3d")
+            plot_pose_3d(ax, np.asarray(pose), "h36m17")
+            ax.set_title(title)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=80)
+
+
+SECTIONS = {"weight": weight, "headline": headline, "ablations": ablations, "protocol1": protocol1,
+            "rotation": rotation}
+
+
+def print_tables(summary: dict) -> None:
+    def cells(row: dict) -> str:
+        return "  ".join(f"{row[m]['mean']:>7.1f} ±{row[m]['std']:>4.1f}" for m in REPORTED)
+
+    results = summary["results"]
+    if "weight" in results:
+        print(f"\nSiamese loss weight (seeds {summary['ablation_seeds']}, {summary['weight_input']} 2D), P#3 mm\n"
+              f"{'lambda2':<10}{'validation P#1':>16}{'P#2':>14}{'test P#1':>16}{'P#2':>14}")
+        for value, row in results["weight"].items():
+            print(f"{value:<10}{cells(row['validation']):>30}  {cells(row['test']):>30}")
+    for input_name, rows in results.get("headline", {}).items():
+        print(f"\nProtocol #3 with augmentation, {input_name} 2D (seeds {summary['seeds']})\n"
+              f"{'model':<22}{'MPJPE mm':>14}{'P-MPJPE mm':>16}")
+        for kind in ("baseline", "siamese"):
+            print(f"{kind:<22}{cells(rows[kind])}")
+        ratio = rows["siamese / baseline"]
+        print(f"{'siamese / baseline':<22}" + "  ".join(f"{ratio[m]:>13.3f}" for m in REPORTED))
+    for input_name, rows in results.get("ablations", {}).items():
+        print(f"\nTable 5(a), Protocol #3, {input_name} 2D (seeds {summary['ablation_seeds']})\n"
+              f"{'row':<30}{'MPJPE mm':>14}{'P-MPJPE mm':>16}{'paper':>8}")
+        for row, values in rows.items():
+            print(f"{row:<30}{cells(values)}{values['paper_p3_mm']:>8.1f}")
+    for input_name, rows in results.get("protocol1", {}).items():
+        print(f"\nProtocol #1/#2, all cameras, {input_name} 2D (seeds {summary['ablation_seeds']})\n"
+              f"{'model':<22}{'P#1 mm':>14}{'P#2 mm':>16}{'paper P#1':>11}")
+        for kind, values in rows.items():
+            print(f"{kind:<22}{cells(values)}{values['paper_p1_mm']:>11.1f}")
+    if "rotation" in results:
+        rows = results["rotation"]["mpjpe_mm_by_angle"]
+        labels = list(next(iter(rows.values())))
+        print(f"\nFigure 5: camera 3 turned about the vertical axis ({results['rotation']['input']} 2D, MPJPE mm)\n"
+              f"{'angle':>6}" + "".join(f"{label:>34}" for label in labels))
+        for angle, values in rows.items():
+            print(f"{angle:>6}" + "".join(f"{values[label]:>34.1f}" for label in labels))
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="benchmark .npz (poselift data build)")
+    parser.add_argument("--out", type=Path, required=True, help="folder for runs and summary.json")
+    parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=list(SECTIONS))
+    parser.add_argument("--inputs", nargs="+", default=["gt", "noisy"], choices=["gt", "noisy"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds of the headline rows")
+    parser.add_argument("--ablation-seeds", nargs="+", type=int, default=[0],
+                        help="seeds of the weight, ablation and Protocol #1 rows")
+    parser.add_argument("--weights", nargs="+", type=float, default=[0.01, 0.1, 1.0], help="lambda2 values to try")
+    parser.add_argument("--weight-input", choices=["gt", "noisy"], default="noisy")
+    parser.add_argument("--rotation-input", choices=["gt", "noisy"], default="noisy")
+    parser.add_argument("--angles", nargs="+", type=float, default=[float(a) for a in range(-180, 181, 15)])
+    parser.add_argument("--rotation-stride", type=int, default=10, help="keep every k-th camera-3 test frame")
+    parser.add_argument("--figure", type=Path, default=None, help="PNG of the rotation check")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=256, help="frames (baseline) or pairs (siamese) per step")
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--frame-stride", type=int, default=5, help="keep every k-th training frame (5 = 10 fps)")
+    parser.add_argument("--max-steps", type=int, default=None, help="stop every training after this many steps")
+    parser.add_argument("--baseline-set", nargs="*", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--siamese-set", nargs="*", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--quick", action="store_true", help="smoke test: tiny models, 30 steps, one seed")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.epochs, args.max_steps, args.frame_stride = 1, 30, 20
+        args.seeds, args.ablation_seeds, args.weights, args.angles = [0], [0], [0.1], [0.0, 90.0, 180.0]
+        args.baseline_set = args.baseline_set + ["hidden_size=64"]
+        args.siamese_set = args.siamese_set + ["hidden_size=64", "embedding_vectors=16"]
+    return args
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    benchmark = load_benchmark(args.data)
+    schedule = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, num_threads=args.threads,
+                    max_steps=args.max_steps, device=args.device)
+    sweep = Sweep(args.data, benchmark, args.out, schedule, data={"frame_stride": args.frame_stride},
+                  base_config={"baseline": _parse_assignments(args.baseline_set),
+                               "siamese": _parse_assignments(args.siamese_set)})
+    summary = {"benchmark": benchmark.version, "data": str(args.data), "quick": args.quick,
+               "device": f"CPU ({platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__})",
+               "epochs": args.epochs, "max_steps": args.max_steps, "batch_size": args.batch_size, "lr": args.lr,
+               "frame_stride": args.frame_stride, "seeds": args.seeds, "ablation_seeds": args.ablation_seeds,
+               "weight_input": args.weight_input, "baseline_config": sweep.base_config["baseline"],
+               "siamese_config": sweep.base_config["siamese"], "results": {}}
+    started = time.time()
+    for name in args.sections:
+        summary["results"][name] = SECTIONS[name](sweep, args)
+        summary["seconds"] = time.time() - started
+        write_text_atomic(args.out / "summary.json", json.dumps(summary, indent=1) + "\n")
+    print_tables(summary)
+    print(f"\nwrote {args.out / 'summary.json'} ({summary['seconds']:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

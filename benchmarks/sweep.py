@@ -1,0 +1,108 @@
+"""Shared machinery of the accuracy benchmarks: named training runs, cached evaluations, seed statistics.
+
+A :class:`RunSpec` names one training run (model kind, 2D input, seed, data-option and model-config
+overrides); :class:`Sweep` trains it on demand with the shared recipe (``poselift train KIND``) and a
+common schedule, and caches every evaluation in ``OUT/runs/<name>/evals.json``. A run that already
+holds its evaluation is neither trained nor evaluated again, and an interrupted training resumes, so
+an interrupted sweep can simply be rerun.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from poselift.data.benchmark import Benchmark
+from poselift.evaluate import evaluate
+from poselift.fileio import write_text_atomic
+from poselift.lift import load_model
+from poselift.recipes import DataOptions, train_on_benchmark
+from poselift.train import TrainConfig
+
+
+def _settings(pairs: tuple) -> str:
+    return "".join(f"_{key}={value}" for key, value in pairs)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run: model kind, 2D input, seed, data options and model config overrides."""
+
+    kind: str
+    input: str
+    seed: int
+    config: tuple = field(default_factory=tuple)        # sorted (key, value) pairs of the model config
+    data: tuple = field(default_factory=tuple)          # sorted (key, value) pairs of DataOptions
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}_{self.input}_seed{self.seed}{_settings(self.data)}{_settings(self.config)}".replace(" ", "")
+
+
+def spec(kind: str, input_name: str, seed: int, config: dict | None = None, data: dict | None = None) -> RunSpec:
+    return RunSpec(kind, input_name, seed, tuple(sorted((config or {}).items())), tuple(sorted((data or {}).items())))
+
+
+class Sweep:
+    """Trains runs on demand with one schedule and caches their evaluations.
+
+    Args:
+        data_path: the benchmark .npz; benchmark: it, loaded. out: folder of ``runs/``.
+        schedule: :class:`TrainConfig` fields shared by every run (its seed is the run's).
+        data: :class:`DataOptions` fields shared by every run (a run's own ``data`` overrides them).
+        base_config: per model kind, config overrides shared by its runs.
+        kind_schedule: per model kind, schedule fields that differ from ``schedule`` (e.g. its lr).
+    """
+
+    def __init__(self, data_path: Path, benchmark: Benchmark, out: Path, schedule: dict, data: dict | None = None,
+                 base_config: dict | None = None, kind_schedule: dict | None = None):
+        self.data_path, self.benchmark, self.out = data_path, benchmark, out
+        self.schedule, self.data = schedule, dict(data or {})
+        self.base_config, self.kind_schedule = dict(base_config or {}), dict(kind_schedule or {})
+
+    def run_dir(self, run: RunSpec) -> Path:
+        return self.out / "runs" / run.name
+
+    def trained(self, run: RunSpec) -> Path:
+        run_dir = self.run_dir(run)
+        if (run_dir / "done").exists():
+            return run_dir
+        config = TrainConfig(**{**self.schedule, **self.kind_schedule.get(run.kind, {}), "seed": run.seed})
+        data = replace(DataOptions(**self.data), input=run.input, **dict(run.data))
+        model_config = {**self.base_config.get(run.kind, {}), **dict(run.config)}
+        started = time.time()
+        print(f"training {run.name}", flush=True)
+        train_on_benchmark(run.kind, self.data_path, run_dir, data, config, model_config,
+                           resume=(run_dir / "last.pt").exists(), quiet=True)
+        write_text_atomic(run_dir / "done", json.dumps({"train_seconds": time.time() - started}) + "\n")
+        return run_dir
+
+    def evaluation(self, run: RunSpec, input_name: str | None = None, protocol: int = 1, split: str = "test",
+                   noise_px: float = 0.0) -> dict:
+        """Averages over actions (MPJPE, P-MPJPE, PCK, AUC, MPJVE, accel) of a run on one test input
+        (default: the input it was trained on)."""
+        input_name = input_name or run.input
+        run_dir = self.trained(run)
+        cache_path = run_dir / "evals.json"
+        cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+        key = f"{input_name}+{noise_px:g}px" + ("" if (protocol, split) == (1, "test") else f"+p{protocol}+{split}")
+        if key not in cache:
+            model = load_model(run_dir / "last.pt")
+            result = evaluate(model, self.benchmark, input=input_name, protocol=protocol, split=split,
+                              input_noise_px=noise_px)
+            cache[key] = {"averages": result.averages, "info": result.info}
+            write_text_atomic(cache_path, json.dumps(cache, indent=1) + "\n")
+        return cache[key]["averages"]["mean_over_actions"]
+
+
+def over_seeds(evaluations: list[dict], metrics) -> dict:
+    """{metric: {"mean", "std" (sample, 0 for one seed), "per_seed"}} of the given metrics."""
+    summary = {}
+    for metric in metrics:
+        values = [evaluation[metric] for evaluation in evaluations]
+        summary[metric] = {"mean": statistics.mean(values), "per_seed": values,
+                           "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+    return summary
