@@ -4,6 +4,9 @@
 protocol, builds the augmented training source (virtual cameras, flip, joint dropout), the model of
 the registered kind, and hands them to the ONE training loop (:func:`poselift.train.train`).
 
+A model class with a ``prepare_config(config, train_source)`` classmethod gets its config completed
+from the training data before it is built (the consensus model draws its joint groups so).
+
 The model class says which samples it trains on: its class attribute ``source_kind`` is
 ``"frames"`` (single frames, the default when absent), ``"pairs"`` (two views per sample: half the
 same frame by two cameras, half random frames, for siamese losses) or ``"windows"`` (sliding windows
@@ -29,7 +32,7 @@ from poselift.data.benchmark import load_benchmark
 from poselift.data.datasets import FramePairSource, FrameSource, WindowSource
 from poselift.errors import PoseliftError
 from poselift.fileio import write_text_atomic
-from poselift.models.registry import MODEL_KINDS, build_config, build_model
+from poselift.models.registry import MODEL_KINDS, build_config
 from poselift.train import TrainConfig, train
 
 PAPER_DECAYS = 48
@@ -129,7 +132,11 @@ def train_on_benchmark(kind: str, benchmark_path: str | Path, out_dir: str | Pat
         lr_decay_steps = max(1, round(train_config.epochs * steps_per_epoch / PAPER_DECAYS))
     train_config = replace(train_config, lr_decay_steps=lr_decay_steps)
     torch.manual_seed(train_config.seed)                 # the initial weights follow the seed
-    model = build_model(kind, model_config or {})
+    config = build_config(kind, model_config or {})
+    model_class = MODEL_KINDS[kind][1]
+    if hasattr(model_class, "prepare_config"):           # e.g. joint groups drawn from the training motion
+        config = model_class.prepare_config(config, train_source)
+    model = model_class(config)
     if int(os.environ.get("RANK", "0")) == 0:
         run = {"kind": kind, "benchmark": str(benchmark_path), "benchmark_version": benchmark.version,
                "data": asdict(data), "train": asdict(train_config), "model": model_config or {},

@@ -144,12 +144,15 @@ def _fuse_sequential(sequential: nn.Sequential) -> None:
 
 @torch.no_grad()
 def apply_max_norm(model: nn.Module, max_norm: float) -> None:
-    """Rescale every row (one output unit) of every ``nn.Linear`` weight to L2 norm <= ``max_norm``."""
+    """Rescale every row (one output unit) of every ``nn.Linear`` weight to L2 norm <= ``max_norm``;
+    other layers with weights (e.g. grouped linear layers) apply it through their own ``apply_max_norm``."""
     for module in model.modules():
         if isinstance(module, nn.Linear):
             row_norm = module.weight.norm(dim=1, keepdim=True)
             factor = torch.where(row_norm > max_norm, max_norm / row_norm, torch.ones_like(row_norm))
             module.weight.mul_(factor)
+        elif hasattr(module, "apply_max_norm"):
+            module.apply_max_norm(max_norm)
 
 
 def masked_mean(values: Tensor, mask: Tensor) -> Tensor:

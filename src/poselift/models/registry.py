@@ -14,11 +14,13 @@ from torch import nn
 
 from poselift.errors import PoseliftError
 from poselift.models.baseline import BaselineConfig, BaselineLifter
+from poselift.models.consensus import ConsensusConfig, ConsensusLifter
 from poselift.models.siamese import SiameseConfig, SiameseLifter
 from poselift.models.temporal import TemporalConfig, TemporalLifter
 
 MODEL_KINDS: dict[str, tuple[type, type[nn.Module]]] = {
     "baseline": (BaselineConfig, BaselineLifter),
+    "consensus": (ConsensusConfig, ConsensusLifter),
     "siamese": (SiameseConfig, SiameseLifter),
     "temporal": (TemporalConfig, TemporalLifter),
 }
