@@ -8,7 +8,11 @@ test on all four cameras without augmentation, as the paper. Sections (``--secti
 
 - ``weight``: the siamese loss weight lambda2 (not given in the paper) chosen on a validation set that
   the test split never enters: the TRAINING subjects seen by camera 3, which Protocol #3 training never
-  sees (``--weights``, ``--ablation-seeds``, ``--weight-input``).
+  sees (``--weights``, ``--ablation-seeds``, ``--weight-input``). Unless ``--siamese-weight`` is
+  given, every later siamese run uses the value with the lowest validation MPJPE.
+- ``pairs``: the siamese loss after training, split into same-frame and random pairs (code distance
+  against its target ``lambda1 || P_world(1) - P_world(2) ||``; a code of M unit vectors cannot be
+  further than ``2 sqrt(M)`` from another).
 - ``headline``: Protocol #3 with augmentation, ``gt`` and ``noisy`` 2D, both models, ``--seeds``;
   the siamese / baseline ratio (paper, detections: 65.8 / 69.6 mm = 0.945).
 - ``ablations``: the rows of the paper's Table 5(a) on Protocol #3 (``--ablation-seeds``, both inputs).
@@ -61,6 +65,13 @@ ABLATIONS = {
 PAPER_PROTOCOL1 = {"baseline": 62.9, "siamese": 61.1}
 
 
+def run_spec(args, kind: str, input_name: str, seed: int, config: dict | None = None, data: dict | None = None):
+    """A run; siamese runs name their loss weight (the chosen one unless ``config`` sets it)."""
+    if kind == "siamese":
+        config = {"siamese_weight": args.siamese_weight, **(config or {})}
+    return spec(kind, input_name, seed, config, data)
+
+
 def p3(sweep: Sweep, run, split: str = "test") -> dict:
     return sweep.evaluation(run, protocol=3, split=split)
 
@@ -78,8 +89,8 @@ def weight(sweep: Sweep, args) -> dict:
 def headline(sweep: Sweep, args) -> dict:
     results = {}
     for input_name in args.inputs:
-        rows = {kind: over_seeds([p3(sweep, spec(kind, input_name, seed, data=AUGMENTED)) for seed in args.seeds],
-                                 REPORTED) for kind in ("baseline", "siamese")}
+        rows = {kind: over_seeds([p3(sweep, run_spec(args, kind, input_name, seed, data=AUGMENTED))
+                                  for seed in args.seeds], REPORTED) for kind in ("baseline", "siamese")}
         rows["siamese / baseline"] = {metric: rows["siamese"][metric]["mean"] / rows["baseline"][metric]["mean"]
                                       for metric in REPORTED}
         results[input_name] = rows
@@ -91,14 +102,15 @@ def ablations(sweep: Sweep, args) -> dict:
     for input_name in args.inputs:
         rows = {}
         for row, (kind, config, data, paper_mm) in ABLATIONS.items():
-            runs = [spec(kind, input_name, seed, config, data) for seed in args.ablation_seeds]
+            runs = [run_spec(args, kind, input_name, seed, config, data) for seed in args.ablation_seeds]
             rows[row] = {**over_seeds([p3(sweep, run) for run in runs], REPORTED), "paper_p3_mm": paper_mm}
         results[input_name] = rows
     return results
 
 
 def protocol1(sweep: Sweep, args) -> dict:
-    return {input_name: {kind: {**over_seeds([sweep.evaluation(spec(kind, input_name, seed, data={"protocol": 1}))
+    return {input_name: {kind: {**over_seeds([sweep.evaluation(run_spec(args, kind, input_name, seed,
+                                                                        data={"protocol": 1}))
                                               for seed in args.ablation_seeds], REPORTED),
                                 "paper_p1_mm": PAPER_PROTOCOL1[kind]}
                          for kind in ("baseline", "siamese")}
@@ -123,8 +135,8 @@ def turned_views(benchmark, input_name: str, angles_deg, frame_stride: int):
 
 def rotation(sweep: Sweep, args) -> dict:
     input_name = args.rotation_input
-    siamese = load_model(sweep.trained(spec("siamese", input_name, args.seeds[0], data=AUGMENTED)) / "last.pt")
-    baseline = load_model(sweep.trained(spec("baseline", input_name, args.seeds[0], data=AUGMENTED)) / "last.pt")
+    siamese, baseline = (load_model(sweep.trained(run_spec(args, kind, input_name, args.seeds[0], data=AUGMENTED))
+                                    / "last.pt") for kind in ("siamese", "baseline"))
     camera_3, views, relative = turned_views(sweep.benchmark, input_name, args.angles, args.rotation_stride)
     rows = {}
     for angle, view, rotation_matrix in zip(args.angles, views, relative):
@@ -175,7 +187,40 @@ def save_rotation_figure(path: Path, rows: dict, siamese, camera_3, views, relat
         figure.savefig(tmp, format="png", dpi=80)
 
 
-SECTIONS = {"weight": weight, "headline": headline, "ablations": ablations, "protocol1": protocol1,
+def pairs(sweep: Sweep, args) -> dict:
+    """Where the siamese loss stands after training: ``l_S`` and code distances on 2048 training pairs,
+    split into same-frame and random pairs, for each weight of the ``weight`` section."""
+    from poselift.models.siamese import rotate_embedding, siamese_loss
+    from poselift.recipes import DataOptions, training_sources
+
+    source, _ = training_sources(sweep.benchmark, DataOptions(input=args.weight_input, frame_stride=args.frame_stride,
+                                                              **AUGMENTED), "pairs")
+    generator = torch.Generator().manual_seed(0)
+    batch = source.batch(torch.randint(len(source), (2048,), generator=generator), generator)
+    same = batch["same_frame"]
+    world_1, world_2 = batch["poses_3d_1"] @ batch["rotation_1"], batch["poses_3d_2"] @ batch["rotation_2"]
+    relative = batch["rotation_2"] @ batch["rotation_1"].transpose(-1, -2)
+    results = {}
+    for value in args.weights:
+        run = spec("siamese", args.weight_input, args.ablation_seeds[0], {"siamese_weight": value}, AUGMENTED)
+        model = load_model(sweep.trained(run) / "last.pt").eval()
+        with torch.no_grad():
+            codes = [model.encode(model.normalizer.encode_2d(batch[f"keypoints_2d_{view}"],
+                                                             batch[f"confidence_{view}"])[0]) for view in "12"]
+        scale = model.config.distance_scale
+        loss = siamese_loss(codes[0], codes[1], batch["rotation_1"], batch["rotation_2"], world_1, world_2, scale)
+        code_distance = (rotate_embedding(codes[0], relative) - codes[1]).flatten(1).norm(dim=1)
+        target = scale * (world_1 - world_2).flatten(1).norm(dim=1)
+        results[f"{value:g}"] = {
+            f"{kind} pairs": {"l_S": float(loss[mask].mean()), "code_distance": float(code_distance[mask].mean()),
+                              "target_distance": float(target[mask].mean()),
+                              "target_above_code_maximum": float((target[mask] > 2 * codes[0].shape[1] ** 0.5)
+                                                                 .float().mean())}
+            for kind, mask in (("same-frame", same), ("random", ~same))}
+    return results
+
+
+SECTIONS = {"weight": weight, "pairs": pairs, "headline": headline, "ablations": ablations, "protocol1": protocol1,
             "rotation": rotation}
 
 
@@ -206,6 +251,13 @@ def print_tables(summary: dict) -> None:
               f"{'model':<22}{'P#1 mm':>14}{'P#2 mm':>16}{'paper P#1':>11}")
         for kind, values in rows.items():
             print(f"{kind:<22}{cells(values)}{values['paper_p1_mm']:>11.1f}")
+    if "pairs" in results:
+        print(f"\nThe siamese loss on 2048 training pairs after training\n{'lambda2':<10}{'pairs':<12}{'l_S':>8}"
+              f"{'code dist':>11}{'lambda1 |dP|':>14}{'share > 2 sqrt(M)':>19}")
+        for value, rows in results["pairs"].items():
+            for kind, row in rows.items():
+                print(f"{value:<10}{kind.split()[0]:<12}{row['l_S']:>8.2f}{row['code_distance']:>11.2f}"
+                      f"{row['target_distance']:>14.2f}{row['target_above_code_maximum']:>19.2f}")
     if "rotation" in results:
         rows = results["rotation"]["mpjpe_mm_by_angle"]
         labels = list(next(iter(rows.values())))
@@ -224,8 +276,11 @@ def parse_args(argv=None):
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds of the headline rows")
     parser.add_argument("--ablation-seeds", nargs="+", type=int, default=[0],
                         help="seeds of the weight, ablation and Protocol #1 rows")
-    parser.add_argument("--weights", nargs="+", type=float, default=[0.01, 0.1, 1.0], help="lambda2 values to try")
+    parser.add_argument("--weights", nargs="+", type=float, default=[0.001, 0.01, 0.1, 1.0],
+                        help="lambda2 values to try")
     parser.add_argument("--weight-input", choices=["gt", "noisy"], default="noisy")
+    parser.add_argument("--siamese-weight", type=float, default=None,
+                        help="lambda2 of every siamese run (default: chosen by the weight section)")
     parser.add_argument("--rotation-input", choices=["gt", "noisy"], default="noisy")
     parser.add_argument("--angles", nargs="+", type=float, default=[float(a) for a in range(-180, 181, 15)])
     parser.add_argument("--rotation-stride", type=int, default=10, help="keep every k-th camera-3 test frame")
@@ -241,6 +296,8 @@ def parse_args(argv=None):
     parser.add_argument("--device", default="auto")
     parser.add_argument("--quick", action="store_true", help="smoke test: tiny models, 30 steps, one seed")
     args = parser.parse_args(argv)
+    if args.siamese_weight is None and "weight" not in args.sections:
+        parser.error("without the weight section, give --siamese-weight")
     if args.quick:
         args.epochs, args.max_steps, args.frame_stride = 1, 30, 20
         args.seeds, args.ablation_seeds, args.weights, args.angles = [0], [0], [0.1], [0.0, 90.0, 180.0]
@@ -268,6 +325,10 @@ def main(argv=None) -> None:
     started = time.time()
     for name in args.sections:
         summary["results"][name] = SECTIONS[name](sweep, args)
+        if name == "weight" and args.siamese_weight is None:
+            validation = {value: row["validation"]["mpjpe"]["mean"] for value, row in summary["results"][name].items()}
+            args.siamese_weight = float(min(validation, key=validation.get))
+        summary["siamese_weight"] = args.siamese_weight
         summary["seconds"] = time.time() - started
         write_text_atomic(args.out / "summary.json", json.dumps(summary, indent=1) + "\n")
     print_tables(summary)

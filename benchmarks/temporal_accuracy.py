@@ -12,6 +12,8 @@ with its sliding-window scheme, the baseline frame by frame). Sections (``--sect
 - ``ablations``: the rows of the paper's Table 4 (``--ablation-input``, ``--ablation-seeds``).
 - ``noise``: models trained on ``gt`` 2D tested on ``gt`` + Gaussian noise of ``--sigmas`` px and on
   ``noisy`` 2D, P#2 (paper Table 3), both models, ``--seeds``.
+- ``capacity``: both models at the hidden widths ``--widths`` (``--ablation-input``, ``--ablation-seeds``):
+  is a gap between them a matter of size?
 - ``speed``: inference frames/s of both models on this CPU (``--threads``), lifting the test clips.
 
     python benchmarks/temporal_accuracy.py --data benchmark.npz --out benchmarks/results/temporal \\
@@ -42,6 +44,7 @@ from poselift.data.datasets import FrameSource
 from poselift.evaluate import clip_sequences, lift_clips
 from poselift.fileio import write_text_atomic
 from poselift.lift import load_model
+from poselift.models.registry import build_config
 
 REPORTED = ("mpjpe", "p_mpjpe", "mpjve", "accel")
 # Table 4 of the paper: row name -> temporal config overrides, and the paper's P#1 (mm, detections).
@@ -89,6 +92,20 @@ def lengths(sweep: Sweep, args) -> dict:
             for length in args.lengths}
 
 
+def capacity(sweep: Sweep, args) -> dict:
+    """Both models at the widths ``--widths`` (baseline hidden_size, temporal LSTM hidden_size); a
+    model's own width reuses its headline runs."""
+    def overrides(kind: str, width: int) -> dict:
+        own_width = int(build_config(kind, sweep.base_config[kind]).hidden_size)
+        return {} if width == own_width else {"hidden_size": width}
+
+    return {kind: {str(width): over_seeds([sweep.evaluation(spec(kind, args.ablation_input, seed,
+                                                                 overrides(kind, width)), args.ablation_input)
+                                           for seed in args.ablation_seeds])
+                   for width in args.widths}
+            for kind in ("baseline", "temporal")}
+
+
 def ablations(sweep: Sweep, args) -> dict:
     results = {}
     for row, (overrides, paper_mm) in ABLATIONS.items():
@@ -132,7 +149,8 @@ def speed(sweep: Sweep, args) -> dict:
     return results
 
 
-SECTIONS = {"headline": headline, "lengths": lengths, "ablations": ablations, "noise": noise, "speed": speed}
+SECTIONS = {"headline": headline, "lengths": lengths, "ablations": ablations, "noise": noise, "capacity": capacity,
+            "speed": speed}
 
 
 def print_tables(summary: dict) -> None:
@@ -158,6 +176,11 @@ def print_tables(summary: dict) -> None:
         for row, values in results["ablations"].items():
             print(f"{row:<38}{values['mpjpe']['mean']:>8.1f}{values['delta_p1_mm']:>8.1f}"
                   f"{values['paper_p1_mm'] - paper_full:>13.1f}")
+    if "capacity" in results:
+        print(f"\nWidth ({summary['ablation_input']} 2D, seeds {summary['ablation_seeds']})\n{'model':<22}{titles}")
+        for kind, rows in results["capacity"].items():
+            for width, row in rows.items():
+                print(f"{kind + ' ' + width:<22}{cells(row)}")
     if "noise" in results:
         print("\nTable 3 robustness (trained on gt 2D), P#2 mm\n"
               f"{'test input':<30}{'baseline':>10}{'temporal':>10}{'paper base':>12}{'paper temp':>12}")
@@ -182,6 +205,7 @@ def parse_args(argv=None):
     parser.add_argument("--ablation-seeds", nargs="+", type=int, default=[0], help="seeds of lengths and ablations")
     parser.add_argument("--ablation-input", choices=["gt", "noisy"], default="noisy")
     parser.add_argument("--lengths", nargs="+", type=int, default=[1, 3, 5, 7, 10])
+    parser.add_argument("--widths", nargs="+", type=int, default=[1024], help="hidden sizes of the capacity section")
     parser.add_argument("--sigmas", nargs="+", type=float, default=[5.0, 10.0, 15.0, 20.0])
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=64, help="frames (baseline) or windows (temporal) per step")
@@ -201,6 +225,7 @@ def parse_args(argv=None):
     if args.quick:
         args.epochs, args.max_steps, args.frame_stride = 1, 30, 4
         args.seeds, args.ablation_seeds, args.lengths, args.sigmas = [0], [0], [1, 3, 5], [5.0, 20.0]
+        args.widths = [48]
         args.baseline_set = args.baseline_set + ["hidden_size=64"]
         args.temporal_set = args.temporal_set + ["hidden_size=32"]
     return args
