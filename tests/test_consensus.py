@@ -150,6 +150,14 @@ def test_aggregation_cost_against_a_hand_computed_value():
     assert float(aggregation_cost(solver, partial).abs()) < 1e-20
 
 
+def test_aggregation_cost_is_trained():
+    """L_aggre must send gradient to the partial poses (it pulls the lifters towards agreement)."""
+    solver = ConsensusSolver([[0, 1], [1, 2], [0, 2]], num_joints=3)
+    partial = torch.randn(2, 3, 2, 3, dtype=torch.float64, requires_grad=True)
+    aggregation_cost(solver, partial).sum().backward()
+    assert partial.grad is not None and float(partial.grad.abs().max()) > 0
+
+
 def test_loss_is_lifting_plus_weighted_aggregation(frames):
     source, model = frames
     batch = source.batch(torch.arange(48))

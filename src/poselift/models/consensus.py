@@ -313,7 +313,6 @@ class GroupedResidualMLP(nn.Module):
         return self.head(features)
 
 
-@torch.no_grad()
 def aggregation_cost(solver: ConsensusSolver, partial_poses: Tensor) -> Tensor:
     """Eq. (12) in the Frobenius form, per pose: ``(B,)`` = ``sum_j ||X|g_j W_j - Xhat_j||_F^2``.
 

@@ -1,0 +1,319 @@
+"""Deep pose consensus (Cha et al.) against the baseline trained the same way: Tables 1 and 5, ADMM speed.
+
+Every model is trained by the shared recipe (``poselift train KIND``: the same epochs, batch size,
+learning rate with its 48 decays, frame stride and seed for both kinds; the recipe draws the
+consensus model's joint groups from the training motion) through :mod:`sweep`, and evaluated on
+every test frame of the benchmark with Protocol #1/#2. Sections (``--sections``):
+
+- ``headline``: P#1/P#2 with ``gt`` and ``noisy`` 2D, consensus and baseline, ``--seeds``
+  (3 by default), and the consensus / baseline ratio of each (paper, H36M: ground-truth 2D P#1
+  40.9 / 45.5 = 0.90; detections P#1 58.8 / 62.9 = 0.93, P#2 45.7 / 47.7 = 0.96).
+- ``group_sizes``: joints per group n_g in ``--group-sizes`` (paper Table 1, ground-truth 2D), plus
+  n_g = 17 with a single group (Table 1's last row) and the baseline, on ``--table1-input``,
+  ``--ablation-seeds``.
+- ``ablations``: the rows of the paper's Table 5 that apply without a heatmap network (the
+  end-to-end rows need a 2D detector): learned vs random groups, with vs without L_aggre, l1
+  instead of l2,1 aggregation, plus plain least-squares (l2) aggregation; each row's P#1 and its
+  difference to the full model. Aggregation is an inference-time choice, so the l1 and l2 rows
+  evaluate the full model's checkpoints with that solver (cached in the run's ``evals.json`` under
+  ``<input>+0px+aggregation=<norm>``); the other rows are trained. ``--ablation-input`` (the
+  paper's Table 5 is on detections), ``--ablation-seeds``.
+- ``admm``: the aggregation on this CPU (``--threads``): partial poses of the first headline model
+  on up to 4096 test frames; poses/s and iterations to the tolerance of the l2,1, l1 and l2 solvers
+  at batch 4096 and one pose at a time, and the lifting throughput (network + aggregation) of the
+  consensus model against the baseline's.
+
+Each consensus run's number of joint groups n_t is reported (it follows from n_g, m_g, lambda and
+the training trajectories; the learned groups need more groups than random ones to cover every
+joint m_g times, because distant joints are drawn less often); it is read from the checkpoint
+once and kept in the run's ``groups.json``.
+
+    python benchmarks/consensus_accuracy.py --data benchmark.npz --out benchmarks/results/consensus \\
+        --epochs 20 --frame-stride 2 --consensus-set hidden_size=256
+    python benchmarks/consensus_accuracy.py --data benchmark.npz --out /tmp/consensus_quick --quick
+
+Cost: the paper's lifters (1024 wide) are ~4.3 M parameters EACH, times n_t groups (~20-65), so
+full-width runs want a GPU; ``--consensus-set hidden_size=...`` narrows them. ``--quick`` is a smoke
+test of the whole pipeline (tiny widths, 30 steps, one seed): its numbers say nothing about the
+methods. Runs that already hold their evaluation are not trained or evaluated again, and an
+interrupted training resumes, so an interrupted sweep can simply be rerun. Results:
+``OUT/summary.json`` (every table) and one folder per run under ``OUT/runs``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import torch
+from sweep import Sweep, over_seeds, spec
+
+from poselift.checkpoint import load_checkpoint
+from poselift.cli import _parse_assignments
+from poselift.data.benchmark import load_benchmark
+from poselift.data.datasets import FrameSource
+from poselift.evaluate import evaluate
+from poselift.fileio import write_text_atomic
+from poselift.lift import load_model
+from poselift.models.registry import build_config
+
+REPORTED = ("mpjpe", "p_mpjpe")
+# Table 1 of the paper (ground-truth 2D, P#1 mm): n_g -> paper value; "17, n_t=1" is one full-body group.
+PAPER_GROUP_SIZES = {8: 43.4, 10: 40.9, 13: 41.5, 15: 42.6, 17: 42.6}
+PAPER_SINGLE_GROUP = 43.3
+PAPER_BASELINE_GT = 45.5
+# Table 5 of the paper (detections, P#1 mm): row -> (trained config overrides, aggregation at test, paper).
+ABLATIONS = {
+    "full model": ({}, None, 58.8),
+    "w/o l2,1 (l1 aggregation)": ({}, "l1", 58.9),
+    "l2 aggregation (least squares)": ({}, "l2", None),
+    "w/o L_aggre": ({"aggregation_weight": 0.0}, None, 59.4),
+    "random selection": ({"group_selection": "random"}, None, 62.3),
+}
+
+
+def consensus_spec(sweep: Sweep, input_name: str, seed: int, overrides: dict | None = None):
+    """A consensus run; overrides equal to the base config (``--consensus-set`` over the paper's
+    defaults) are dropped, so the same model is never trained twice under two names."""
+    base = build_config("consensus", sweep.base_config["consensus"])
+    kept = {key: value for key, value in (overrides or {}).items() if getattr(base, key) != value}
+    return spec("consensus", input_name, seed, kept)
+
+
+def num_groups(sweep: Sweep, run) -> int | None:
+    """n_t of a trained consensus run (None for other kinds), kept in the run's ``groups.json``."""
+    if run.kind != "consensus":
+        return None
+    run_dir = sweep.trained(run)
+    groups_path = run_dir / "groups.json"
+    if not groups_path.exists():
+        groups = load_checkpoint(run_dir / "last.pt")["model_config"]["groups"]
+        write_text_atomic(groups_path, json.dumps({"num_groups": len(groups), "groups": groups}) + "\n")
+    return json.loads(groups_path.read_text())["num_groups"]
+
+
+def evaluation_with_aggregation(sweep: Sweep, run, aggregation: str | None) -> dict:
+    """Protocol #1 averages over actions of a consensus run on its own input, aggregated at test time
+    with ``aggregation`` ("l21", "l1", "l2"; None = the run's own) instead of the trained config's."""
+    if aggregation is None:
+        return sweep.evaluation(run)
+    run_dir = sweep.trained(run)
+    cache_path = run_dir / "evals.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    key = f"{run.input}+0px+aggregation={aggregation}"
+    if key not in cache:
+        model = load_model(run_dir / "last.pt")
+        model.config = replace(model.config, aggregation=aggregation)
+        result = evaluate(model, sweep.benchmark, input=run.input, protocol=1)
+        cache[key] = {"averages": result.averages, "info": {**result.info, "aggregation": aggregation}}
+        write_text_atomic(cache_path, json.dumps(cache, indent=1) + "\n")
+    return cache[key]["averages"]["mean_over_actions"]
+
+
+def row(sweep: Sweep, runs: list, aggregation: str | None = None) -> dict:
+    """One table row over seeds: mean/std/per-seed of the reported metrics and each run's n_t."""
+    evaluations = [evaluation_with_aggregation(sweep, run, aggregation) for run in runs]
+    return {**over_seeds(evaluations, REPORTED), "num_groups": [num_groups(sweep, run) for run in runs]}
+
+
+def headline(sweep: Sweep, args) -> dict:
+    results = {}
+    for input_name in args.inputs:
+        rows = {"baseline": row(sweep, [spec("baseline", input_name, seed) for seed in args.seeds]),
+                "consensus": row(sweep, [consensus_spec(sweep, input_name, seed) for seed in args.seeds])}
+        rows["consensus / baseline"] = {metric: rows["consensus"][metric]["mean"] / rows["baseline"][metric]["mean"]
+                                        for metric in REPORTED}
+        results[input_name] = rows
+    return results
+
+
+def group_sizes(sweep: Sweep, args) -> dict:
+    """Table 1: n_g in --group-sizes, and n_g = J with one group; the baseline alongside."""
+    rows = {f"n_g={size}": ({"group_size": size}, PAPER_GROUP_SIZES.get(size)) for size in args.group_sizes}
+    rows["n_g=17, n_t=1"] = ({"group_size": 17, "num_groups": 1}, PAPER_SINGLE_GROUP)
+    input_name = args.table1_input
+    results = {"baseline": {**row(sweep, [spec("baseline", input_name, seed) for seed in args.ablation_seeds]),
+                            "paper_p1_mm": PAPER_BASELINE_GT}}
+    for name, (overrides, paper_mm) in rows.items():
+        runs = [consensus_spec(sweep, input_name, seed, overrides) for seed in args.ablation_seeds]
+        results[name] = {**row(sweep, runs), "paper_p1_mm": paper_mm}
+    return results
+
+
+def ablations(sweep: Sweep, args) -> dict:
+    results = {}
+    for name, (overrides, aggregation, paper_mm) in ABLATIONS.items():
+        runs = [consensus_spec(sweep, args.ablation_input, seed, overrides) for seed in args.ablation_seeds]
+        results[name] = {**row(sweep, runs, aggregation), "paper_p1_mm": paper_mm}
+    full = results["full model"]["mpjpe"]["mean"]
+    for values in results.values():
+        values["delta_p1_mm"] = values["mpjpe"]["mean"] - full
+    return results
+
+
+def _best_seconds(function, repeats: int) -> float:
+    """Fastest of ``repeats`` timed calls (after one warm-up call)."""
+    function()
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        timings.append(time.perf_counter() - started)
+    return min(timings)
+
+
+def admm(sweep: Sweep, args) -> dict:
+    """Aggregation and lifting throughput on real partial poses (the first headline model, test frames)."""
+    input_name = args.inputs[0]
+    model = load_model(sweep.trained(consensus_spec(sweep, input_name, args.seeds[0])) / "last.pt").eval()
+    baseline = load_model(sweep.trained(spec("baseline", input_name, args.seeds[0])) / "last.pt").eval()
+    source = FrameSource(sweep.benchmark, "test", input_name)
+    count = min(len(source), 4096)
+    batch = source.batch(torch.arange(count))
+    with torch.no_grad():
+        encoded_2d, _ = model.normalizer.encode_2d(batch["keypoints_2d"], batch["confidence"])
+        partial = model(encoded_2d)
+    solver = model.solver
+    results = {"num_groups": solver.num_groups, "group_size": solver.group_size,
+               "tolerance": solver.tolerance, "max_iterations": solver.max_iterations,
+               "threads": torch.get_num_threads(), "batch": count}
+    for norm in ("l21", "l1", "l2"):
+        whole = solver.aggregate(partial, norm)
+        seconds = _best_seconds(lambda: solver.aggregate(partial, norm), args.speed_repeats)
+        singles = [solver.aggregate(partial[index : index + 1], norm) for index in range(args.single_poses)]
+        single_seconds = _best_seconds(lambda: [solver.aggregate(partial[index : index + 1], norm)
+                                                for index in range(args.single_poses)], args.speed_repeats)
+        iterations = torch.tensor([float(single.iterations) for single in singles])
+        results[norm] = {
+            f"batch{count}_poses_per_s": count / seconds,
+            f"batch{count}_iterations": whole.iterations,
+            f"batch{count}_converged": float(whole.converged.float().mean()),
+            "batch1_poses_per_s": args.single_poses / single_seconds,
+            "batch1_iterations": {"mean": float(iterations.mean()), "median": float(iterations.median()),
+                                  "max": float(iterations.max())},
+        }
+    for kind, lifter in (("consensus", model), ("baseline", baseline)):
+        seconds = _best_seconds(lambda: lifter.lift(batch["keypoints_2d"], batch["confidence"]), args.speed_repeats)
+        results[f"lift_{kind}_frames_per_s"] = count / seconds
+    return results
+
+
+SECTIONS = {"headline": headline, "group_sizes": group_sizes, "ablations": ablations, "admm": admm}
+
+
+def print_tables(summary: dict) -> None:
+    def cells(values: dict) -> str:
+        return "  ".join(f"{values[metric]['mean']:>7.1f} ±{values[metric]['std']:>4.1f}" for metric in REPORTED)
+
+    def groups(values: dict) -> str:
+        counts = sorted({count for count in values["num_groups"] if count is not None})
+        return "/".join(map(str, counts)) if counts else "-"
+
+    titles = "  ".join(f"{title:>13}" for title in ("P#1 mm", "P#2 mm"))
+    results = summary["results"]
+    for input_name, rows in results.get("headline", {}).items():
+        print(f"\nHeadline, {input_name} 2D (mean ± std over seeds {summary['seeds']})\n"
+              f"{'model':<24}{titles}{'n_t':>8}")
+        for kind in ("baseline", "consensus"):
+            print(f"{kind:<24}{cells(rows[kind])}{groups(rows[kind]):>8}")
+        ratio = rows["consensus / baseline"]
+        print(f"{'consensus / baseline':<24}" + "  ".join(f"{ratio[metric]:>13.3f}" for metric in REPORTED))
+    if "group_sizes" in results:
+        print(f"\nTable 1, joints per group ({summary['table1_input']} 2D, seeds {summary['ablation_seeds']})\n"
+              f"{'row':<24}{titles}{'n_t':>8}{'paper P#1':>11}")
+        for name, values in results["group_sizes"].items():
+            paper = values["paper_p1_mm"]
+            print(f"{name:<24}{cells(values)}{groups(values):>8}{paper if paper else float('nan'):>11.1f}")
+    if "ablations" in results:
+        print(f"\nTable 5 ablations ({summary['ablation_input']} 2D, seeds {summary['ablation_seeds']})\n"
+              f"{'row':<34}{'P#1 mm':>8}{'delta':>8}{'paper delta':>13}{'n_t':>6}")
+        paper_full = ABLATIONS["full model"][2]
+        for name, values in results["ablations"].items():
+            paper = values["paper_p1_mm"]
+            paper_delta = paper - paper_full if paper is not None else float("nan")
+            print(f"{name:<34}{values['mpjpe']['mean']:>8.1f}{values['delta_p1_mm']:>8.1f}{paper_delta:>13.1f}"
+                  f"{groups(values):>6}")
+    if "admm" in results:
+        speed = results["admm"]
+        count = speed["batch"]
+        print(f"\nAggregation on this CPU ({speed['threads']} threads; {speed['num_groups']} groups of "
+              f"{speed['group_size']}, tolerance {speed['tolerance']:g}, cap {speed['max_iterations']})\n"
+              f"{'solver':<8}{f'poses/s @{count}':>16}{'iterations':>12}{'poses/s @1':>13}"
+              f"{'iterations @1 mean/max':>25}")
+        for norm in ("l21", "l1", "l2"):
+            values = speed[norm]
+            single = values["batch1_iterations"]
+            print(f"{norm:<8}{values[f'batch{count}_poses_per_s']:>16.0f}{values[f'batch{count}_iterations']:>12d}"
+                  f"{values['batch1_poses_per_s']:>13.0f}{single['mean']:>18.1f} / {single['max']:.0f}")
+        print(f"lifting frames/s @{count}: consensus {speed['lift_consensus_frames_per_s']:.0f}, "
+              f"baseline {speed['lift_baseline_frames_per_s']:.0f}")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="benchmark .npz (poselift data build)")
+    parser.add_argument("--out", type=Path, required=True, help="folder for runs and summary.json")
+    parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=list(SECTIONS))
+    parser.add_argument("--inputs", nargs="+", default=["gt", "noisy"], choices=["gt", "noisy"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds of the headline rows")
+    parser.add_argument("--ablation-seeds", nargs="+", type=int, default=[0], help="seeds of Tables 1 and 5")
+    parser.add_argument("--group-sizes", nargs="+", type=int, default=[8, 10, 13, 17])
+    parser.add_argument("--table1-input", choices=["gt", "noisy"], default="gt")
+    parser.add_argument("--ablation-input", choices=["gt", "noisy"], default="noisy")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=1e-3, help="learning rate of both models")
+    parser.add_argument("--frame-stride", type=int, default=2, help="keep every k-th training frame")
+    parser.add_argument("--max-steps", type=int, default=None, help="stop every training after this many steps")
+    parser.add_argument("--baseline-set", nargs="*", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--consensus-set", nargs="*", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (training and inference)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--speed-repeats", type=int, default=3, help="timed repeats (the fastest is kept)")
+    parser.add_argument("--single-poses", type=int, default=200, help="poses aggregated one at a time")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke test: tiny models, 30 steps, one seed, n_g in {8, 17}")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.epochs, args.max_steps, args.frame_stride = 1, 30, 4
+        args.seeds, args.ablation_seeds, args.group_sizes = [0], [0], [8, 17]
+        args.speed_repeats, args.single_poses = 1, 20
+        args.baseline_set = args.baseline_set + ["hidden_size=64"]
+        args.consensus_set = args.consensus_set + ["hidden_size=16", "num_blocks=1"]
+    return args
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    benchmark = load_benchmark(args.data)
+    schedule = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, num_threads=args.threads,
+                    max_steps=args.max_steps, device=args.device)
+    sweep = Sweep(args.data, benchmark, args.out, schedule, data={"frame_stride": args.frame_stride},
+                  base_config={"baseline": _parse_assignments(args.baseline_set),
+                               "consensus": _parse_assignments(args.consensus_set)})
+    summary = {"benchmark": benchmark.version, "data": str(args.data), "quick": args.quick,
+               "device": f"CPU ({platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__})",
+               "epochs": args.epochs, "max_steps": args.max_steps, "batch_size": args.batch_size, "lr": args.lr,
+               "frame_stride": args.frame_stride, "seeds": args.seeds, "ablation_seeds": args.ablation_seeds,
+               "table1_input": args.table1_input, "ablation_input": args.ablation_input,
+               "baseline_config": sweep.base_config["baseline"], "consensus_config": sweep.base_config["consensus"],
+               "consensus_defaults": {key: value for key, value in asdict(build_config("consensus")).items()
+                                      if key != "groups"},
+               "results": {}}
+    started = time.time()
+    for name in args.sections:
+        summary["results"][name] = SECTIONS[name](sweep, args)
+        summary["seconds"] = time.time() - started
+        write_text_atomic(args.out / "summary.json", json.dumps(summary, indent=1) + "\n")
+    print_tables(summary)
+    print(f"\nwrote {args.out / 'summary.json'} ({summary['seconds']:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
