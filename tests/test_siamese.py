@@ -15,6 +15,8 @@ from poselift.recipes import DataOptions, training_sources
 from poselift.train import TrainConfig, train
 
 SMALL = dict(hidden_size=96, embedding_vectors=16, dropout=0.0)
+# a tiny model trained for a few hundred steps needs a stronger pull towards equivariance than the default 0.01
+SMALL_TRAINED = dict(SMALL, siamese_weight=0.1)
 
 
 def test_siamese_loss_against_a_hand_computed_value():
@@ -97,7 +99,7 @@ def _equivariance_error(model: SiameseLifter, batch: dict) -> float:
 
 def test_training_learns_an_equivariant_code_and_lowers_the_loss(pairs, small_benchmark, tmp_path):
     torch.manual_seed(0)
-    model = SiameseLifter(SiameseConfig(**SMALL))
+    model = SiameseLifter(SiameseConfig(**SMALL_TRAINED))
     model.normalizer.fit_source(pairs)
     test_pairs = FramePairSource(FrameSource(small_benchmark, "test", "gt", cameras=(0, 1, 2, 3), frame_stride=4),
                                  same_frame_fraction=1.0)

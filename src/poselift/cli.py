@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(handler=_cmd_train)
 
     evaluate = commands.add_parser("eval", help="evaluate a checkpoint on the benchmark (per-action table)")
-    evaluate.add_argument("checkpoint", help="checkpoint .pt, or 'default'")
+    evaluate.add_argument("checkpoint", help="checkpoint .pt, or a shipped model: 'default', 'temporal'")
     evaluate.add_argument("--data", type=Path, required=True, help="benchmark .npz")
     evaluate.add_argument("--input", choices=("gt", "noisy"), default="gt")
     evaluate.add_argument("--protocol", type=int, choices=(1, 2, 3), default=1,
@@ -190,7 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     lift = commands.add_parser("lift", help="lift a 2D keypoint file to 3D")
     lift.add_argument("input", type=Path, help="COCO JSON, OpenPose folder, MediaPipe JSON, VideoPose3D npz, poselift npz/json")
     lift.add_argument("--out", type=Path, required=True, help="output folder")
-    lift.add_argument("--model", default="default", help="'default' or a checkpoint path")
+    lift.add_argument("--model", default="default",
+                      help="'default' (single frames), 'temporal' (sequences) or a checkpoint path")
     lift.add_argument("--video", type=Path, help="the video the keypoints come from (drawn under the 2D)")
     lift.add_argument("--max-gap", type=int, default=10, help="longest gap (frames) filled by interpolation")
     lift.add_argument("--no-animation", action="store_true", help="skip the mp4/gif")

@@ -31,24 +31,33 @@ from poselift.io.records import Keypoints2D, Poses3D
 from poselift.skeleton import H36M17, to_h36m17
 
 DEFAULT_MODEL = "default"
+# Models shipped inside the package, by the name `--model` accepts (see docs/default_model.md, docs/temporal.md).
+SHIPPED_MODELS = {"default": "default.pt", "temporal": "temporal.pt"}
+
+
+def shipped_model_path(name: str = DEFAULT_MODEL) -> Path:
+    """Path of a model shipped inside the package (``"default"`` or ``"temporal"``)."""
+    return Path(str(resources.files("poselift") / "assets" / "models" / SHIPPED_MODELS[name]))
 
 
 def default_model_path() -> Path:
-    """Path of the model shipped inside the package."""
-    return Path(str(resources.files("poselift") / "assets" / "models" / "default.pt"))
+    """Path of the default model shipped inside the package."""
+    return shipped_model_path(DEFAULT_MODEL)
 
 
 def load_model(model: str | Path = DEFAULT_MODEL, device: str = "cpu"):
-    """Load a lifting model: ``"default"`` (shipped with the package) or a checkpoint path.
+    """Load a lifting model: a shipped one by name (``"default"``: single frames; ``"temporal"``:
+    sequences) or a checkpoint path.
 
     The returned model has ``lift(keypoints_2d (..., 17, 2) px, confidence=None) -> (..., 17, 3) mm``
     taking and returning numpy arrays or tensors.
     """
     from poselift.checkpoint import load_model as load_checkpoint_model
 
-    path = default_model_path() if str(model) == DEFAULT_MODEL else Path(model)
-    if str(model) == DEFAULT_MODEL and not path.exists():
-        raise PoseliftError(f"{path}: the default model is missing from this installation")
+    shipped = str(model) in SHIPPED_MODELS
+    path = shipped_model_path(str(model)) if shipped else Path(model)
+    if shipped and not path.exists():
+        raise PoseliftError(f"{path}: the shipped {model!r} model is missing from this installation")
     return load_checkpoint_model(path, map_location=device)
 
 

@@ -625,7 +625,7 @@ def run_video(videos: list[str | os.PathLike], out_dir: str | os.PathLike, calib
     the model loading, the output folder free (or ``force``).
     """
     from poselift.fileio import prepare_output_dir
-    from poselift.lift import DEFAULT_MODEL, load_model
+    from poselift.lift import load_model
 
     import_mediapipe()
     if max_frames is not None and max_frames < 1:
@@ -651,7 +651,7 @@ def run_video(videos: list[str | os.PathLike], out_dir: str | os.PathLike, calib
         if info.fps is None:
             echo(f"{info.path.name}: the video gives no frame rate; outputs use 30 fps")
     lifter = load_model(model)
-    model_name = DEFAULT_MODEL if str(model) == DEFAULT_MODEL else str(model)
+    model_name = str(model)
     out_dir = prepare_output_dir(out_dir, force=force)
 
     results = []
@@ -693,7 +693,8 @@ def add_video_command(subparsers) -> argparse.ArgumentParser:
                                                         "triangulate and compare the views")
     video.add_argument("--person", type=parse_person, default="largest",
                        help="who to follow: largest (default), central, or N = the N-th person from the left")
-    video.add_argument("--model", default="default", help="'default' or a checkpoint path")
+    video.add_argument("--model", default="default",
+                       help="'default' (single frames), 'temporal' (sequences) or a checkpoint path")
     video.add_argument("--max-gap", type=int, default=10, help="longest gap (frames) filled by interpolation")
     video.add_argument("--max-frames", type=int, help="only the first N frames of each video")
     video.add_argument("--smooth", type=float, default=DEFAULT_SMOOTHING_S,
