@@ -213,9 +213,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--force", action="store_true", help="write into a non-empty output folder")
     demo.set_defaults(handler=_cmd_demo)
 
+    from poselift.generation import add_generate_command
+    from poselift.retrieval import add_retrieval_commands
     from poselift.video import add_video_command
 
     add_video_command(commands)
+    add_retrieval_commands(commands)
+    add_generate_command(commands)
     return parser
 
 

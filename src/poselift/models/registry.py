@@ -17,12 +17,15 @@ from poselift.models.baseline import BaselineConfig, BaselineLifter
 from poselift.models.consensus import ConsensusConfig, ConsensusLifter
 from poselift.models.siamese import SiameseConfig, SiameseLifter
 from poselift.models.temporal import TemporalConfig, TemporalLifter
+from poselift.models.vvipe import PoseVae, PoseVaeConfig, VvipeConfig, VvipeLifter
 
 MODEL_KINDS: dict[str, tuple[type, type[nn.Module]]] = {
     "baseline": (BaselineConfig, BaselineLifter),
     "consensus": (ConsensusConfig, ConsensusLifter),
     "siamese": (SiameseConfig, SiameseLifter),
     "temporal": (TemporalConfig, TemporalLifter),
+    "vvipe": (VvipeConfig, VvipeLifter),
+    "vvipe_vae": (PoseVaeConfig, PoseVae),
 }
 
 

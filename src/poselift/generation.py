@@ -1,0 +1,153 @@
+"""Pose generation with V-VIPE (paper §4.6, Figure 7): decode ``z + a * noise`` around a pose's embedding.
+
+A pose (2D keypoints through a ``vvipe`` model, or a 3D pose through either V-VIPE model) is
+embedded to ``z``; each variation decodes ``z + a * n`` with ``n ~ N(0, I)`` and ``a`` the scale
+(the paper shows a = 0.2 ... 0.5: the pose moves smoothly further along each direction as ``a``
+grows). Poses come out in mm in the canonical body frame (x forward, y to the person's left, z up,
+pelvis at the origin) at the model's mean body size. ``poselift generate`` writes them (poselift
+3D format, ``frame="world"``: z is up, like a world frame) and a picture of the pose and its variations.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from poselift.errors import PoseliftError
+from poselift.fileio import atomic_path, prepare_output_dir
+from poselift.skeleton import H36M17
+
+# Canonical body frame (x forward, y left, z up) -> the camera frame of a camera facing the person
+# (x right, y down, z forward), the frame the pictures of poselift.viz expect: the person's left is
+# on the image's right, up is -y, and the camera looks along -x of the body.
+CANONICAL_TO_VIEW = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, -1.0], [-1.0, 0.0, 0.0]])
+CANONICAL_FRAME_NOTE = "V-VIPE canonical body frame: x forward, y to the person's left, z up, pelvis at the origin"
+
+
+def canonical_to_view(poses_3d) -> np.ndarray:
+    """``(..., J, 3)`` mm, canonical frame -> ``(..., J, 3)`` mm, as seen by a camera facing the person."""
+    poses = poses_3d.detach().cpu().numpy() if torch.is_tensor(poses_3d) else np.asarray(poses_3d)
+    return poses @ CANONICAL_TO_VIEW.T
+
+
+def generate_variations(model: nn.Module, latent, count: int, scale: float,
+                        generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``count`` poses decoded from ``latent + scale * noise``, ``noise ~ N(0, I)``.
+
+    Args:
+        model: a ``vvipe`` or ``vvipe_vae`` model (has ``decode_latent``). latent: ``(D,)``.
+
+    Returns:
+        ``(noise (count, D), poses (count, J, 3) mm, canonical frame)`` tensors.
+    """
+    if count < 1 or not np.isfinite(scale) or scale < 0:
+        raise PoseliftError(f"generate: needs --n >= 1 and a finite --scale >= 0, got n={count}, scale={scale}")
+    latent = torch.as_tensor(latent, dtype=torch.float32)
+    noise = torch.randn(count, latent.shape[-1], generator=generator)
+    return noise, torch.as_tensor(model.decode_latent(latent + scale * noise))
+
+
+def decode_along(model: nn.Module, latent, directions, scales) -> torch.Tensor:
+    """Figure 7: poses decoded from ``latent + a * direction`` for every direction and scale.
+
+    Args:
+        latent: ``(D,)``. directions: ``(R, D)``. scales: ``(S,)``.
+
+    Returns:
+        ``(R, S, J, 3)`` mm, canonical frame.
+    """
+    latent = torch.as_tensor(latent, dtype=torch.float32)
+    directions = torch.as_tensor(directions, dtype=torch.float32)
+    scales = torch.as_tensor(scales, dtype=torch.float32)
+    return torch.as_tensor(model.decode_latent(latent + scales[None, :, None] * directions[:, None, :]))
+
+
+def save_pose_grid(path: str | Path, poses_3d, titles, title: str = "", panel_size: float = 2.6) -> Path:
+    """A PNG of canonical-frame poses in a grid, each seen from the front (atomic write).
+
+    Args:
+        poses_3d: ``(R, C, J, 3)`` mm, canonical frame (H36M-17); an all-NaN pose leaves its panel empty.
+        titles: ``R`` lists of ``C`` panel titles.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from poselift.viz import plot_pose_3d
+
+    poses = canonical_to_view(poses_3d)
+    rows, columns = poses.shape[:2]
+    figure = Figure(figsize=(panel_size * columns, panel_size * rows + (0.4 if title else 0.0)), layout="constrained")
+    FigureCanvasAgg(figure)
+    finite = poses[np.isfinite(poses).all(axis=(-1, -2))]
+    for row in range(rows):
+        for column in range(columns):
+            pose = poses[row, column]
+            if not np.isfinite(pose).any():
+                continue
+            ax = figure.add_subplot(rows, columns, row * columns + column + 1, projection="3d")
+            plot_pose_3d(ax, pose, H36M17, elev=10.0, azim=-70.0, limits_from=finite)
+            ax.set_xlabel("")
+            ax.set_ylabel("")
+            ax.set_zlabel("")
+            ax.set_title(titles[row][column], fontsize=9)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=80)
+    return path
+
+
+def _cmd_generate(args) -> None:
+    from poselift.io.poselift_format import write_poses_3d
+    from poselift.io.records import Poses3D
+    from poselift.retrieval import embed_pose_input, load_embedding_model, load_pose_input
+
+    model = load_embedding_model(args.model)
+    poses = load_pose_input(args.pose, args.kind)
+    if not 0 <= args.frame < len(poses.points):
+        raise PoseliftError(f"{args.pose}: --frame {args.frame} is outside its {len(poses.points)} frames")
+    embeddings, valid = embed_pose_input(model, poses)
+    if not valid[args.frame]:
+        raise PoseliftError(f"{args.pose}: frame {args.frame} cannot be embedded (missing root or joints)")
+    out = prepare_output_dir(args.out, force=args.force)
+    latent = torch.from_numpy(embeddings[args.frame])
+    _, variations = generate_variations(model, latent, args.n, args.scale, torch.Generator().manual_seed(args.seed))
+    original = torch.as_tensor(model.decode_latent(latent[None]))
+    all_poses = torch.cat([original, variations]).numpy()
+    meta = {"frame_detail": CANONICAL_FRAME_NOTE, "model": str(args.model), "source": str(args.pose),
+            "source_frame": args.frame, "scale": args.scale, "seed": args.seed,
+            "rows": "0: the input pose decoded from its embedding z; 1..n: decoded from z + scale * N(0, I) noise"}
+    write_poses_3d(out / "variations.npz", Poses3D(all_poses, H36M17.joint_names, "world", layout=H36M17.name,
+                                                   meta=meta))
+    columns = min(len(all_poses), 6)
+    grid = np.full((-(-len(all_poses) // columns) * columns,) + all_poses.shape[1:], np.nan, np.float32)
+    grid[:len(all_poses)] = all_poses
+    titles = ["decoded input"] + [f"variation {number}" for number in range(1, len(grid))]
+    save_pose_grid(out / "variations.png", grid.reshape((-1, columns) + all_poses.shape[1:]),
+                   [titles[start:start + columns] for start in range(0, len(grid), columns)],
+                   title=f"{Path(args.pose).name} frame {args.frame}: z + {args.scale:g} * noise")
+    print(f"{args.pose} frame {args.frame} ({poses.kind.upper()}): {args.n} variations at scale {args.scale:g}")
+    print(f"wrote {out / 'variations.npz'} ({len(all_poses)} poses, mm, {CANONICAL_FRAME_NOTE})")
+    print(f"wrote {out / 'variations.png'}")
+
+
+def add_generate_command(subparsers) -> argparse.ArgumentParser:
+    """Register ``poselift generate`` on the CLI's sub-command parsers; returns its parser."""
+    generate = subparsers.add_parser("generate", help="new 3D poses around a given pose: decode z + scale * noise "
+                                                      "(V-VIPE)")
+    generate.add_argument("pose", type=Path, metavar="POSE", help="2D keypoint or 3D pose file")
+    generate.add_argument("--model", type=Path, required=True, help="a 'vvipe' or 'vvipe_vae' checkpoint")
+    generate.add_argument("--out", type=Path, required=True, help="output folder (variations.npz, variations.png)")
+    generate.add_argument("--n", type=int, default=8, help="number of variations (default 8)")
+    generate.add_argument("--scale", type=float, default=0.3, help="noise scale a (default 0.3; the paper shows 0.2-0.5)")
+    generate.add_argument("--frame", type=int, default=0, help="frame of POSE to start from (default 0)")
+    generate.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
+    generate.add_argument("--kind", choices=("auto", "2d", "3d"), default="auto", help="read POSE as 2D or 3D")
+    generate.add_argument("--force", action="store_true", help="write into a non-empty output folder")
+    generate.set_defaults(handler=_cmd_generate)
+    return generate

@@ -1,0 +1,220 @@
+"""Retrieval: exact batched nearest neighbours, the Hit@k protocol by hand, index files, and the
+``poselift index`` / ``poselift retrieve`` commands end to end."""
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from poselift.checkpoint import save_checkpoint
+from poselift.data.datasets import FrameSource
+from poselift.errors import FormatError, PoseliftError
+from poselift.geometry import axis_angle_to_matrix
+from poselift.io.poselift_format import write_keypoints_2d, write_poses_3d
+from poselift.io.records import Keypoints2D, Poses3D
+from poselift.metrics import p_mpjpe
+from poselift.models.baseline import apply_max_norm
+from poselift.models.vvipe import PoseVae, PoseVaeConfig, VvipeConfig, VvipeLifter, normalize_pose_3d
+from poselift.retrieval import (
+    EmbeddingIndex,
+    add_retrieval_commands,
+    cross_view_hit_at_k,
+    load_index,
+    nearest_neighbors,
+    pose_match_matrix,
+    remove_near_duplicates,
+)
+from poselift.skeleton import H36M17
+from poses import standing_pose_mm
+
+L_WRIST = H36M17.index("l_wrist")
+
+
+def arms_up_pose_mm() -> np.ndarray:
+    """The standing pose with both arms raised above the head (world frame, Z up, mm)."""
+    pose = standing_pose_mm()
+    for elbow, wrist in ((12, 13), (15, 16)):
+        pose[elbow, 2], pose[wrist, 2] = 1800.0, 2050.0
+    return pose
+
+
+def turned(pose: np.ndarray, axis_angle, scale: float = 1.0) -> np.ndarray:
+    return scale * pose @ axis_angle_to_matrix(np.asarray(axis_angle, dtype=np.float64)).T + np.array([300.0, -50.0, 20.0])
+
+
+# ---------------------------------------------------------------------------------------------- search
+
+
+def test_nearest_neighbours_match_brute_force_across_chunks():
+    generator = torch.Generator().manual_seed(0)
+    index = torch.randn(1000, 8, generator=generator, dtype=torch.float64)
+    queries = torch.randn(50, 8, generator=generator, dtype=torch.float64)
+    distances, indices = nearest_neighbors(queries, index, k=7, query_chunk=16, index_chunk=100)
+    expected_distances, expected_indices = torch.cdist(queries, index).topk(7, dim=1, largest=False)
+    assert torch.equal(indices, expected_indices)
+    assert torch.allclose(distances, expected_distances, atol=1e-9)
+    # chunks smaller than k, numpy in -> numpy out, k beyond the index
+    small_distances, small_indices = nearest_neighbors(queries[:3].numpy(), index[:5].numpy(), k=9, index_chunk=2)
+    assert isinstance(small_indices, np.ndarray) and small_indices.shape == (3, 5)
+    assert np.array_equal(small_indices, torch.cdist(queries[:3], index[:5]).argsort(dim=1).numpy())
+    # an entry equal to the query is found at distance 0
+    zero_distance, zero_index = nearest_neighbors(index[[42]], index, k=1)
+    assert zero_index.item() == 42 and zero_distance.item() < 1e-6
+    with pytest.raises(PoseliftError, match=r"\(Q, D\)"):
+        nearest_neighbors(queries[:, :4], index, k=1)
+
+
+# ---------------------------------------------------------------------------------------------- Hit@k
+
+
+def test_pose_matches_ignore_rotation_place_and_size():
+    standing, arms_up = standing_pose_mm(), arms_up_pose_mm()
+    raised_a_little = arms_up.copy()
+    raised_a_little[L_WRIST] += [0.0, 0.0, 60.0]
+    poses = np.stack([standing, arms_up, turned(raised_a_little, [0.3, -1.2, 2.0], scale=0.8)])
+    normalised, _ = normalize_pose_3d(poses)
+    matches = pose_match_matrix(normalised, threshold=0.1)
+    assert matches.tolist() == [[True, False, False], [False, True, True], [False, True, True]]
+    assert pose_match_matrix(normalised, threshold=0.1, pairs_per_chunk=2).tolist() == matches.tolist()
+
+
+def test_hit_at_k_on_a_tiny_hand_built_case():
+    # Two cameras, three frames, 1-d embeddings; camera 1 confuses frames 1 and 2.
+    embeddings = torch.tensor([[[0.0], [10.0], [20.0]], [[0.4], [19.0], [11.0]]])
+    # Only the same frame is an answer: 0->1: frame 0 hit at rank 1; frame 1 (10) ranks frame 2 (11)
+    # then frame 1 (19): hit at rank 2; frame 2 (20) ranks frame 1 (19) then frame 2 (11): rank 2.
+    # 1->0 is the mirror image. So Hit@1 = 1/3 and Hit@2 = Hit@3 = 1 for both pairs.
+    result = cross_view_hit_at_k(embeddings, torch.eye(3, dtype=torch.bool), ks=(1, 2, 3))
+    assert result["pairs"]["0->1"] == pytest.approx({1: 1 / 3, 2: 1.0, 3: 1.0})
+    assert result["pairs"]["1->0"] == pytest.approx({1: 1 / 3, 2: 1.0, 3: 1.0})
+    assert result["mean"] == pytest.approx({1: 1 / 3, 2: 1.0, 3: 1.0})
+    # when frames 1 and 2 hold matching poses, the confusion costs nothing
+    similar = torch.tensor([[True, False, False], [False, True, True], [False, True, True]])
+    assert cross_view_hit_at_k(embeddings, similar, ks=(1,))["mean"] == pytest.approx({1: 1.0})
+    # three cameras give the six ordered pairs
+    three = torch.cat([embeddings, embeddings[:1]])
+    assert sorted(cross_view_hit_at_k(three, similar, ks=(1,))["pairs"]) == ["0->1", "0->2", "1->0", "1->2", "2->0", "2->1"]
+    with pytest.raises(PoseliftError, match="NaN"):
+        cross_view_hit_at_k(torch.full((2, 3, 1), float("nan")), similar)
+
+
+def test_near_duplicates_are_removed_greedily_in_order():
+    standing, arms_up = standing_pose_mm(), arms_up_pose_mm()
+
+    def wrist_up(pose, millimetres):
+        moved = pose.copy()
+        moved[L_WRIST] += [0.0, 0.0, millimetres]
+        return moved
+
+    sequence = np.stack([
+        standing,                                            # 0 kept
+        turned(standing, [0.0, 0.0, 2.5], scale=1.3),         # 1 the same pose turned and larger: dropped
+        arms_up,                                             # 2 kept
+        wrist_up(standing, 60.0),                            # 3 within 0.02 of 0: dropped
+        wrist_up(standing, 120.0),                           # 4 within 0.02 of 3 (dropped) but not of 0: kept
+        wrist_up(arms_up, 400.0),                            # 5 far from 2: kept
+    ])
+    normalised, _ = normalize_pose_3d(sequence)
+    error = lambda later, earlier: float(p_mpjpe(normalised[later], normalised[earlier]))  # noqa: E731
+    assert error(1, 0) < 1e-9 and error(3, 0) < 0.02 and error(4, 3) < 0.02 and error(4, 0) > 0.02
+    assert error(5, 2) > 0.02
+    assert remove_near_duplicates(normalised, threshold=0.02).tolist() == [0, 2, 4, 5]
+    assert remove_near_duplicates(normalised, threshold=0.02, chunk_size=2).tolist() == [0, 2, 4, 5]
+
+
+# ---------------------------------------------------------------------------------------------- index files
+
+
+def test_index_round_trip_and_bad_files(tmp_path):
+    index = EmbeddingIndex(np.arange(12, dtype=np.float32).reshape(4, 3), [0, 0, 1, 1], [0, 5, 2, 3],
+                           ("a.npz", "b.json"), ("3d", "2d"), "model.pt")
+    path = index.save(tmp_path / "index.npz")
+    loaded = load_index(path)
+    assert np.array_equal(loaded.embeddings, index.embeddings) and loaded.frame.tolist() == [0, 5, 2, 3]
+    assert loaded.source_files == ("a.npz", "b.json") and loaded.source_kinds == ("3d", "2d")
+    assert loaded.model == "model.pt" and len(loaded) == 4
+    assert [p.name for p in tmp_path.iterdir()] == ["index.npz"]         # no temporary file left behind
+    np.savez(tmp_path / "other.npz", embeddings=np.zeros((2, 3)))
+    with pytest.raises(FormatError, match="other.npz.*not a poselift embedding index"):
+        load_index(tmp_path / "other.npz")
+    (tmp_path / "broken.npz").write_bytes(b"not a zip")
+    with pytest.raises(FormatError, match="broken.npz"):
+        load_index(tmp_path / "broken.npz")
+    with pytest.raises(FormatError, match="missing.npz"):
+        load_index(tmp_path / "missing.npz")
+    with pytest.raises(PoseliftError, match="non-finite"):
+        EmbeddingIndex(np.full((2, 3), np.nan, np.float32), [0, 0], [0, 1], ("a",), ("3d",), "")
+
+
+# ---------------------------------------------------------------------------------------------- commands
+
+
+@pytest.fixture(scope="module")
+def vvipe_checkpoint(small_benchmark, tmp_path_factory):
+    """An untrained but fitted small stage-2 checkpoint (embeddings are deterministic all the same)."""
+    folder = tmp_path_factory.mktemp("vvipe_model")
+    frames = FrameSource(small_benchmark, "train", "gt", frame_stride=20)
+    torch.manual_seed(0)
+    vae = PoseVae(PoseVaeConfig(hidden_size=32, num_blocks=1, latent_size=6))
+    vae.normalizer.fit_source(frames)
+    apply_max_norm(vae, 1.0)                                            # as training leaves it
+    save_checkpoint(folder / "vae.pt", model=vae)
+    model = VvipeLifter(VvipeConfig(pose_vae_checkpoint=str(folder / "vae.pt"), hidden_size=32, num_blocks=1))
+    model.normalizer.fit_source(frames)
+    return save_checkpoint(folder / "vvipe.pt", model=model)
+
+
+def run_command(*argv):
+    parser = argparse.ArgumentParser()
+    add_retrieval_commands(parser.add_subparsers())
+    args = parser.parse_args([str(arg) for arg in argv])
+    args.handler(args)
+
+
+def test_index_and_retrieve_commands(small_benchmark, vvipe_checkpoint, tmp_path, capsys):
+    batch = FrameSource(small_benchmark, "test", "gt", cameras=(1,), frame_stride=7).batch(torch.arange(30))
+    poses_file, keypoints_file = tmp_path / "poses.npz", tmp_path / "keypoints.json"
+    write_poses_3d(poses_file, Poses3D(batch["poses_3d"].numpy(), H36M17.joint_names, "camera", layout="h36m17"))
+    keypoints = batch["keypoints_2d"].numpy().copy()
+    keypoints[4, 0] = np.nan                                            # a frame without its root
+    confidence = np.where(np.isnan(keypoints).any(-1), 0.0, 1.0).astype(np.float32)
+    write_keypoints_2d(keypoints_file, Keypoints2D(keypoints, confidence, "h36m17", image_size=(1000, 1000)))
+
+    index_file = tmp_path / "index.npz"
+    run_command("index", poses_file, keypoints_file, "--model", vvipe_checkpoint, "--out", index_file)
+    printed = capsys.readouterr().out
+    assert "poses.npz: 3D, 30 frames indexed" in printed and "keypoints.json: 2D, 29 frames indexed, 1 skipped" in printed
+    index = load_index(index_file)
+    assert len(index) == 59 and index.source_kinds == ("3d", "2d") and index.model == str(vvipe_checkpoint)
+
+    # a 3D query finds its own frame of the 3D file at distance 0
+    query_file = tmp_path / "query.npz"
+    write_poses_3d(query_file, Poses3D(batch["poses_3d"][[12]].numpy() @ np.diag([1.0, -1.0, -1.0]).astype(np.float32),
+                                       H36M17.joint_names, "world", layout="h36m17"))      # any rotation
+    results_file = tmp_path / "results.json"
+    run_command("retrieve", query_file, "--index", index_file, "-k", "3", "--out", results_file, "--device", "cpu")
+    printed = capsys.readouterr().out
+    assert "query frame 0:" in printed and "3 nearest" in printed
+    results = json.loads(results_file.read_text())["results"]
+    best = results[0]["neighbours"][0]
+    assert best["file"].endswith("poses.npz") and best["frame"] == 12 and best["distance"] < 1e-4
+    assert [neighbour["rank"] for neighbour in results[0]["neighbours"]] == [1, 2, 3]
+
+    # a 2D query (every frame of the file) finds each frame among the 2D entries at distance 0
+    npz_results = tmp_path / "results.npz"
+    run_command("retrieve", keypoints_file, "--index", index_file, "-k", "1", "--out", npz_results)
+    saved = np.load(npz_results)
+    assert saved["query_frame"].tolist() == [frame for frame in range(30) if frame != 4]
+    assert saved["frame"][:, 0].tolist() == saved["query_frame"].tolist() and float(saved["distance"].max()) < 1e-5
+    assert all(name.endswith("keypoints.json") for name in saved["source_file"][:, 0])
+
+    with pytest.raises(PoseliftError, match="outside its 30 frames"):
+        run_command("retrieve", poses_file, "--index", index_file, "--frame", "30")
+    with pytest.raises(PoseliftError, match="file exists"):
+        run_command("retrieve", poses_file, "--index", index_file, "--out", results_file)
+    not_poses = tmp_path / "notes.json"
+    not_poses.write_text(json.dumps({"hello": 1}))
+    with pytest.raises(FormatError, match="notes.json: not a pose file"):
+        run_command("retrieve", not_poses, "--index", index_file)

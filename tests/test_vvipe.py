@@ -1,0 +1,291 @@
+"""V-VIPE: pre-processing, the loss terms by hand, both stages trained by the shared loop on real mocap,
+the frozen decoder inside the stage-2 checkpoint, and ``poselift generate``."""
+
+import argparse
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from poselift.checkpoint import load_model, save_checkpoint
+from poselift.data.datasets import FrameSource
+from poselift.errors import PoseliftError, ShapeError
+from poselift.generation import CANONICAL_TO_VIEW, add_generate_command, decode_along, save_pose_grid
+from poselift.geometry import axis_angle_to_matrix
+from poselift.io.poselift_format import read_poses_3d, write_poses_3d
+from poselift.io.records import Poses3D
+from poselift.models.baseline import BaselineLifter
+from poselift.models.vvipe import (
+    PoseVae,
+    PoseVaeConfig,
+    VvipeConfig,
+    VvipeLifter,
+    batch_hard_triplet_loss,
+    kl_divergence,
+    mine_triplets,
+    normalize_pose_3d,
+    pairwise_pose_distances,
+    pose_scale,
+    random_view_rotation,
+    triplet_loss,
+)
+from poselift.skeleton import H36M17
+from poselift.train import TrainConfig, train
+
+SMALL_VAE = dict(hidden_size=64, num_blocks=1, latent_size=8)
+SMALL_MAPPING = dict(hidden_size=64, num_blocks=1)
+LEFT_HIP, RIGHT_HIP, SPINE, THORAX = (H36M17.index(name) for name in ("l_hip", "r_hip", "spine", "thorax"))
+
+
+def random_rotations(count: int, seed: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    axes = torch.nn.functional.normalize(torch.randn(count, 3, generator=generator, dtype=torch.float64), dim=-1)
+    return axis_angle_to_matrix(axes * (torch.rand(count, 1, generator=generator, dtype=torch.float64) * math.pi))
+
+
+# ---------------------------------------------------------------------------------------------- §3.1
+
+
+def test_canonical_rotation_puts_the_hips_on_y_and_the_spine_on_z(small_benchmark):
+    pose = small_benchmark.poses_3d_world[len(small_benchmark.poses_3d_world) // 2].double()   # real mocap, mm
+    rotations = random_rotations(16, seed=0)
+    shifts = torch.randn(16, 1, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) * 1000
+    sizes = torch.linspace(0.6, 1.4, 16, dtype=torch.float64)[:, None, None]
+    moved = sizes * (pose @ rotations.mT) + shifts                        # any rotation, place and body size
+    normalised, scale = normalize_pose_3d(moved)
+    # hips on the y axis (left hip on +y), symmetric about the pelvis at the origin
+    assert float(normalised[:, [LEFT_HIP, RIGHT_HIP]][..., [0, 2]].abs().max()) < 1e-6   # float32 data
+    assert bool((normalised[:, LEFT_HIP, 1] > 0).all() & (normalised[:, RIGHT_HIP, 1] < 0).all())
+    assert float(normalised[:, 0].abs().max()) < 1e-12
+    # the spine (pelvis -> spine -> thorax) in the y-z plane, pointing up +z
+    assert float(normalised[:, [SPINE, THORAX], 0].abs().max()) < 1e-6
+    assert bool((normalised[:, THORAX, 2] > 0).all())
+    # unit size, the size divided out in mm, and the same result whatever the rotation, place and size
+    assert torch.allclose(pose_scale(normalised), torch.ones(16, dtype=torch.float64))
+    assert torch.allclose(scale, sizes.flatten() * pose_scale(pose), rtol=1e-12)
+    assert torch.allclose(normalised, normalised[:1].expand_as(normalised), atol=1e-9)
+    # numpy in, numpy out
+    as_numpy, _ = normalize_pose_3d(moved.numpy())
+    assert isinstance(as_numpy, np.ndarray) and np.allclose(as_numpy, normalised.numpy())
+
+
+def test_degenerate_poses_are_refused():
+    pose = torch.zeros(17, 3)
+    with pytest.raises(ShapeError):
+        normalize_pose_3d(pose)
+    with pytest.raises(ShapeError, match=r"\(\.\.\., 17, 3\)"):
+        normalize_pose_3d(torch.ones(4, 16, 3))
+
+
+# ---------------------------------------------------------------------------------------------- losses
+
+
+def test_kl_term_against_its_closed_form():
+    mean = torch.tensor([[0.0, 0.0], [1.0, -2.0], [0.5, 0.0]])
+    log_variance = torch.tensor([[0.0, 0.0], [0.0, 0.0], [math.log(4.0), -1.0]])
+    # by hand: 0.5 * sum(mean^2 + var - 1 - log var)
+    expected = torch.tensor([0.0, 0.5 * (1.0 + 4.0),
+                             0.5 * ((0.25 + 4.0 - 1.0 - math.log(4.0)) + (math.exp(-1.0) - 1.0 + 1.0))])
+    assert torch.allclose(kl_divergence(mean, log_variance), expected, atol=1e-6)
+    reference = torch.distributions.kl_divergence(torch.distributions.Normal(mean, (0.5 * log_variance).exp()),
+                                                  torch.distributions.Normal(0.0, 1.0)).sum(-1)
+    assert torch.allclose(kl_divergence(mean, log_variance), reference, atol=1e-6)
+
+
+def test_triplets_and_their_loss_on_a_hand_computed_batch():
+    # One-joint "poses" on a line: their distances are |x_i - x_j|.
+    positions = torch.tensor([0.0, 0.05, 0.3, 1.0])
+    poses = torch.stack([positions, torch.zeros(4), torch.zeros(4)], dim=-1)[:, None, :]
+    distances = pairwise_pose_distances(poses, poses)
+    assert torch.allclose(distances, (positions[:, None] - positions[None]).abs())
+    positive, negative, has_triplet = mine_triplets(distances, gap=0.1)
+    # 0: nearest 0.05 (0.05); next at >= 0.15: 0.3. 1: nearest 0 (0.05); >= 0.15: 0.3 (0.25).
+    # 2: nearest 0.05 (0.25); >= 0.35: 1.0 (0.7). 3: nearest 0.3 (0.7); >= 0.8: 0.05 (0.95).
+    assert positive.tolist() == [1, 0, 1, 2] and negative.tolist() == [2, 2, 3, 1]
+    assert has_triplet.all()
+    # with a gap of 0.5, anchor 3 has nothing 1.2 away and anchor 2 nothing 0.75 away
+    _, negative_wide, has_wide = mine_triplets(distances, gap=0.5)
+    assert has_wide.tolist() == [True, True, False, False] and negative_wide[:2].tolist() == [3, 3]
+
+    embeddings = torch.tensor([[0.0, 0.0], [3.0, 4.0], [0.0, 1.0], [2.0, 0.0]])
+    loss = triplet_loss(embeddings, positive, negative, margin=1.0)
+    # max(0, |e_i - e_pos| - |e_i - e_neg| + 1)
+    expected = [max(0.0, 5.0 - 1.0 + 1.0), max(0.0, 5.0 - math.sqrt(18.0) + 1.0),
+                max(0.0, math.sqrt(18.0) - math.sqrt(5.0) + 1.0), max(0.0, math.sqrt(5.0) - math.sqrt(17.0) + 1.0)]
+    assert expected[3] == 0.0                                             # an easy triplet costs nothing
+    assert torch.allclose(loss, torch.tensor(expected), atol=1e-6)
+    combined, has = batch_hard_triplet_loss(embeddings, poses, margin=1.0, gap=0.1)
+    assert torch.allclose(combined, loss) and has.all()
+    # an invalid sample is neither an anchor nor a candidate: anchor 0's positive becomes 0.3
+    valid = torch.tensor([True, False, True, True])
+    positive_v, negative_v, has_v = mine_triplets(distances, gap=0.1, valid=valid)
+    assert positive_v[0] == 2 and negative_v[0] == 3 and has_v.tolist() == [True, False, True, True]
+
+
+def test_random_views_keep_the_camera_upright_without_tilt_or_roll():
+    world_to_camera = random_rotations(32, seed=3).float()
+    rotation = random_view_rotation(world_to_camera, 0.0, 0.0, torch.Generator().manual_seed(0))
+    up_in_camera = world_to_camera[:, :, 2]
+    assert torch.allclose((rotation @ up_in_camera[..., None])[..., 0], up_in_camera, atol=1e-5)
+    assert torch.allclose(rotation @ rotation.mT, torch.eye(3).expand(32, 3, 3), atol=1e-5)
+    turned = random_view_rotation(world_to_camera, 30.0, 10.0, torch.Generator().manual_seed(0))
+    tilt = torch.rad2deg(torch.acos(((turned @ up_in_camera[..., None])[..., 0] * up_in_camera).sum(-1).clamp(-1, 1)))
+    assert float(tilt.max()) < 30.0 + 10.0 + 1e-3 and float(tilt.max()) > 1.0
+
+
+# ---------------------------------------------------------------------------------------------- models
+
+
+@pytest.fixture(scope="module")
+def frames(small_benchmark):
+    return FrameSource(small_benchmark, "train", "gt", frame_stride=12)     # ~11 batches of 64 per epoch
+
+
+@pytest.fixture(scope="module")
+def stage_one(frames, tmp_path_factory):
+    """A small VAE trained 6 short epochs by the shared loop; (model, run dir, history)."""
+    out = tmp_path_factory.mktemp("vvipe_vae")
+    torch.manual_seed(0)
+    model = PoseVae(PoseVaeConfig(**SMALL_VAE))
+    config = TrainConfig(epochs=6, batch_size=64, lr=3e-3, seed=0, num_threads=1, device="cpu", lr_decay_steps=1000)
+    result = train(model, frames, config, out, val_source=FrameSource(frames.benchmark, "test", "gt", frame_stride=20),
+                   quiet=True)
+    return model, out, result["history"]
+
+
+def test_the_vae_learns_real_poses(stage_one, frames):
+    model, _, history = stage_one
+    assert history[-1]["train_loss"] < 0.6 * history[0]["train_loss"]
+    assert history[-1]["train_reconstruction"] < 0.5 * history[0]["train_reconstruction"]
+    for key in ("train_kl", "train_triplet", "train_triplet_anchors", "val_mpjpe_mm"):
+        assert math.isfinite(history[-1][key])
+    # the fitted size is that of real people (RMS joint distance from the pelvis, mm)
+    assert 350.0 < float(model.normalizer.scale_mm) < 750.0
+    batch = frames.batch(torch.arange(8))
+    embedding = model.embed_3d(batch["poses_3d"])
+    assert embedding.shape == (8, SMALL_VAE["latent_size"])
+    # the embedding ignores the camera: the same frames in world axes embed alike
+    world = batch["poses_3d"] @ batch["rotation"]
+    assert torch.allclose(model.embed_3d(world), embedding, atol=1e-4)
+    poses = model.decode_latent(embedding)
+    assert poses.shape == (8, 17, 3) and torch.allclose(poses[:, 0], torch.zeros(8, 3))
+    with_gap = batch["poses_3d"].clone()
+    with_gap[2, 5] = float("nan")
+    assert torch.isnan(model.embed_3d(with_gap)[2]).all() and torch.isfinite(model.embed_3d(with_gap)[[0, 1, 3]]).all()
+
+
+@pytest.fixture(scope="module")
+def stage_two(stage_one, frames, tmp_path_factory):
+    """Stage 2 on the small VAE, 4 short epochs; (model, run dir, history, stage-1 weights before)."""
+    vae, vae_dir, _ = stage_one
+    out = tmp_path_factory.mktemp("vvipe")
+    frozen_before = {name: value.clone() for name, value in vae.state_dict().items()}
+    torch.manual_seed(0)
+    model = VvipeLifter(VvipeConfig(pose_vae_checkpoint=str(vae_dir / "last.pt"), **SMALL_MAPPING))
+    config = TrainConfig(epochs=4, batch_size=64, lr=3e-3, seed=0, num_threads=1, device="cpu", lr_decay_steps=1000)
+    result = train(model, frames, config, out, quiet=True)
+    return model, out, result["history"], frozen_before
+
+
+def test_stage_two_trains_the_2d_encoder_into_the_frozen_decoder(stage_two, frames):
+    model, _, history, frozen_before = stage_two
+    assert history[-1]["train_reconstruction"] < history[0]["train_reconstruction"]
+    assert model.config.pose_vae_checkpoint == "" and model.config.pose_vae_source.endswith("last.pt")
+    assert model.config.pose_vae["latent_size"] == SMALL_VAE["latent_size"]
+    after = model.pose_vae.state_dict()
+    for name, before in frozen_before.items():                            # frozen: weights and BN statistics
+        assert torch.allclose(after[name].float(), before.float(), atol=1e-6), name
+    assert not any(parameter.requires_grad for parameter in model.pose_vae.parameters())
+    model.train()
+    assert not model.pose_vae.training
+
+
+def test_half_of_each_training_batch_is_a_new_view(stage_two, frames):
+    model, _, _, _ = stage_two
+    batch = frames.batch(torch.arange(10))
+    model.train()
+    torch.manual_seed(0)
+    keypoints, confidence = model._augmented_views(batch)
+    assert torch.equal(keypoints[5:], batch["keypoints_2d"][5:]) and torch.equal(confidence[5:], batch["confidence"][5:])
+    assert not torch.allclose(keypoints[:5], batch["keypoints_2d"][:5], atol=5.0)
+    # a turned view of a pose is still that pose: its 2D size stays that of a person ~5 m away
+    extent = (keypoints[:5].amax(1) - keypoints[:5].amin(1)).amax(-1)
+    assert bool(((extent > 100) & (extent < 700)).all())
+    model.eval()
+    kept, _ = model._augmented_views(batch)
+    assert torch.equal(kept, batch["keypoints_2d"])                     # no augmentation when evaluating
+
+
+def test_a_stage_two_checkpoint_needs_nothing_else(stage_one, stage_two, frames, tmp_path):
+    model, out, _, _ = stage_two
+    _, vae_dir, _ = stage_one
+    saved_vae = (vae_dir / "last.pt").read_bytes()
+    (vae_dir / "last.pt").unlink()                                     # the stage-1 file is gone
+    try:
+        loaded = load_model(out / "last.pt")
+    finally:
+        (vae_dir / "last.pt").write_bytes(saved_vae)
+    batch = frames.batch(torch.arange(6))
+    lifted = loaded.lift(batch["keypoints_2d"], batch["confidence"])
+    assert torch.allclose(lifted, model.lift(batch["keypoints_2d"], batch["confidence"]), atol=1e-5)
+    assert lifted.shape == (6, 17, 3)
+    assert torch.allclose(lifted[:, 0], torch.zeros(6, 3))             # pelvis at the origin, mm
+    embedding = loaded.embed(batch["keypoints_2d"].numpy(), batch["confidence"].numpy())
+    assert isinstance(embedding, np.ndarray) and embedding.shape == (6, SMALL_VAE["latent_size"])
+    missing_root = batch["keypoints_2d"].clone()
+    missing_root[1, 0] = float("nan")
+    assert torch.isnan(loaded.lift(missing_root)[1]).all() and torch.isfinite(loaded.lift(missing_root)[0]).all()
+    assert loaded.embed_3d(batch["poses_3d"]).shape == (6, SMALL_VAE["latent_size"])
+
+
+def test_stage_two_needs_a_stage_one_checkpoint(tmp_path):
+    with pytest.raises(PoseliftError, match="pose_vae_checkpoint"):
+        VvipeLifter(VvipeConfig())
+    baseline_path = save_checkpoint(tmp_path / "baseline.pt", model=BaselineLifter())
+    with pytest.raises(PoseliftError, match="baseline.pt.*'vvipe_vae'"):
+        VvipeLifter(VvipeConfig(pose_vae_checkpoint=str(baseline_path)))
+    with pytest.raises(PoseliftError, match="missing.pt"):
+        VvipeLifter(VvipeConfig(pose_vae_checkpoint=str(tmp_path / "missing.pt")))
+    untrained = save_checkpoint(tmp_path / "untrained.pt", model=PoseVae(PoseVaeConfig(**SMALL_VAE)))
+    with pytest.raises(PoseliftError, match="never trained"):
+        VvipeLifter(VvipeConfig(pose_vae_checkpoint=str(untrained)))
+
+
+# ---------------------------------------------------------------------------------------------- generation
+
+
+def test_generation_decodes_around_a_pose(stage_one, frames, tmp_path):
+    model, _, _ = stage_one
+    latent = model.embed_3d(frames.batch(torch.arange(1))["poses_3d"])[0]
+    directions = torch.randn(2, latent.shape[0], generator=torch.Generator().manual_seed(0))
+    poses = decode_along(model, latent, directions, [0.0, 0.5, 1.0])
+    assert poses.shape == (2, 3, 17, 3)
+    assert torch.allclose(poses[0, 0], poses[1, 0])                    # scale 0 is the pose itself
+    step_1 = (poses[:, 1] - poses[:, 0]).norm(dim=-1).mean()
+    step_2 = (poses[:, 2] - poses[:, 0]).norm(dim=-1).mean()
+    assert 0 < step_1 < step_2
+    assert np.allclose(CANONICAL_TO_VIEW @ CANONICAL_TO_VIEW.T, np.eye(3)) and np.linalg.det(CANONICAL_TO_VIEW) > 0
+    picture = save_pose_grid(tmp_path / "grid.png", poses, [["a", "b", "c"], ["d", "e", "f"]], title="test")
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_generate_command_end_to_end(stage_two, frames, tmp_path, capsys):
+    _, out, _, _ = stage_two
+    pose_file = tmp_path / "poses.npz"
+    write_poses_3d(pose_file, Poses3D(frames.batch(torch.arange(3))["poses_3d"].numpy(), H36M17.joint_names,
+                                      "camera", layout="h36m17"))
+    parser = argparse.ArgumentParser()
+    add_generate_command(parser.add_subparsers())
+    args = parser.parse_args(["generate", str(pose_file), "--model", str(out / "last.pt"), "--out",
+                              str(tmp_path / "gen"), "--n", "4", "--scale", "0.4", "--frame", "2"])
+    args.handler(args)
+    printed = capsys.readouterr().out
+    assert "4 variations" in printed and "variations.png" in printed
+    generated = read_poses_3d(tmp_path / "gen" / "variations.npz")
+    assert generated.poses_3d.shape == (5, 17, 3) and generated.frame == "world"
+    assert generated.meta["source_frame"] == 2 and "canonical" in generated.meta["frame_detail"]
+    assert (tmp_path / "gen" / "variations.png").stat().st_size > 1000
+    args.frame = 7
+    with pytest.raises(PoseliftError, match="outside its 3 frames"):
+        args.handler(args)
