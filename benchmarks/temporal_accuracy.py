@@ -85,9 +85,15 @@ def headline(sweep: Sweep, args) -> dict:
     return results
 
 
+def own_or_override(sweep: Sweep, kind: str, field_name: str, value) -> dict:
+    """``{field_name: value}``, or ``{}`` when that is the kind's own setting (its headline runs are reused)."""
+    return {} if getattr(build_config(kind, sweep.base_config[kind]), field_name) == value else {field_name: value}
+
+
 def lengths(sweep: Sweep, args) -> dict:
     return {str(length): over_seeds([sweep.evaluation(spec("temporal", args.ablation_input, seed,
-                                                           {"sequence_length": length}), args.ablation_input)
+                                                           own_or_override(sweep, "temporal", "sequence_length",
+                                                                           length)), args.ablation_input)
                                      for seed in args.ablation_seeds])
             for length in args.lengths}
 
@@ -95,12 +101,9 @@ def lengths(sweep: Sweep, args) -> dict:
 def capacity(sweep: Sweep, args) -> dict:
     """Both models at the widths ``--widths`` (baseline hidden_size, temporal LSTM hidden_size); a
     model's own width reuses its headline runs."""
-    def overrides(kind: str, width: int) -> dict:
-        own_width = int(build_config(kind, sweep.base_config[kind]).hidden_size)
-        return {} if width == own_width else {"hidden_size": width}
-
     return {kind: {str(width): over_seeds([sweep.evaluation(spec(kind, args.ablation_input, seed,
-                                                                 overrides(kind, width)), args.ablation_input)
+                                                                 own_or_override(sweep, kind, "hidden_size", width)),
+                                                            args.ablation_input)
                                            for seed in args.ablation_seeds])
                    for width in args.widths}
             for kind in ("baseline", "temporal")}
