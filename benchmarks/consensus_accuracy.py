@@ -44,13 +44,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
-from sweep import Sweep, over_seeds, spec
+from sweep import Sweep, over_seeds, run_sections, schedule_of, spec, summary_header
 
 from poselift.checkpoint import load_checkpoint
 from poselift.cli import _parse_assignments
@@ -292,27 +291,14 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     benchmark = load_benchmark(args.data)
-    schedule = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, num_threads=args.threads,
-                    max_steps=args.max_steps, device=args.device)
-    sweep = Sweep(args.data, benchmark, args.out, schedule, data={"frame_stride": args.frame_stride},
+    sweep = Sweep(args.data, benchmark, args.out, schedule_of(args), data={"frame_stride": args.frame_stride},
                   base_config={"baseline": _parse_assignments(args.baseline_set),
                                "consensus": _parse_assignments(args.consensus_set)})
-    summary = {"benchmark": benchmark.version, "data": str(args.data), "quick": args.quick,
-               "device": f"CPU ({platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__})",
-               "epochs": args.epochs, "max_steps": args.max_steps, "batch_size": args.batch_size, "lr": args.lr,
-               "frame_stride": args.frame_stride, "seeds": args.seeds, "ablation_seeds": args.ablation_seeds,
-               "table1_input": args.table1_input, "ablation_input": args.ablation_input,
-               "baseline_config": sweep.base_config["baseline"], "consensus_config": sweep.base_config["consensus"],
-               "consensus_defaults": {key: value for key, value in asdict(build_config("consensus")).items()
-                                      if key != "groups"},
-               "results": {}}
-    started = time.time()
-    for name in args.sections:
-        summary["results"][name] = SECTIONS[name](sweep, args)
-        summary["seconds"] = time.time() - started
-        write_text_atomic(args.out / "summary.json", json.dumps(summary, indent=1) + "\n")
-    print_tables(summary)
-    print(f"\nwrote {args.out / 'summary.json'} ({summary['seconds']:.0f} s)")
+    consensus_defaults = {key: value for key, value in asdict(build_config("consensus")).items() if key != "groups"}
+    summary = summary_header(args, benchmark, ablation_seeds=args.ablation_seeds, table1_input=args.table1_input,
+                             ablation_input=args.ablation_input, baseline_config=sweep.base_config["baseline"],
+                             consensus_config=sweep.base_config["consensus"], consensus_defaults=consensus_defaults)
+    run_sections(SECTIONS, args.sections, sweep, args, summary, print_tables)
 
 
 if __name__ == "__main__":

@@ -33,20 +33,16 @@ Results: ``OUT/summary.json`` (every table) and one folder per run under ``OUT/r
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from sweep import Sweep, over_seeds, spec
+from sweep import Sweep, over_seeds, run_sections, schedule_of, spec, summary_header
 
 from poselift.camera import virtual_camera
 from poselift.cli import _parse_assignments
 from poselift.data.benchmark import load_benchmark
 from poselift.data.datasets import FrameSource
-from poselift.fileio import write_text_atomic
 from poselift.lift import load_model
 from poselift.metrics import mpjpe
 
@@ -311,28 +307,20 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     benchmark = load_benchmark(args.data)
-    schedule = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, num_threads=args.threads,
-                    max_steps=args.max_steps, device=args.device)
-    sweep = Sweep(args.data, benchmark, args.out, schedule, data={"frame_stride": args.frame_stride},
+    sweep = Sweep(args.data, benchmark, args.out, schedule_of(args), data={"frame_stride": args.frame_stride},
                   base_config={"baseline": _parse_assignments(args.baseline_set),
                                "siamese": _parse_assignments(args.siamese_set)})
-    summary = {"benchmark": benchmark.version, "data": str(args.data), "quick": args.quick,
-               "device": f"CPU ({platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__})",
-               "epochs": args.epochs, "max_steps": args.max_steps, "batch_size": args.batch_size, "lr": args.lr,
-               "frame_stride": args.frame_stride, "seeds": args.seeds, "ablation_seeds": args.ablation_seeds,
-               "weight_input": args.weight_input, "baseline_config": sweep.base_config["baseline"],
-               "siamese_config": sweep.base_config["siamese"], "results": {}}
-    started = time.time()
-    for name in args.sections:
-        summary["results"][name] = SECTIONS[name](sweep, args)
+    summary = summary_header(args, benchmark, ablation_seeds=args.ablation_seeds, weight_input=args.weight_input,
+                             baseline_config=sweep.base_config["baseline"],
+                             siamese_config=sweep.base_config["siamese"])
+
+    def choose_weight(name: str, summary: dict) -> None:
         if name == "weight" and args.siamese_weight is None:
             validation = {value: row["validation"]["mpjpe"]["mean"] for value, row in summary["results"][name].items()}
             args.siamese_weight = float(min(validation, key=validation.get))
         summary["siamese_weight"] = args.siamese_weight
-        summary["seconds"] = time.time() - started
-        write_text_atomic(args.out / "summary.json", json.dumps(summary, indent=1) + "\n")
-    print_tables(summary)
-    print(f"\nwrote {args.out / 'summary.json'} ({summary['seconds']:.0f} s)")
+
+    run_sections(SECTIONS, args.sections, sweep, args, summary, print_tables, choose_weight)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,8 @@ class RunSpec:
 
     @property
     def name(self) -> str:
-        return f"{self.kind}_{self.input}_seed{self.seed}{_settings(self.data)}{_settings(self.config)}".replace(" ", "")
+        settings = _settings(self.data) + _settings(self.config)
+        return f"{self.kind}_{self.input}_seed{self.seed}{settings}".replace(" ", "")
 
 
 def spec(kind: str, input_name: str, seed: int, config: dict | None = None, data: dict | None = None) -> RunSpec:
@@ -105,4 +106,38 @@ def over_seeds(evaluations: list[dict], metrics) -> dict:
         values = [evaluation[metric] for evaluation in evaluations]
         summary[metric] = {"mean": statistics.mean(values), "per_seed": values,
                            "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+    return summary
+
+
+def schedule_of(args) -> dict:
+    """The :class:`TrainConfig` fields every run of a sweep shares, from the common options."""
+    return dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, num_threads=args.threads,
+                max_steps=args.max_steps, device=args.device)
+
+
+def summary_header(args, benchmark: Benchmark, **fields) -> dict:
+    """The opening fields of a ``summary.json``: data, device, schedule, seeds, then ``fields``."""
+    import platform
+
+    import torch
+
+    return {"benchmark": benchmark.version, "data": str(args.data), "quick": args.quick,
+            "device": f"CPU ({platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__})",
+            "epochs": args.epochs, "max_steps": args.max_steps, "batch_size": args.batch_size, "lr": args.lr,
+            "frame_stride": args.frame_stride, "seeds": args.seeds, **fields, "results": {}}
+
+
+def run_sections(sections: dict, names, sweep, args, summary: dict, print_tables, after_section=None) -> dict:
+    """Run the named sections in order, writing ``OUT/summary.json`` after each (so an interrupted
+    sweep keeps what it measured); ``after_section(name, summary)`` may update ``args``/``summary``;
+    then print every table."""
+    started = time.time()
+    for name in names:
+        summary["results"][name] = sections[name](sweep, args)
+        if after_section is not None:
+            after_section(name, summary)
+        summary["seconds"] = time.time() - started
+        write_text_atomic(args.out / "summary.json", json.dumps(summary, indent=1) + "\n")
+    print_tables(summary)
+    print(f"\nwrote {args.out / 'summary.json'} ({summary['seconds']:.0f} s)")
     return summary

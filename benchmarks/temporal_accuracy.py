@@ -29,20 +29,17 @@ Results: ``OUT/summary.json`` (every table) and one folder per run under ``OUT/r
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
 from pathlib import Path
 
 import torch
-from sweep import Sweep, spec
+from sweep import Sweep, run_sections, schedule_of, spec, summary_header
 from sweep import over_seeds as sweep_over_seeds
 
 from poselift.cli import _parse_assignments
 from poselift.data.benchmark import load_benchmark
 from poselift.data.datasets import FrameSource
 from poselift.evaluate import clip_sequences, lift_clips
-from poselift.fileio import write_text_atomic
 from poselift.lift import load_model
 from poselift.models.registry import build_config
 
@@ -66,9 +63,7 @@ def over_seeds(evaluations: list[dict]) -> dict:
 
 
 def make_sweep(args, benchmark) -> Sweep:
-    schedule = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, num_threads=args.threads,
-                    max_steps=args.max_steps, device=args.device)
-    return Sweep(args.data, benchmark, args.out, schedule, data={"frame_stride": args.frame_stride},
+    return Sweep(args.data, benchmark, args.out, schedule_of(args), data={"frame_stride": args.frame_stride},
                  base_config={"baseline": _parse_assignments(args.baseline_set),
                               "temporal": _parse_assignments(args.temporal_set)},
                  kind_schedule={"temporal": {"lr": args.temporal_lr}} if args.temporal_lr else {})
@@ -240,20 +235,11 @@ def main(argv=None) -> None:
         torch.set_num_threads(args.threads)
     benchmark = load_benchmark(args.data)
     sweep = make_sweep(args, benchmark)
-    summary = {"benchmark": benchmark.version, "data": str(args.data), "quick": args.quick,
-               "device": f"CPU ({platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__})",
-               "epochs": args.epochs, "max_steps": args.max_steps, "batch_size": args.batch_size, "lr": args.lr,
-               "temporal_lr": args.temporal_lr or args.lr, "frame_stride": args.frame_stride,
-               "seeds": args.seeds, "ablation_seeds": args.ablation_seeds, "ablation_input": args.ablation_input,
-               "baseline_config": sweep.base_config["baseline"], "temporal_config": sweep.base_config["temporal"],
-               "results": {}}
-    started = time.time()
-    for name in args.sections:
-        summary["results"][name] = SECTIONS[name](sweep, args)
-        summary["seconds"] = time.time() - started
-        write_text_atomic(args.out / "summary.json", json.dumps(summary, indent=1) + "\n")
-    print_tables(summary)
-    print(f"\nwrote {args.out / 'summary.json'} ({summary['seconds']:.0f} s)")
+    summary = summary_header(args, benchmark, temporal_lr=args.temporal_lr or args.lr,
+                             ablation_seeds=args.ablation_seeds, ablation_input=args.ablation_input,
+                             baseline_config=sweep.base_config["baseline"],
+                             temporal_config=sweep.base_config["temporal"])
+    run_sections(SECTIONS, args.sections, sweep, args, summary, print_tables)
 
 
 if __name__ == "__main__":

@@ -46,13 +46,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from sweep import Sweep, over_seeds, spec
+from sweep import Sweep, over_seeds, run_sections, schedule_of, spec, summary_header
 
 from poselift.cli import _parse_assignments
 from poselift.data.benchmark import load_benchmark
@@ -456,24 +455,12 @@ def main(argv=None) -> None:
     if args.figures:
         args.figures.mkdir(parents=True, exist_ok=True)
     benchmark = load_benchmark(args.data)
-    schedule = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, num_threads=args.threads,
-                    max_steps=args.max_steps, device=args.device)
     base_config = {"vvipe_vae": _parse_assignments(args.vae_set), "vvipe": _parse_assignments(args.vvipe_set)}
-    sweep = VvipeSweep(args.data, benchmark, args.out, schedule, data={"frame_stride": args.frame_stride},
+    sweep = VvipeSweep(args.data, benchmark, args.out, schedule_of(args), data={"frame_stride": args.frame_stride},
                        base_config=base_config)
-    summary = {"benchmark": benchmark.version, "data": str(args.data), "quick": args.quick,
-               "device": f"CPU ({platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__})",
-               "epochs": args.epochs, "max_steps": args.max_steps, "batch_size": args.batch_size, "lr": args.lr,
-               "frame_stride": args.frame_stride, "seeds": args.seeds, "vae_config": base_config["vvipe_vae"],
-               "vvipe_config": {key: value for key, value in base_config["vvipe"].items() if key != "pose_vae_checkpoint"},
-               "results": {}}
-    started = time.time()
-    for name in args.sections:
-        summary["results"][name] = SECTIONS[name](sweep, args)
-        summary["seconds"] = time.time() - started
-        write_text_atomic(args.out / "summary.json", json.dumps(summary, indent=1) + "\n")
-    print_tables(summary)
-    print(f"\nwrote {args.out / 'summary.json'} ({summary['seconds']:.0f} s)")
+    stage_two = {key: value for key, value in base_config["vvipe"].items() if key != "pose_vae_checkpoint"}
+    summary = summary_header(args, benchmark, vae_config=base_config["vvipe_vae"], vvipe_config=stage_two)
+    run_sections(SECTIONS, args.sections, sweep, args, summary, print_tables)
 
 
 if __name__ == "__main__":

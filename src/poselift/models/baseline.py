@@ -14,8 +14,9 @@ with the later papers, which change width, depth, activation, dropout and batch 
 from __future__ import annotations
 
 import copy
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -168,10 +169,53 @@ def frame_mpjpe_mm(predicted_3d: Tensor, target_3d: Tensor, root_index: int = 0)
     return (predicted - target).norm(dim=-1).mean(dim=-1)
 
 
+@contextmanager
+def eval_mode(module: nn.Module) -> Iterator[None]:
+    """Run a block with ``module`` in eval mode; its training mode is restored after."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)
+
+
+def map_in_chunks(rows: Tensor, compute: Callable[[Tensor], Tensor], valid: Tensor, batch_size: int) -> Tensor:
+    """``compute`` on ``rows (N, F)`` in chunks of ``batch_size``: ``(N, ...)``, NaN where ``valid (N,)`` is False."""
+    chunks = [compute(rows[start:start + batch_size]) for start in range(0, rows.shape[0], batch_size)]
+    outputs = torch.cat(chunks) if chunks else compute(rows)
+    return torch.where(valid.reshape((-1,) + (1,) * (outputs.ndim - 1)), outputs, torch.nan)
+
+
 class FrameLifting:
-    """``lift`` for single-frame lifters: a mixin for an ``nn.Module`` with ``normalizer`` (a fitted
-    :class:`~poselift.encoding.PoseNormalizer`), ``config.num_joints`` and ``forward(encoded_2d (B, 2J))
-    -> encoded_3d (B, 3(J-1))``."""
+    """Inference for single-frame models: a mixin for an ``nn.Module`` with ``normalizer`` (a fitted
+    :class:`~poselift.encoding.PoseNormalizer`) and :meth:`lift_encoded` (by default
+    ``normalizer.decode_3d(forward(encoded_2d))``, the baseline's z-scored root-relative output)."""
+
+    def lift_encoded(self, encoded_2d: Tensor) -> Tensor:
+        """``(B, 2J)`` encoded 2D -> ``(B, J, 3)`` mm poses."""
+        return self.normalizer.decode_3d(self(encoded_2d))
+
+    @torch.no_grad()
+    def map_frames(self, keypoints_2d, confidence, compute: Callable[[Tensor], Tensor], batch_size: int = 4096):
+        """``compute(encoded_2d (B, 2J)) -> (B, ...)`` on every frame of ``(..., J, 2)`` px keypoints.
+
+        Runs in eval mode (the training mode is restored after) in chunks of ``batch_size`` frames;
+        frames whose root joint is missing give NaN. Returns ``(..., ...)`` of the input's type
+        (numpy in -> numpy out; tensor in -> tensor on the input's device), leading dims kept.
+        """
+        as_numpy = not torch.is_tensor(keypoints_2d)
+        keypoints = torch.as_tensor(np.asarray(keypoints_2d) if as_numpy else keypoints_2d)
+        out_device = keypoints.device
+        encoded_2d, frame_valid = self.normalizer.encode_2d(
+            keypoints, None if confidence is None else torch.as_tensor(confidence)
+        )
+        lead_shape = encoded_2d.shape[:-1]
+        with eval_mode(self):
+            outputs = map_in_chunks(encoded_2d.reshape(-1, encoded_2d.shape[-1]), compute, frame_valid.reshape(-1),
+                                    batch_size)
+        outputs = outputs.reshape(lead_shape + outputs.shape[1:])
+        return outputs.cpu().numpy() if as_numpy else outputs.to(out_device)
 
     @torch.no_grad()
     def lift(self, keypoints_2d, confidence=None, batch_size: int = 4096):
@@ -189,26 +233,7 @@ class FrameLifting:
             numpy out; tensor in -> tensor on the input's device). Frames whose root joint is
             missing cannot be lifted and are NaN.
         """
-        as_numpy = not torch.is_tensor(keypoints_2d)
-        keypoints = torch.as_tensor(np.asarray(keypoints_2d) if as_numpy else keypoints_2d)
-        out_device = keypoints.device
-        encoded_2d, frame_valid = self.normalizer.encode_2d(
-            keypoints, None if confidence is None else torch.as_tensor(confidence)
-        )
-        lead_shape = encoded_2d.shape[:-1]
-        encoded_2d, frame_valid = encoded_2d.reshape(-1, encoded_2d.shape[-1]), frame_valid.reshape(-1)
-        poses = encoded_2d.new_zeros(encoded_2d.shape[0], self.config.num_joints, 3)
-        was_training = self.training
-        self.eval()
-        try:
-            for start in range(0, encoded_2d.shape[0], batch_size):
-                chunk = slice(start, start + batch_size)
-                poses[chunk] = self.normalizer.decode_3d(self(encoded_2d[chunk]))
-        finally:
-            self.train(was_training)
-        poses = torch.where(frame_valid[:, None, None], poses, torch.nan)
-        poses = poses.reshape(lead_shape + poses.shape[-2:])
-        return poses.cpu().numpy() if as_numpy else poses.to(out_device)
+        return self.map_frames(keypoints_2d, confidence, self.lift_encoded, batch_size)
 
 
 @dataclass

@@ -66,7 +66,7 @@ from torch import Tensor, nn
 from poselift.encoding import PoseNormalizer, insert_root
 from poselift.errors import PoseliftError
 from poselift.models.admm import AGGREGATIONS, ConsensusSolver, check_groups
-from poselift.models.baseline import frame_mpjpe_mm, make_activation, masked_mean
+from poselift.models.baseline import FrameLifting, frame_mpjpe_mm, make_activation, masked_mean
 from poselift.skeleton import H36M17
 
 ROOT_JOINT = "pelvis"
@@ -324,7 +324,7 @@ def aggregation_cost(solver: ConsensusSolver, partial_poses: Tensor) -> Tensor:
 
 
 # ------------------------------------------------------------------------------------- the model
-class ConsensusLifter(nn.Module):
+class ConsensusLifter(FrameLifting, nn.Module):
     """2D keypoints -> root-relative 3D pose by a consensus of partial-pose lifters.
 
     ``forward(encoded_2d (B, 2J)) -> partial poses (B, G, n_g, 3)`` mm, camera frame, each centred
@@ -415,36 +415,7 @@ class ConsensusLifter(nn.Module):
             mpjpe_mm = masked_mean(frame_mpjpe_mm(whole, poses_3d), frame_valid)
         return {"loss": loss, "lifting": lifting.detach(), "aggre": aggre.detach(), "mpjpe_mm": mpjpe_mm}
 
-    @torch.no_grad()
-    def lift(self, keypoints_2d, confidence=None, batch_size: int = 4096):
-        """Lift 2D keypoints to 3D poses (eval mode; the training mode is restored after).
-
-        Args:
-            keypoints_2d: ``(..., J, 2)`` px, numpy array or tensor.
-            confidence: ``(..., J)`` in [0, 1] (0 = missing) or None.
-            batch_size: frames per forward pass and aggregation.
-
-        Returns:
-            ``(..., J, 3)`` mm, camera frame, root-relative, aggregated with
-            ``config.aggregation``, of the input's type (numpy in -> numpy out; tensor in -> tensor
-            on the input's device). Frames whose root joint is missing are NaN.
-        """
-        as_numpy = not torch.is_tensor(keypoints_2d)
-        keypoints = torch.as_tensor(np.asarray(keypoints_2d) if as_numpy else keypoints_2d)
-        out_device = keypoints.device
-        encoded_2d, frame_valid = self.normalizer.encode_2d(
-            keypoints, None if confidence is None else torch.as_tensor(confidence))
-        lead_shape = encoded_2d.shape[:-1]
-        encoded_2d, frame_valid = encoded_2d.reshape(-1, encoded_2d.shape[-1]), frame_valid.reshape(-1)
-        poses = encoded_2d.new_zeros(encoded_2d.shape[0], self.config.num_joints, 3)
-        was_training = self.training
-        self.eval()
-        try:
-            for start in range(0, encoded_2d.shape[0], batch_size):
-                chunk = slice(start, start + batch_size)
-                poses[chunk] = self.solver.aggregate(self(encoded_2d[chunk]), self.config.aggregation).poses_3d
-        finally:
-            self.train(was_training)
-        poses = torch.where(frame_valid[:, None, None], poses, torch.nan)
-        poses = poses.reshape(lead_shape + poses.shape[-2:])
-        return poses.cpu().numpy() if as_numpy else poses.to(out_device)
+    def lift_encoded(self, encoded_2d: Tensor) -> Tensor:
+        """``(B, 2J)`` encoded 2D -> ``(B, J, 3)`` mm: the partial poses aggregated with
+        ``config.aggregation`` (what :meth:`lift` returns, root-relative, camera frame)."""
+        return self.solver.aggregate(self(encoded_2d), self.config.aggregation).poses_3d

@@ -36,10 +36,9 @@ so only its P-MPJPE (Procrustes) column means something for these models; the V-
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -50,7 +49,14 @@ from poselift.data.noise import DetectorNoiseConfig, simulate_detector
 from poselift.encoding import PoseNormalizer, insert_root, split_root
 from poselift.errors import PoseliftError, ShapeError
 from poselift.geometry import array_kind, axis_angle_to_matrix, canonicalize, rotation_about_z
-from poselift.models.baseline import ResidualMLP, frame_mpjpe_mm, masked_mean
+from poselift.models.baseline import (
+    FrameLifting,
+    ResidualMLP,
+    eval_mode,
+    frame_mpjpe_mm,
+    map_in_chunks,
+    masked_mean,
+)
 from poselift.skeleton import H36M17
 
 PELVIS = H36M17.index("pelvis")
@@ -244,26 +250,8 @@ def joint_squared_error(predicted: Tensor, target: Tensor, num_joints: int) -> T
 # ----------------------------------------------------------------------------------------------
 
 
-@contextmanager
-def _eval_mode(module: nn.Module) -> Iterator[None]:
-    """Run a block in eval mode and restore the module's training mode after."""
-    was_training = module.training
-    module.eval()
-    try:
-        yield
-    finally:
-        module.train(was_training)
-
-
-def _per_frame(poses, compute: Callable[[Tensor], Tensor], valid: Tensor, batch_size: int, like) -> Any:
-    """Apply ``compute`` to ``poses (N, F)`` in chunks; rows with ``valid`` False become NaN.
-
-    Returns ``(N, ...)`` as a numpy array when ``like`` is not a tensor, else a tensor on ``like``'s device.
-    """
-    chunks = [compute(poses[start:start + batch_size]) for start in range(0, poses.shape[0], batch_size)]
-    outputs = torch.cat(chunks) if chunks else compute(poses)
-    shape = (-1,) + (1,) * (outputs.ndim - 1)
-    outputs = torch.where(valid.reshape(shape), outputs, torch.nan)
+def _as_input_type(outputs: Tensor, like) -> Any:
+    """``outputs`` as a numpy array when ``like`` is not a tensor, else a tensor on ``like``'s device."""
     return outputs.cpu().numpy() if not torch.is_tensor(like) else outputs.to(like.device)
 
 
@@ -385,9 +373,10 @@ class PoseVae(nn.Module):
         valid = torch.isfinite(flat).all(dim=-1).all(dim=-1)
         stand_in = flat[valid][:1] if bool(valid.any()) else _STAND_IN_POSE.to(flat)   # computed, then NaN
         filled = torch.where(valid[:, None, None], flat, stand_in)
-        with _eval_mode(self):
-            embedding = _per_frame(filled, lambda chunk: self.encode(self.normalizer.encode_3d(chunk))[0], valid,
-                                   batch_size, poses_3d)
+        with eval_mode(self):
+            embedding = map_in_chunks(filled, lambda chunk: self.encode(self.normalizer.encode_3d(chunk))[0], valid,
+                                      batch_size)
+        embedding = _as_input_type(embedding, poses_3d)
         return embedding.reshape(lead_shape + embedding.shape[-1:])
 
     @torch.no_grad()
@@ -399,9 +388,10 @@ class PoseVae(nn.Module):
             raise ShapeError(f"latent: expected shape (..., {self.config.latent_size}), got {tuple(vectors.shape)}")
         lead_shape, flat = vectors.shape[:-1], vectors.reshape(-1, self.config.latent_size)
         valid = torch.isfinite(flat).all(dim=-1)
-        with _eval_mode(self):
-            poses = _per_frame(torch.nan_to_num(flat), lambda chunk: self.normalizer.decode_3d(self.decode(chunk)),
-                               valid, batch_size, latent)
+        with eval_mode(self):
+            poses = _as_input_type(map_in_chunks(torch.nan_to_num(flat),
+                                                 lambda chunk: self.normalizer.decode_3d(self.decode(chunk)),
+                                                 valid, batch_size), latent)
         return poses.reshape(lead_shape + poses.shape[-2:])
 
 
@@ -494,7 +484,7 @@ def _attach_pose_vae(config: VvipeConfig) -> tuple[VvipeConfig, dict | None]:
     return config, None
 
 
-class VvipeLifter(nn.Module):
+class VvipeLifter(FrameLifting, nn.Module):
     """§3.3: 2D keypoints -> V-VIPE (latent) -> frozen stage-1 decoder -> normalised canonical 3D.
 
     ``forward(encoded_2d (B, 2J)) -> latent (B, D)`` in the normalised 2D space of :attr:`normalizer`
@@ -600,18 +590,6 @@ class VvipeLifter(nn.Module):
                 "triplet": triplet, "triplet_anchors": has_triplet.float().mean(), "mpjpe_mm": mpjpe_mm}
 
     # ------------------------------------------------------------------------------ inference
-    def _from_keypoints(self, keypoints_2d, confidence, compute: Callable[[Tensor], Tensor], batch_size: int):
-        """Run ``compute(encoded_2d chunk)`` on every frame of ``(..., J, 2)`` px keypoints (eval mode);
-        frames whose root is missing give NaN. Output of the input's type, leading dims kept."""
-        keypoints = _tensor(keypoints_2d, self.normalizer.mean_2d)
-        conf = None if confidence is None else _tensor(confidence, self.normalizer.mean_2d)
-        encoded_2d, frame_valid = self.normalizer.encode_2d(keypoints, conf)
-        lead_shape = encoded_2d.shape[:-1]
-        with _eval_mode(self):
-            outputs = _per_frame(encoded_2d.reshape(-1, encoded_2d.shape[-1]), compute, frame_valid.reshape(-1),
-                                 batch_size, keypoints_2d)
-        return outputs.reshape(lead_shape + outputs.shape[1:])
-
     @torch.no_grad()
     def embed(self, keypoints_2d, confidence=None, batch_size: int = 4096):
         """V-VIPE of 2D keypoints.
@@ -623,7 +601,7 @@ class VvipeLifter(nn.Module):
         Returns:
             ``(..., D)`` (D = 32 by default) of the input's type; NaN where the root is missing.
         """
-        return self._from_keypoints(keypoints_2d, confidence, self, batch_size)
+        return self.map_frames(keypoints_2d, confidence, self, batch_size)
 
     @torch.no_grad()
     def lift(self, keypoints_2d, confidence=None, batch_size: int = 4096):
@@ -637,9 +615,11 @@ class VvipeLifter(nn.Module):
             pelvis at the origin), at the mean body size of the training poses; NOT the camera
             frame. Frames whose root is missing are NaN. Numpy in -> numpy out, tensor -> tensor.
         """
-        return self._from_keypoints(keypoints_2d, confidence,
-                                    lambda chunk: self.pose_vae.normalizer.decode_3d(self.pose_vae.decode(self(chunk))),
-                                    batch_size)
+        return super().lift(keypoints_2d, confidence, batch_size)
+
+    def lift_encoded(self, encoded_2d: Tensor) -> Tensor:
+        """``(B, 2J)`` encoded 2D -> ``(B, J, 3)`` mm, canonical frame, through the frozen decoder."""
+        return self.pose_vae.normalizer.decode_3d(self.pose_vae.decode(self(encoded_2d)))
 
     def embed_3d(self, poses_3d, batch_size: int = 4096):
         """V-VIPE of 3D poses through the frozen stage-1 encoder; see :meth:`PoseVae.embed_3d`."""
