@@ -9,7 +9,8 @@ from the training data before it is built (the consensus model draws its joint g
 
 The model class says which samples it trains on: its class attribute ``source_kind`` is
 ``"frames"`` (single frames, the default when absent), ``"pairs"`` (two views per sample: half the
-same frame by two cameras, half random frames, for siamese losses) or ``"windows"`` (sliding windows
+same frame by two cameras, half random frames, for siamese losses), ``"views"`` (the same frame by
+two cameras, 2D and cameras only, no 3D: self-supervised training) or ``"windows"`` (sliding windows
 of ``config.sequence_length`` consecutive frames, stride 1); :data:`SOURCE_BUILDERS` maps it to the
 batch sources.
 
@@ -33,6 +34,7 @@ from poselift.data.datasets import FramePairSource, FrameSource, WindowSource
 from poselift.errors import PoseliftError
 from poselift.fileio import write_text_atomic
 from poselift.models.registry import MODEL_KINDS, build_config
+from poselift.models.selfsup import selfsup_sources
 from poselift.train import TrainConfig, train
 
 PAPER_DECAYS = 48
@@ -86,7 +88,8 @@ def _window_sources(benchmark, options: DataOptions, cameras, val_cameras, virtu
     return train_source, val_source
 
 
-SOURCE_BUILDERS = {"frames": _frame_sources, "pairs": _pair_sources, "windows": _window_sources}
+SOURCE_BUILDERS = {"frames": _frame_sources, "pairs": _pair_sources, "windows": _window_sources,
+                   "views": selfsup_sources}
 
 
 def training_sources(benchmark, options: DataOptions, source_kind: str = "frames", sequence_length: int = 1):

@@ -15,6 +15,7 @@ from torch import nn
 from poselift.errors import PoseliftError
 from poselift.models.baseline import BaselineConfig, BaselineLifter
 from poselift.models.consensus import ConsensusConfig, ConsensusLifter
+from poselift.models.selfsup import SelfSupConfig, SelfSupervisedLifter
 from poselift.models.siamese import SiameseConfig, SiameseLifter
 from poselift.models.temporal import TemporalConfig, TemporalLifter
 from poselift.models.vvipe import PoseVae, PoseVaeConfig, VvipeConfig, VvipeLifter
@@ -22,6 +23,7 @@ from poselift.models.vvipe import PoseVae, PoseVaeConfig, VvipeConfig, VvipeLift
 MODEL_KINDS: dict[str, tuple[type, type[nn.Module]]] = {
     "baseline": (BaselineConfig, BaselineLifter),
     "consensus": (ConsensusConfig, ConsensusLifter),
+    "selfsup": (SelfSupConfig, SelfSupervisedLifter),
     "siamese": (SiameseConfig, SiameseLifter),
     "temporal": (TemporalConfig, TemporalLifter),
     "vvipe": (VvipeConfig, VvipeLifter),

@@ -1,0 +1,219 @@
+"""Geometry-driven self-supervised lifter (Li et al.) next to the supervised baseline: the paper's claims.
+
+Every model is trained by the shared recipe (``poselift train KIND``) with one schedule; the self-supervised
+runs read only 2D keypoints, confidences and cameras (``source_kind = "views"``). Evaluation lifts with the
+lifting branch alone, Protocol #1 (MPJPE) and #2 (P-MPJPE) on the test subjects, all four cameras.
+Sections (``--sections``):
+
+- ``headline``: ``gt`` and ``noisy`` 2D, ``--seeds``: the supervised baseline, the self-supervised model
+  (Eq. 7) and plain re-projection (L_reproj alone; the paper: 468.5 mm, it collapses), and the
+  selfsup / baseline ratio (paper, CPN detections: 59.0 / 45.7 mm for Eq. 7).
+- ``views``: 4 views against 12 (8 virtual cameras, two per real one at 120 and 240 degrees; their 2D is
+  the projection of the frame triangulated from the real views' 2D), ``--ablation-seeds``
+  (paper: 59.0 -> 57.0 mm P#1).
+- ``pose2sim``: the four real calibrated videos of ``../shared/data/pose2sim``: MediaPipe detections
+  (the ``keypoints_2d.json`` that ``poselift video --calibration Calib.qca.txt cam01.mp4 ... --out DIR``
+  writes per view, given by ``--pose2sim-detections DIR``) with their real calibration. Multi-view
+  consistency (each view lifted, turned into world axes with its camera, mean distance between the
+  views' root-relative poses, mm) of the benchmark-trained model, then after fine-tuning it
+  self-supervised on the real views (``--finetune-steps``).
+
+    python benchmarks/selfsup_accuracy.py --data benchmark.npz --out benchmarks/results/selfsup \\
+        --epochs 20 --frame-stride 5 --threads 1 --pose2sim-detections /tmp/pose2sim_video
+    python benchmarks/selfsup_accuracy.py --data benchmark.npz --out /tmp/selfsup_quick --quick
+
+``--quick`` is a smoke test (tiny widths, 30 steps, one seed): its numbers say nothing about the methods.
+Results: ``OUT/summary.json`` (every table) and one folder per run under ``OUT/runs``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from pathlib import Path
+
+import numpy as np
+import torch
+from sweep import Sweep, over_seeds, run_sections, schedule_of, spec, summary_header
+
+from poselift.camera import to_world_frame
+from poselift.cli import _parse_assignments
+from poselift.data.benchmark import load_benchmark
+from poselift.lift import load_model
+from poselift.models.selfsup import PAPER_VIRTUAL_STEP_DEG, MultiViewSource
+from poselift.train import TrainConfig, train
+
+REPORTED = ("mpjpe", "p_mpjpe")
+FOUR_VIEWS = {"protocol": 1}
+TWELVE_VIEWS = {"protocol": 1, "virtual_cameras": True, "virtual_step_deg": PAPER_VIRTUAL_STEP_DEG}
+# row -> (model kind, config overrides, the paper's P#1 mm on H36M with CPN detections)
+HEADLINE_ROWS = {
+    "baseline (supervised)": ("baseline", {}, None),
+    "selfsup, L_reproj + lambda L_t-reproj": ("selfsup", {}, 59.0),
+    "selfsup, plain re-projection": ("selfsup", {"reprojection": "plain"}, 468.5),
+}
+
+
+def headline(sweep: Sweep, args) -> dict:
+    results = {}
+    for input_name in args.inputs:
+        rows = {}
+        for row, (kind, config, paper_mm) in HEADLINE_ROWS.items():
+            runs = [spec(kind, input_name, seed, config, FOUR_VIEWS) for seed in args.seeds]
+            rows[row] = {**over_seeds([sweep.evaluation(run) for run in runs], REPORTED), "paper_p1_mm": paper_mm}
+        ours, baseline = rows["selfsup, L_reproj + lambda L_t-reproj"], rows["baseline (supervised)"]
+        rows["selfsup / baseline"] = {metric: ours[metric]["mean"] / baseline[metric]["mean"] for metric in REPORTED}
+        results[input_name] = rows
+    return results
+
+
+def views(sweep: Sweep, args) -> dict:
+    results = {}
+    for input_name in args.inputs:
+        results[input_name] = {
+            label: {**over_seeds([sweep.evaluation(spec("selfsup", input_name, seed, {}, data))
+                                  for seed in args.ablation_seeds], REPORTED), "paper_p1_mm": paper_mm}
+            for label, data, paper_mm in (("4 views", FOUR_VIEWS, 59.0), ("12 views", TWELVE_VIEWS, 57.0))}
+    return results
+
+
+def real_views(detections: Path, calibration: Path, videos: Path):
+    """H36M-17 keypoints ``(C, F, 17, 2)`` px and confidences ``(C, F, 17)`` of the real views (common
+    frames), with their calibrated cameras."""
+    from poselift.io import load_keypoints_2d
+    from poselift.multiview import cameras_for_videos
+    from poselift.skeleton import to_h36m17
+    from poselift.video import probe_video
+
+    video_paths = sorted(videos.glob("cam*.mp4"))
+    cameras, _ = cameras_for_videos(calibration, [probe_video(path) for path in video_paths])
+    recorded = [load_keypoints_2d(detections / path.stem / "keypoints_2d.json") for path in video_paths]
+    frames = min(len(record.keypoints_2d) for record in recorded)
+    converted = [to_h36m17(record.keypoints_2d[:frames], record.confidence[:frames], record.layout)
+                 for record in recorded]
+    keypoints = np.stack([np.asarray(points) for points, _ in converted])
+    confidence = np.stack([np.asarray(weights) for _, weights in converted])
+    return keypoints, confidence, cameras
+
+
+def view_consistency_mm(model, keypoints: np.ndarray, confidence: np.ndarray, cameras) -> dict:
+    """Each view lifted (root-relative, camera frame) and turned into world axes with its camera's
+    rotation; the mean distance between two views' joints (mm) over frames where both lifted, per pair
+    and overall."""
+    lifted = np.stack([model.lift(keypoints[view], confidence[view]) for view in range(len(cameras))])
+    world = np.stack([to_world_frame(lifted[view], cameras[view].R, np.zeros(3)) for view in range(len(cameras))])
+    pairs = {}
+    for first, second in itertools.combinations(range(len(cameras)), 2):
+        distance = np.linalg.norm(world[first] - world[second], axis=-1).mean(axis=-1)
+        distance = distance[np.isfinite(distance)]
+        pairs[f"{cameras[first].name}-{cameras[second].name}"] = float(distance.mean()) if len(distance) else None
+    known = [value for value in pairs.values() if value is not None]
+    return {"mean_mm": float(np.mean(known)) if known else None, "pairs_mm": pairs}
+
+
+def pose2sim(sweep: Sweep, args) -> dict:
+    if args.pose2sim_detections is None:
+        return {"skipped": "give --pose2sim-detections (the output folder of poselift video on the four videos)"}
+    keypoints, confidence, cameras = real_views(args.pose2sim_detections, args.pose2sim / "Calib.qca.txt",
+                                                args.pose2sim / "videos")
+    run_dir = sweep.trained(spec("selfsup", "noisy", args.seeds[0], {}, FOUR_VIEWS))
+    model = load_model(run_dir / "last.pt")
+    before = view_consistency_mm(model, keypoints, confidence, cameras)
+    source = MultiViewSource.from_recordings(keypoints, confidence, cameras)
+    model.config.pretrain_epochs = 0.0               # fine-tuning: straight to Eq. (7)
+    config = TrainConfig(epochs=max(1, args.finetune_steps * args.finetune_batch // len(source) + 1),
+                         batch_size=args.finetune_batch, lr=args.finetune_lr, max_steps=args.finetune_steps,
+                         num_threads=args.threads, device=args.device, lr_decay=1.0, checkpoint_every_steps=0)
+    train(model, source, config, args.out / "pose2sim_finetune", force=True, quiet=True)
+    after = view_consistency_mm(model, keypoints, confidence, cameras)
+    return {"frames": int(keypoints.shape[1]), "views": [camera.name for camera in cameras],
+            "finetune_steps": args.finetune_steps, "before": before, "after": after}
+
+
+SECTIONS = {"headline": headline, "views": views, "pose2sim": pose2sim}
+
+
+def print_tables(summary: dict) -> None:
+    def cells(row: dict) -> str:
+        return "  ".join(f"{row[m]['mean']:>7.1f} ±{row[m]['std']:>4.1f}" for m in REPORTED)
+
+    def paper(value) -> str:
+        return f"{value:>8.1f}" if value is not None else f"{'-':>8}"
+
+    results = summary["results"]
+    for input_name, rows in results.get("headline", {}).items():
+        print(f"\nProtocol #1/#2, 4 views, {input_name} 2D (seeds {summary['seeds']})\n"
+              f"{'model':<40}{'MPJPE mm':>14}{'P-MPJPE mm':>16}{'paper':>8}")
+        for row in HEADLINE_ROWS:
+            print(f"{row:<40}{cells(rows[row])}{paper(rows[row]['paper_p1_mm'])}")
+        ratio = rows["selfsup / baseline"]
+        print(f"{'selfsup / baseline':<40}" + "  ".join(f"{ratio[m]:>13.3f}" for m in REPORTED))
+    for input_name, rows in results.get("views", {}).items():
+        print(f"\nSelf-supervised, 4 vs 12 views, {input_name} 2D (seeds {summary['ablation_seeds']})\n"
+              f"{'views':<40}{'MPJPE mm':>14}{'P-MPJPE mm':>16}{'paper':>8}")
+        for label, values in rows.items():
+            print(f"{label:<40}{cells(values)}{paper(values['paper_p1_mm'])}")
+    if "pose2sim" in results:
+        real = results["pose2sim"]
+        if "skipped" in real:
+            print(f"\npose2sim real videos: skipped ({real['skipped']})")
+        else:
+            print(f"\npose2sim real videos ({real['frames']} frames, {len(real['views'])} views): mean distance "
+                  f"between views' lifted poses in world axes, mm\n{'pair':<20}{'before':>10}{'after':>10}")
+            for pair, value in real["before"]["pairs_mm"].items():
+                after = real["after"]["pairs_mm"][pair]
+                print(f"{pair:<20}{value or float('nan'):>10.1f}{after or float('nan'):>10.1f}")
+            print(f"{'mean':<20}{real['before']['mean_mm'] or float('nan'):>10.1f}"
+                  f"{real['after']['mean_mm'] or float('nan'):>10.1f}")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="benchmark .npz (poselift data build)")
+    parser.add_argument("--out", type=Path, required=True, help="folder for runs and summary.json")
+    parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=list(SECTIONS))
+    parser.add_argument("--inputs", nargs="+", default=["gt", "noisy"], choices=["gt", "noisy"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds of the headline rows")
+    parser.add_argument("--ablation-seeds", nargs="+", type=int, default=[0], help="seeds of the views rows")
+    parser.add_argument("--pose2sim", type=Path,
+                        default=Path(__file__).resolve().parents[2] / "shared" / "data" / "pose2sim")
+    parser.add_argument("--pose2sim-detections", type=Path, default=None,
+                        help="poselift video output folder of the four pose2sim videos (camXX/keypoints_2d.json)")
+    parser.add_argument("--finetune-steps", type=int, default=300)
+    parser.add_argument("--finetune-batch", type=int, default=64)
+    parser.add_argument("--finetune-lr", type=float, default=1e-4)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=256, help="frames (baseline) or view pairs (selfsup)")
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--frame-stride", type=int, default=5, help="keep every k-th training frame (5 = 10 fps)")
+    parser.add_argument("--max-steps", type=int, default=None, help="stop every training after this many steps")
+    parser.add_argument("--baseline-set", nargs="*", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--selfsup-set", nargs="*", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--quick", action="store_true", help="smoke test: tiny models, 30 steps, one seed")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.epochs, args.max_steps, args.frame_stride, args.finetune_steps = 1, 30, 20, 10
+        args.seeds, args.ablation_seeds = [0], [0]
+        args.baseline_set = args.baseline_set + ["hidden_size=64"]
+        args.selfsup_set = args.selfsup_set + ["hidden_size=64", "num_blocks=1", "pretrain_epochs=0.5"]
+    return args
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    benchmark = load_benchmark(args.data)
+    sweep = Sweep(args.data, benchmark, args.out, schedule_of(args), data={"frame_stride": args.frame_stride},
+                  base_config={"baseline": _parse_assignments(args.baseline_set),
+                               "selfsup": _parse_assignments(args.selfsup_set)})
+    summary = summary_header(args, benchmark, ablation_seeds=args.ablation_seeds,
+                             baseline_config=sweep.base_config["baseline"],
+                             selfsup_config=sweep.base_config["selfsup"])
+    run_sections(SECTIONS, args.sections, sweep, args, summary, print_tables)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,507 @@
+"""Li et al. (AAAI 2020), "Geometry-driven self-supervised method for 3D human pose estimation".
+
+Method: trained from synchronised 2D poses of calibrated cameras (+ their confidences) only; no 3D
+label ever enters the loss.
+
+- lifting branch: the Martinez residual MLP with four residual blocks, z-scored 2D ``(B, 2J)`` ->
+  root-relative 3D ``Y`` (camera frame, mm). It is the only branch used to lift at test time.
+- position branch: the same architecture, separate weights, predicts the root's camera-frame
+  position ``r``; the global pose is ``Y~ = Y + r``. We write ``r`` in ray coordinates,
+  ``r = z (n_root + d, 1)`` with ``n_root`` the undistorted normalised image position of the detected
+  root, ``d`` a learned 2-vector offset and ``z = min_depth + depth_scale * softplus(.)`` the learned
+  depth: any point in front of the camera is reachable, the depth can never turn negative, and an
+  untrained branch already puts the root on its ray (the paper does not say how it parametrises ``r``).
+- Eq. (1): perspective projection ``rho`` through the view's full camera model (intrinsics and OpenCV
+  distortion, :func:`poselift.camera.project_points`).
+- Eq. (2): ``L_reproj = sum_i w_i^v1 ||X_i^v1 - rho(Y~_i^v1)||^2 + (same for v2)``.
+- Eqs. (3)-(4): ``tau(Y~^v1) = R_1to2 (Y~^v1 - t_1to2)``, ``R_1to2 = R2 R1^T``, ``t_1to2 = R1 (c2 - c1)``
+  (camera centres ``c`` in the world), i.e. to the world with camera 1 and back with camera 2.
+- Eq. (5): ``L_t-reproj = sum_i w_i^v1 ||X_i^v2 - rho(tau(Y~_i^v1))||^2 + w_i^v2 ||X_i^v1 - rho(tau(Y~_i^v2))||^2``.
+- Eq. (6), pre-training (``pretrain_epochs``, paper 20): ``L_pre = sum_i ||tau(Y~_i^v1) - Y~_i^v2||^2 + ||tau(Y~_i^v2) - Y~_i^v1||^2``.
+- Eq. (7), afterwards: ``L_T = L_reproj + lambda L_t-reproj`` (``transform_weight``); with
+  ``reprojection="plain"`` only ``L_reproj`` (the paper's "Reproj" row, which collapses).
+
+Sums over joints are divided by J (a constant, so a joint of confidence 0 adds nothing and the others
+are not re-weighted); frames are averaged. Units: px^2 for the re-projection terms, mm^2 for ``L_pre``.
+
+The stage follows the number of training views seen (buffer ``views_seen``, saved in checkpoints, so
+a resumed run continues in the right stage); ``prepare_config`` stores the epoch size it needs.
+
+Data: :class:`MultiViewSource` gives the same frame seen by two cameras with 2D, confidences and
+camera parameters only (no 3D key exists in its batches, and :meth:`SelfSupervisedLifter.loss` raises
+if one is present). Augmentation (``virtual`` cameras, paper: 8 virtual views, 4 -> 12): a frame's 2D
+in a virtual camera is the projection of the frame TRIANGULATED from the real views' 2D, so the
+augmentation, too, needs no 3D ground truth (the paper projects the dataset's 3D poses instead).
+Validation on single frames with 3D (:meth:`SelfSupervisedLifter.validation_terms`) only reports the
+error without gradients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from poselift.camera import Camera, project_points, to_camera_frame, to_world_frame, undistort_pixels, virtual_rig
+from poselift.data.benchmark import Benchmark
+from poselift.data.datasets import INPUTS, FrameSource, camera_tensors
+from poselift.encoding import PoseNormalizer, _Moments
+from poselift.errors import PoseliftError, ShapeError
+from poselift.geometry import triangulate_dlt
+from poselift.models.baseline import FrameLifting, ResidualMLP, frame_mpjpe_mm, masked_mean
+
+REPROJECTIONS = ("transform", "plain")
+# batch keys that carry 3D ground truth: a self-supervised training batch must hold none of them
+GROUND_TRUTH_PREFIXES = ("poses_3d", "root_3d")
+VIEW_KEYS = ("keypoints_2d", "confidence", "rotation", "position", "focal", "principal", "radial", "tangential")
+PAPER_VIRTUAL_STEP_DEG = 120.0   # two virtual cameras per real one: 4 + 8 = 12 views
+
+
+@dataclass
+class SelfSupConfig:
+    """Hyper-parameters (defaults = the paper where it gives them).
+
+    num_blocks: residual blocks of each branch (paper: 4). hidden_size, dropout: the Martinez values.
+    transform_weight: lambda of Eq. (7); the paper sets it per dataset without giving it: 1.
+    reprojection: "transform" (Eq. 7) or "plain" (L_reproj alone, the paper's collapsing baseline).
+    pretrain_epochs: epochs of L_pre (Eq. 6) before Eq. (7) (paper: 20).
+    samples_per_epoch: training samples per epoch, filled in by :meth:`SelfSupervisedLifter.prepare_config`
+        from the training source (0 = not yet known; a model with pre-training refuses to train then).
+        The stage switches after ``pretrain_epochs * samples_per_epoch`` training views; the loop drops
+        each epoch's incomplete last batch, so the switch comes at most one batch per epoch late.
+    output_scale_mm: the lifting branch's output unit (mm per unit of network output): no 3D statistics
+        can be fitted without 3D data, so the decoded pose is ``output * output_scale_mm``.
+    depth_scale_mm, min_depth_mm: the position branch's depth ``min_depth + depth_scale * softplus(.)``.
+    max_norm: per-row weight norm bound (the paper uses none).
+    input_normalization: "image" (z-scored pixels, as the paper) or "pose".
+    """
+
+    num_joints: int = 17
+    hidden_size: int = 1024
+    num_blocks: int = 4
+    dropout: float = 0.5
+    batch_norm: bool = True
+    activation: str = "relu"
+    transform_weight: float = 1.0
+    reprojection: str = "transform"
+    pretrain_epochs: float = 20.0
+    samples_per_epoch: int = 0
+    output_scale_mm: float = 200.0
+    depth_scale_mm: float = 5000.0
+    min_depth_mm: float = 100.0
+    max_norm: float | None = None
+    input_normalization: str = "image"
+
+
+class TwoDimensionalNormalizer(PoseNormalizer):
+    """A :class:`PoseNormalizer` fitted on 2D only: the 2D statistics come from the training views,
+    the 3D ones are fixed (mean 0, std ``output_scale_mm``), since self-supervised training has no 3D."""
+
+    def __init__(self, num_joints: int, input_normalization: str, output_scale_mm: float):
+        super().__init__(num_joints, input_normalization=input_normalization)
+        self.output_scale_mm = float(output_scale_mm)
+
+    def fit_views(self, keypoints_2d: Tensor, confidence: Tensor | None) -> "TwoDimensionalNormalizer":
+        """Fit on ``(N, J, 2)`` px keypoints with ``(N, J)`` confidences (or None)."""
+        keypoints_2d = self._check(keypoints_2d, "keypoints_2d", 2).reshape(-1, self.num_joints, 2)
+        if confidence is not None:
+            confidence = torch.nan_to_num(self._check(confidence, "confidence", None), nan=0.0)
+            confidence = confidence.reshape(-1, self.num_joints)
+        moments = _Moments(self.input_dim)
+        normalized, valid_joint, _ = self._prepare_2d(keypoints_2d, confidence)
+        moments.add(normalized.flatten(start_dim=-2), valid_joint.repeat_interleave(2, dim=-1))
+        if not bool((moments.count > 0).any()):
+            raise ShapeError("no valid 2D pose in the training views")
+        mean_2d, std_2d = moments.mean_std()
+        with torch.no_grad():
+            self.mean_2d.copy_(mean_2d.to(self.mean_2d.device))
+            self.std_2d.copy_(std_2d.to(self.std_2d.device))
+            self.mean_3d.zero_()
+            self.std_3d.fill_(self.output_scale_mm)
+            self.fitted.fill_(1)
+        return self
+
+    def fit_source(self, source, chunk_size: int = 65_536, seed: int = 0) -> "TwoDimensionalNormalizer":
+        """Fit on the first view (``keypoints_2d_1``, ``confidence_1``) of every sample of a multi-view
+        source; its ordered camera pairs put every camera in the first view."""
+        total = len(source)
+        if total == 0:
+            raise PoseliftError("cannot fit the 2D statistics: the training data is empty")
+        generator = torch.Generator().manual_seed(seed)
+        keypoints, confidences = [], []
+        for start in range(0, total, chunk_size):
+            batch = source.batch(torch.arange(start, min(start + chunk_size, total)), generator)
+            keypoints.append(batch["keypoints_2d_1"])
+            confidences.append(batch["confidence_1"])
+        return self.fit_views(torch.cat(keypoints), torch.cat(confidences))
+
+
+# ----------------------------------------------------------------------------------------------
+# geometry of the losses
+# ----------------------------------------------------------------------------------------------
+
+
+def transform_between_views(points_cam_1: Tensor, rotation_1: Tensor, position_1: Tensor, rotation_2: Tensor,
+                            position_2: Tensor) -> Tensor:
+    """Eq. (3)-(4), ``tau``: camera-1 points seen from camera 2, ``R2 R1^T (x - R1 (c2 - c1))``.
+
+    Args:
+        points_cam_1: ``(B, J, 3)`` mm, camera-1 frame (global, not root-relative).
+        rotation_1, rotation_2: ``(B, 3, 3)`` world -> camera rotations; position_1, position_2:
+            ``(B, 3)`` camera centres in the world, mm.
+    Returns:
+        ``(B, J, 3)`` mm, camera-2 frame.
+    """
+    return to_camera_frame(to_world_frame(points_cam_1, rotation_1, position_1), rotation_2, position_2)
+
+
+def relative_transform(rotation_1: Tensor, position_1: Tensor, rotation_2: Tensor,
+                       position_2: Tensor) -> tuple[Tensor, Tensor]:
+    """Eq. (4): ``(R_1to2 (..., 3, 3), t_1to2 (..., 3) mm)`` with ``tau(x) = R_1to2 (x - t_1to2)``;
+    ``t_1to2`` is camera 2's centre in camera 1's frame."""
+    rotation_1to2 = rotation_2 @ rotation_1.transpose(-1, -2)
+    translation_1to2 = (rotation_1 @ (position_2 - position_1).unsqueeze(-1)).squeeze(-1)
+    return rotation_1to2, translation_1to2
+
+
+def reproject(points_cam: Tensor, view: dict[str, Tensor], min_depth_mm: float) -> Tensor:
+    """Eq. (1), ``rho``: ``(B, J, 3)`` mm camera frame -> ``(B, J, 2)`` px through the view's camera
+    (``focal``, ``principal``, ``radial``, ``tangential`` of ``(B, ...)``). Depths are clamped at
+    ``min_depth_mm`` so a point behind the camera cannot give an infinite pixel."""
+    depth = points_cam[..., 2:].clamp(min=min_depth_mm)
+    return project_points(torch.cat([points_cam[..., :2], depth], dim=-1), view["focal"], view["principal"],
+                          view["radial"], view["tangential"])
+
+
+def weighted_reprojection_error(keypoints_2d: Tensor, confidence: Tensor, projected_2d: Tensor) -> Tensor:
+    """``sum_i w_i ||X_i - x_i||^2 / J`` per frame, ``(B,)`` px^2, for ``(B, J, 2)`` px keypoints with
+    ``(B, J)`` confidences. A joint of confidence 0 (its keypoint may be NaN) contributes nothing."""
+    used = confidence > 0
+    difference = torch.where(used[..., None], keypoints_2d - projected_2d, torch.zeros_like(projected_2d))
+    weight = torch.where(used, confidence, torch.zeros_like(confidence))
+    return (weight * difference.square().sum(dim=-1)).mean(dim=-1)
+
+
+def pose_disagreement(points_a: Tensor, points_b: Tensor) -> Tensor:
+    """``sum_i ||a_i - b_i||^2 / J`` per frame, ``(B,)`` mm^2, of two ``(B, J, 3)`` poses."""
+    return (points_a - points_b).square().sum(dim=-1).mean(dim=-1)
+
+
+def geometric_terms(pose_1: Tensor, pose_2: Tensor, view_1: dict[str, Tensor], view_2: dict[str, Tensor],
+                    min_depth_mm: float) -> dict[str, Tensor]:
+    """Eqs. (2), (5) and (6) per pair for global poses ``(B, J, 3)`` mm in each view's camera frame.
+
+    Returns ``pretrain`` (Eq. 6, mm^2), ``reproj`` (Eq. 2, px^2) and ``t_reproj`` (Eq. 5, px^2), each
+    ``(B,)``. Views are the dicts of :func:`view_of`. A joint missing in the target view (confidence 0)
+    is left out of the transform re-projection too.
+    """
+    pose_1_in_2 = transform_between_views(pose_1, view_1["rotation"], view_1["position"], view_2["rotation"],
+                                          view_2["position"])
+    pose_2_in_1 = transform_between_views(pose_2, view_2["rotation"], view_2["position"], view_1["rotation"],
+                                          view_1["position"])
+    confidence_1, confidence_2 = view_1["confidence"], view_2["confidence"]
+    reproj = (weighted_reprojection_error(view_1["keypoints_2d"], confidence_1, reproject(pose_1, view_1, min_depth_mm))
+              + weighted_reprojection_error(view_2["keypoints_2d"], confidence_2,
+                                            reproject(pose_2, view_2, min_depth_mm)))
+    # Eq. (5): view 1's prediction is checked against view 2's 2D, weighted by view 1's confidence
+    t_reproj = (weighted_reprojection_error(view_2["keypoints_2d"], confidence_1 * (confidence_2 > 0),
+                                            reproject(pose_1_in_2, view_2, min_depth_mm))
+                + weighted_reprojection_error(view_1["keypoints_2d"], confidence_2 * (confidence_1 > 0),
+                                              reproject(pose_2_in_1, view_1, min_depth_mm)))
+    pretrain = pose_disagreement(pose_1_in_2, pose_2) + pose_disagreement(pose_2_in_1, pose_1)
+    return {"pretrain": pretrain, "reproj": reproj, "t_reproj": t_reproj}
+
+
+def view_of(batch: dict[str, Tensor], suffix: str) -> dict[str, Tensor]:
+    """The keys of one view (suffix ``_1`` / ``_2``) of a multi-view batch, without the suffix."""
+    missing = [f"{key}{suffix}" for key in VIEW_KEYS if f"{key}{suffix}" not in batch]
+    if missing:
+        raise PoseliftError(f"multi-view batch: missing key(s) {', '.join(missing)}")
+    return {key: batch[f"{key}{suffix}"] for key in VIEW_KEYS}
+
+
+def refuse_ground_truth(batch: dict[str, Tensor]) -> None:
+    """Raise if a training batch carries any 3D ground-truth key."""
+    found = sorted(key for key in batch if key.startswith(GROUND_TRUTH_PREFIXES))
+    if found:
+        raise PoseliftError(f"self-supervised training batch carries 3D ground truth ({', '.join(found)}); "
+                            "train on a 2D-only source (MultiViewSource)")
+
+
+# ----------------------------------------------------------------------------------------------
+# the model
+# ----------------------------------------------------------------------------------------------
+
+
+class SelfSupervisedLifter(FrameLifting, nn.Module):
+    """Two-branch lifter trained by multi-view geometry only.
+
+    ``forward(encoded_2d (B, 2J)) -> (B, 3(J-1))`` is the lifting branch (output in units of
+    ``output_scale_mm``); :meth:`lift` (from :class:`FrameLifting`) takes pixels and returns
+    ``(..., J, 3)`` mm, camera frame, root-relative. :meth:`global_pose` adds the position branch.
+    """
+
+    kind = "selfsup"
+    layout = "h36m17"
+    source_kind = "views"
+
+    def __init__(self, config: SelfSupConfig | None = None):
+        super().__init__()
+        self.config = config if config is not None else SelfSupConfig()
+        cfg = self.config
+        if cfg.reprojection not in REPROJECTIONS:
+            raise PoseliftError(f"reprojection must be one of {', '.join(REPROJECTIONS)}, got {cfg.reprojection!r}")
+        self.normalizer = TwoDimensionalNormalizer(cfg.num_joints, cfg.input_normalization, cfg.output_scale_mm)
+        shared = dict(hidden=cfg.hidden_size, num_blocks=cfg.num_blocks, dropout=cfg.dropout,
+                      activation=cfg.activation, batch_norm=cfg.batch_norm)
+        self.network = ResidualMLP(self.normalizer.input_dim, self.normalizer.output_dim, **shared)
+        self.position_network = ResidualMLP(self.normalizer.input_dim, 3, **shared)
+        self.register_buffer("views_seen", torch.tensor(0, dtype=torch.long))
+
+    @classmethod
+    def prepare_config(cls, config: SelfSupConfig, train_source) -> SelfSupConfig:
+        """The config with ``samples_per_epoch`` set from the training source (for the pre-training stage)."""
+        return replace(config, samples_per_epoch=len(train_source))
+
+    def forward(self, encoded_2d: Tensor) -> Tensor:
+        """Lifting branch: ``(B, 2J)`` encoded 2D -> ``(B, 3(J-1))`` encoded root-relative 3D."""
+        return self.network(encoded_2d)
+
+    # ------------------------------------------------------------------------------- branches
+    def root_position(self, encoded_2d: Tensor, keypoints_2d: Tensor, view: dict[str, Tensor]) -> Tensor:
+        """Position branch: the root's camera-frame position ``(B, 3)`` mm, ``z (n_root + d, 1)``.
+
+        Args:
+            encoded_2d: ``(B, 2J)``. keypoints_2d: ``(B, J, 2)`` px with finite roots (invalid frames
+                cleaned by the caller). view: the camera keys of :func:`view_of`.
+        """
+        raw = self.position_network(encoded_2d)
+        cfg = self.config
+        root_px = keypoints_2d[:, self.normalizer._root].unsqueeze(1)                        # (B, 1, 2)
+        ray = undistort_pixels(root_px, view["focal"], view["principal"], view["radial"], view["tangential"])[:, 0]
+        depth = cfg.min_depth_mm + cfg.depth_scale_mm * nn.functional.softplus(raw[:, 2:])
+        return torch.cat([(ray + raw[:, :2]) * depth, depth], dim=-1)
+
+    def global_pose(self, view: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        """``Y~ = Y + r`` of one view: ``(pose (B, J, 3) mm camera frame, relative (B, J, 3) mm
+        root-relative, frame_valid (B,))``; frames whose root is missing are computed from a cleaned
+        input (finite everywhere) and flagged invalid."""
+        keypoints, confidence = view["keypoints_2d"], view["confidence"]
+        encoded_2d, frame_valid = self.normalizer.encode_2d(keypoints, confidence)
+        # a frame without a root gets the principal point as its root, only so that nothing turns NaN
+        usable = torch.isfinite(keypoints).all(dim=-1) & (confidence > 0)
+        cleaned = torch.where(usable[..., None], keypoints, view["principal"][:, None, :].to(keypoints))
+        relative = self.normalizer.decode_3d(self(encoded_2d))
+        return relative + self.root_position(encoded_2d, cleaned, view)[:, None, :], relative, frame_valid
+
+    # ------------------------------------------------------------------------------- losses
+    @property
+    def pretraining(self) -> bool:
+        """True while the model is in its L_pre stage (``views_seen`` below the pre-training length)."""
+        length = self.config.pretrain_epochs * self.config.samples_per_epoch
+        return int(self.views_seen) < length
+
+    def loss_terms(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Every term on a multi-view batch, per pair: ``pretrain`` (Eq. 6, mm^2), ``reproj`` (Eq. 2, px^2),
+        ``t_reproj`` (Eq. 5, px^2), each ``(B,)``, and ``valid`` ``(B,)`` (roots seen in both views)."""
+        refuse_ground_truth(batch)
+        view_1, view_2 = view_of(batch, "_1"), view_of(batch, "_2")
+        pose_1, _, valid_1 = self.global_pose(view_1)
+        pose_2, _, valid_2 = self.global_pose(view_2)
+        terms = geometric_terms(pose_1, pose_2, view_1, view_2, self.config.min_depth_mm)
+        return {**terms, "valid": valid_1 & valid_2}
+
+    def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Training loss of a multi-view batch (keys of :class:`MultiViewSource`; 3D keys are refused).
+
+        Returns ``loss`` (Eq. 6 while pre-training, then Eq. 7, or L_reproj alone for "plain"),
+        ``pretrain``, ``reproj``, ``t_reproj`` (frame means, unweighted) and ``pretraining`` (1 or 0).
+        A single-frame batch (``keypoints_2d`` without suffix, validation) goes to
+        :meth:`validation_terms` instead, which only runs without gradients.
+        """
+        if "keypoints_2d" in batch:
+            return self.validation_terms(batch)
+        cfg = self.config
+        training = self.training and torch.is_grad_enabled()
+        if training and cfg.pretrain_epochs > 0 and cfg.samples_per_epoch <= 0:
+            raise PoseliftError("selfsup: samples_per_epoch is unknown, so the pre-training stage has no length; "
+                                "build the config with SelfSupervisedLifter.prepare_config(config, train_source)")
+        terms = self.loss_terms(batch)
+        valid = terms.pop("valid")
+        means = {name: masked_mean(value, valid) for name, value in terms.items()}
+        pretraining = self.pretraining
+        if pretraining:
+            loss = means["pretrain"]
+        elif cfg.reprojection == "plain":
+            loss = means["reproj"]
+        else:
+            loss = means["reproj"] + cfg.transform_weight * means["t_reproj"]
+        if training:
+            self.views_seen += valid.shape[0]
+        return {"loss": loss, **means, "pretraining": torch.tensor(float(pretraining), device=loss.device)}
+
+    @torch.no_grad()
+    def validation_terms(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Report only: ``mpjpe_mm`` of the lifting branch on single frames with 3D (``keypoints_2d``,
+        ``confidence``, ``poses_3d``). Refused while gradients are on, so 3D can never train the model."""
+        if torch.is_grad_enabled() or self.training:
+            raise PoseliftError("selfsup: 3D ground truth is read only to report validation errors "
+                                "(eval mode, no gradients), never to train")
+        encoded_2d, frame_valid = self.normalizer.encode_2d(batch["keypoints_2d"], batch.get("confidence"))
+        predicted = self.normalizer.decode_3d(self(encoded_2d))
+        error_mm = frame_mpjpe_mm(predicted, batch["poses_3d"].to(predicted))
+        mpjpe_mm = masked_mean(torch.nan_to_num(error_mm), frame_valid)
+        return {"loss": mpjpe_mm, "mpjpe_mm": mpjpe_mm}
+
+
+# ----------------------------------------------------------------------------------------------
+# data: the same frame by two cameras, 2D only
+# ----------------------------------------------------------------------------------------------
+
+
+def paper_virtual_cameras(cameras: list[Camera], exclude_near: list[Camera] | None = None) -> list[Camera]:
+    """The paper's augmentation: two virtual cameras per real one, turned by 120 and 240 degrees
+    about the vertical axis (4 real cameras -> 12 views)."""
+    return virtual_rig(cameras, step_deg=PAPER_VIRTUAL_STEP_DEG, exclude_near=exclude_near)
+
+
+class MultiViewSource(torch.utils.data.Dataset):
+    """The same frame seen by two different cameras, with 2D, confidences and cameras only.
+
+    Sample ``i`` is frame ``frames[i // P]`` with the ordered pair ``pairs[i % P]`` of the chosen
+    benchmark cameras. With ``virtual_cameras`` each view's camera is instead drawn uniformly from the
+    pool (the chosen cameras, then the virtual ones), the two different; a virtual camera's 2D is the
+    projection of the frame triangulated from the chosen cameras' 2D (:func:`triangulate_dlt`,
+    confidence-weighted), with each joint's confidence the mean of its real views' confidences. No
+    3D ground truth is read, ever: not even for the augmentation.
+
+    Args:
+        benchmark: a loaded benchmark. split: "train", "test" or "all". input: "gt" or "noisy".
+        cameras: benchmark camera indices (>= 2). virtual_cameras: extra cameras or None.
+        frame_stride: keep every k-th frame.
+    """
+
+    def __init__(self, benchmark: Benchmark, split: str = "train", input: str = "gt", cameras=(0, 1, 2, 3),
+                 virtual_cameras: list[Camera] | None = None, frame_stride: int = 1):
+        if input not in INPUTS:
+            raise PoseliftError(f"unknown 2D input {input!r}; use one of {', '.join(INPUTS)}")
+        self.input = input
+        frames = torch.nonzero(benchmark.frame_mask(split)).squeeze(1)[::frame_stride]
+        self._setup(benchmark.keypoints_2d[input], benchmark.confidence[input], benchmark.cameras, cameras, frames,
+                    virtual_cameras)
+
+    @classmethod
+    def from_recordings(cls, keypoints_2d, confidence, cameras: list[Camera],
+                        virtual_cameras: list[Camera] | None = None) -> "MultiViewSource":
+        """A source over synchronised recordings instead of a benchmark (e.g. real calibrated videos).
+
+        Args:
+            keypoints_2d: ``(C, F, J, 2)`` px of the C cameras over F frames (NaN where missing).
+            confidence: ``(C, F, J)`` in [0, 1]. cameras: the C calibrated cameras.
+        """
+        keypoints = torch.as_tensor(np.asarray(keypoints_2d), dtype=torch.float32)
+        confidence_t = torch.nan_to_num(torch.as_tensor(np.asarray(confidence), dtype=torch.float32))
+        if keypoints.ndim != 4 or keypoints.shape[0] != len(cameras) or confidence_t.shape != keypoints.shape[:-1]:
+            raise ShapeError(f"recordings: expected keypoints_2d (C={len(cameras)}, F, J, 2) and confidence "
+                             f"(C, F, J), got {tuple(keypoints.shape)} and {tuple(confidence_t.shape)}")
+        source = cls.__new__(cls)
+        source.input = "recorded"
+        source._setup(keypoints, confidence_t, list(cameras), range(len(cameras)), torch.arange(keypoints.shape[1]),
+                      virtual_cameras)
+        return source
+
+    def _setup(self, keypoints_2d: Tensor, confidence: Tensor, real_cameras: list[Camera], cameras, frames: Tensor,
+               virtual_cameras: list[Camera] | None) -> None:
+        """Keep the chosen frames' 2D ``(C, F, J, 2)``/``(C, F, J)`` of every real camera (and triangulate
+        them for the virtual cameras)."""
+        camera_list = [int(camera) for camera in cameras]
+        if len(camera_list) < 2:
+            raise PoseliftError(f"multi-view training needs at least two cameras, got {camera_list}")
+        self.camera_ids = torch.tensor(camera_list, dtype=torch.long)
+        self.pairs = torch.tensor([(a, b) for a in camera_list for b in camera_list if a != b], dtype=torch.long)
+        self.frames = frames
+        self.virtual_cameras = list(virtual_cameras or [])
+        self.num_real = len(real_cameras)
+        self._cameras = camera_tensors(real_cameras + self.virtual_cameras)
+        self._keypoints = keypoints_2d[:, frames].float()
+        self._confidence = confidence[:, frames].float()
+        self._triangulated = None
+        if self.virtual_cameras:
+            chosen = self.camera_ids
+            self._triangulated = triangulate_dlt(self._keypoints[chosen], [real_cameras[i] for i in camera_list],
+                                                 self._confidence[chosen])                      # (F, J, 3) world
+            self._virtual_confidence = self._confidence[chosen].mean(dim=0)                        # (F, J)
+
+    def __len__(self) -> int:
+        return len(self.frames) * len(self.pairs)
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        return {key: value[0] for key, value in self.batch(torch.tensor([index])).items()}
+
+    @property
+    def camera_pool(self) -> Tensor:
+        """Camera indices a view can come from, ``(P,)``: the chosen benchmark cameras, then the virtual
+        ones (numbered after the benchmark's cameras)."""
+        virtual = torch.arange(self.num_real, self.num_real + len(self.virtual_cameras))
+        return torch.cat([self.camera_ids, virtual])
+
+    def _view(self, position: Tensor, camera: Tensor, suffix: str) -> dict[str, Tensor]:
+        """One view of the frames at ``position`` (B,) in :attr:`frames` filmed by ``camera`` (B,)."""
+        params = {key: value[camera] for key, value in self._cameras.items()}
+        real_camera = camera.clamp(max=self.num_real - 1)
+        keypoints = self._keypoints[real_camera, position]
+        confidence = self._confidence[real_camera, position]
+        if self._triangulated is not None:
+            is_virtual = camera >= self.num_real
+            points_cam = to_camera_frame(self._triangulated[position], params["rotation"], params["position"])
+            projected = project_points(points_cam, params["focal"], params["principal"], params["radial"],
+                                       params["tangential"])
+            seen = torch.isfinite(projected).all(dim=-1) & (points_cam[..., 2] > 0)
+            virtual_confidence = torch.where(seen, self._virtual_confidence[position], 0.0)
+            projected = torch.where(seen[..., None], projected, torch.nan)
+            keypoints = torch.where(is_virtual[:, None, None], projected, keypoints)
+            confidence = torch.where(is_virtual[:, None], virtual_confidence, confidence)
+        view = {"keypoints_2d": keypoints, "confidence": confidence, "camera": camera}
+        view.update({key: params[key] for key in ("rotation", "position", "focal", "principal", "radial",
+                                                  "tangential", "image_size")})
+        return {f"{key}{suffix}": value for key, value in view.items()}
+
+    def batch(self, indices: Tensor, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """Keys with suffix ``_1`` / ``_2``: keypoints_2d (B,J,2) px, confidence (B,J), rotation (B,3,3)
+        world->camera, position (B,3) camera centre mm, focal (B,2), principal (B,2), radial (B,3),
+        tangential (B,2), image_size (B,2), camera (B,); plus frame (B,). No 3D key."""
+        position = indices // len(self.pairs)
+        pair = self.pairs[indices % len(self.pairs)]
+        camera_1, camera_2 = pair[:, 0], pair[:, 1]
+        if self.virtual_cameras:
+            pool = self.camera_pool
+            first = torch.randint(len(pool), (len(indices),), generator=generator)
+            second = (first + torch.randint(1, len(pool), (len(indices),), generator=generator)) % len(pool)
+            camera_1, camera_2 = pool[first], pool[second]
+        batch = {"frame": self.frames[position]}
+        batch.update(self._view(position, camera_1, "_1"))
+        batch.update(self._view(position, camera_2, "_2"))
+        return batch
+
+
+def selfsup_sources(benchmark: Benchmark, options, cameras, val_cameras, virtual, sequence_length: int):
+    """The ``"views"`` entry of :data:`poselift.recipes.SOURCE_BUILDERS`: 2D-only multi-view pairs for
+    training, single frames with 3D for validation (report only). ``sequence_length`` is unused."""
+    unsupported = [flag for flag, used in (("flip", options.flip), ("joint dropout", options.joint_dropout > 0))
+                   if used]
+    if unsupported:
+        raise PoseliftError(f"{', '.join(unsupported)}: not available for self-supervised multi-view training "
+                            "(a mirrored view is not a camera)")
+    train_source = MultiViewSource(benchmark, "train", options.input, cameras=cameras, virtual_cameras=virtual,
+                                   frame_stride=options.frame_stride)
+    val_source = FrameSource(benchmark, "test", options.input, cameras=val_cameras, frame_stride=5)
+    return train_source, val_source
+
+
+__all__ = [
+    "SelfSupConfig", "SelfSupervisedLifter", "MultiViewSource", "TwoDimensionalNormalizer", "selfsup_sources",
+    "paper_virtual_cameras", "transform_between_views", "relative_transform", "reproject",
+    "weighted_reprojection_error", "pose_disagreement", "geometric_terms", "refuse_ground_truth",
+]

@@ -1,0 +1,214 @@
+"""Geometry-driven self-supervised lifter (Li et al.): transforms, losses, 2D-only data, training."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from poselift.camera import h36m_rig, to_camera_frame
+from poselift.data.datasets import camera_tensors
+from poselift.errors import PoseliftError
+from poselift.models.selfsup import (
+    MultiViewSource,
+    SelfSupConfig,
+    SelfSupervisedLifter,
+    geometric_terms,
+    paper_virtual_cameras,
+    relative_transform,
+    selfsup_sources,
+    transform_between_views,
+    weighted_reprojection_error,
+)
+
+TINY = dict(hidden_size=32, num_blocks=1, dropout=0.0)
+
+
+def rig_views(camera_ids, batch_size):
+    """Camera keys of :func:`view_of` for the H36M rig cameras ``camera_ids``, float64, (B, ...)."""
+    rig = h36m_rig()
+    params = {"rotation": [c.R for c in rig], "position": [c.centre for c in rig], "focal": [c.focal for c in rig],
+              "principal": [c.principal_point for c in rig], "radial": [c.k for c in rig],
+              "tangential": [c.p for c in rig]}
+    index = torch.as_tensor(camera_ids).expand(batch_size)
+    return {key: torch.as_tensor(np.asarray(value), dtype=torch.float64)[index] for key, value in params.items()}
+
+
+def exact_views(small_benchmark, frames, camera_1, camera_2):
+    """(pose_1, pose_2 global camera-frame mm, view_1, view_2) of benchmark frames with exact 2D."""
+    world = small_benchmark.poses_3d_world[frames].double()
+    poses, views = [], []
+    for camera in (camera_1, camera_2):
+        view = rig_views(camera, len(frames))
+        view["keypoints_2d"] = small_benchmark.keypoints_2d["gt"][camera, frames].double()
+        view["confidence"] = torch.ones(len(frames), 17, dtype=torch.float64)
+        poses.append(to_camera_frame(world, view["rotation"], view["position"]))
+        views.append(view)
+    return poses[0], poses[1], views[0], views[1]
+
+
+def test_transform_to_the_other_view_and_back_is_the_identity():
+    generator = torch.Generator().manual_seed(0)
+    pose = torch.randn(5, 17, 3, generator=generator, dtype=torch.float64) * 300 + torch.tensor([0.0, 0.0, 4500.0])
+    view_1, view_2 = rig_views(0, 5), rig_views(2, 5)
+    there = transform_between_views(pose, view_1["rotation"], view_1["position"], view_2["rotation"], view_2["position"])
+    back = transform_between_views(there, view_2["rotation"], view_2["position"], view_1["rotation"], view_1["position"])
+    assert torch.allclose(back, pose, atol=1e-9)
+    assert not torch.allclose(there, pose, atol=1.0)
+    # Eq. (4): R_1to2 (x - t_1to2) is the same map
+    rotation, translation = relative_transform(view_1["rotation"], view_1["position"], view_2["rotation"],
+                                               view_2["position"])
+    by_eq4 = (pose - translation[:, None, :]) @ rotation.transpose(-1, -2)
+    assert torch.allclose(by_eq4, there, atol=1e-9)
+
+
+def test_transform_reprojection_is_zero_for_the_true_pose_with_exact_2d(small_benchmark):
+    frames = torch.arange(0, 400, 40)
+    pose_1, pose_2, view_1, view_2 = exact_views(small_benchmark, frames, 0, 3)
+    terms = geometric_terms(pose_1, pose_2, view_1, view_2, min_depth_mm=100.0)
+    assert float(terms["t_reproj"].max()) < 1e-4      # px^2, float32 stored 2D
+    assert float(terms["reproj"].max()) < 1e-4
+    assert float(terms["pretrain"].max()) < 1e-12     # mm^2
+    # a pose that is right in view 1 but 100 mm deeper in view 2 is caught by the transform term
+    wrong = geometric_terms(pose_1, pose_2 + torch.tensor([0.0, 0.0, 100.0], dtype=torch.float64), view_1, view_2, 100.0)
+    assert float(wrong["t_reproj"].min()) > 1.0
+    assert torch.allclose(wrong["pretrain"], torch.full_like(wrong["pretrain"], 2 * 100.0 ** 2))
+
+
+def test_weighted_reprojection_error_by_hand():
+    keypoints = torch.zeros(1, 3, 2)
+    projected = torch.tensor([[[3.0, 4.0], [1.0, 0.0], [0.0, 2.0]]])
+    confidence = torch.tensor([[1.0, 0.5, 0.0]])
+    # (1 * 25 + 0.5 * 1 + 0 * 4) / 3
+    assert float(weighted_reprojection_error(keypoints, confidence, projected)) == pytest.approx(25.5 / 3)
+
+
+def test_zero_confidence_removes_a_joint(small_benchmark):
+    frames = torch.arange(0, 200, 50)
+    pose_1, pose_2, view_1, view_2 = exact_views(small_benchmark, frames, 1, 2)
+    pose_1 = (pose_1 + 20.0).requires_grad_(True)        # an imperfect prediction, so the terms are not 0
+    view_1["confidence"][:, 13] = 0.0
+    base = geometric_terms(pose_1, pose_2, view_1, view_2, 100.0)
+    moved = dict(view_1, keypoints_2d=view_1["keypoints_2d"].clone())
+    moved["keypoints_2d"][:, 13] = torch.nan            # a missing detection
+    changed = geometric_terms(pose_1, pose_2, moved, view_2, 100.0)
+    for name in ("reproj", "t_reproj"):
+        assert torch.isfinite(changed[name]).all()
+        assert torch.allclose(changed[name], base[name])
+    (gradient,) = torch.autograd.grad((changed["reproj"] + changed["t_reproj"]).sum(), pose_1)
+    assert torch.all(gradient[:, 13] == 0)             # joint 13 of view 1 drives no re-projection term
+    assert torch.any(gradient[:, 12] != 0)
+
+
+def test_multiview_source_has_no_3d_and_the_loss_refuses_it(small_benchmark):
+    source = MultiViewSource(small_benchmark, "train", "noisy", frame_stride=10)
+    batch = source.batch(torch.arange(16))
+    assert not any(key.startswith(("poses_3d", "root_3d")) for key in batch)
+    assert batch["keypoints_2d_1"].shape == (16, 17, 2) and batch["rotation_2"].shape == (16, 3, 3)
+    assert torch.all(batch["camera_1"] != batch["camera_2"])
+    model = SelfSupervisedLifter(SelfSupConfig(**TINY, samples_per_epoch=len(source)))
+    model.normalizer.fit_source(source)
+    model.loss(batch)                                   # fine without 3D
+    leaky = dict(batch, poses_3d_1=torch.zeros(16, 17, 3))
+    with pytest.raises(PoseliftError, match="3D ground truth"):
+        model.loss(leaky)
+    single = {"keypoints_2d": batch["keypoints_2d_1"], "confidence": batch["confidence_1"],
+              "poses_3d": torch.zeros(16, 17, 3)}
+    with pytest.raises(PoseliftError, match="never to train"):
+        model.loss(single)                              # training mode, gradients on
+    model.eval()
+    with torch.no_grad():
+        assert float(model.loss(single)["mpjpe_mm"]) >= 0
+
+
+def test_virtual_views_are_projections_of_the_triangulated_2d(small_benchmark):
+    real = small_benchmark.cameras
+    virtual = paper_virtual_cameras(real)
+    assert len(virtual) == 8                           # 4 -> 12 views
+    source = MultiViewSource(small_benchmark, "train", "gt", virtual_cameras=virtual, frame_stride=25)
+    generator = torch.Generator().manual_seed(0)
+    batch = source.batch(torch.arange(len(source))[:256], generator)
+    for view in ("1", "2"):
+        camera = batch[f"camera_{view}"]
+        is_virtual = camera >= len(real)
+        assert is_virtual.any() and (~is_virtual).any()
+        # the check (only here, in a test) against the truth: the 3D the source never read
+        cameras = camera_tensors(real + virtual)
+        world = small_benchmark.poses_3d_world[batch["frame"]]
+        truth_cam = to_camera_frame(world, cameras["rotation"][camera], cameras["position"][camera])
+        from poselift.camera import project_points
+        truth_2d = project_points(truth_cam, cameras["focal"][camera], cameras["principal"][camera],
+                                  cameras["radial"][camera], cameras["tangential"][camera])
+        error_px = (batch[f"keypoints_2d_{view}"] - truth_2d).norm(dim=-1)[is_virtual]
+        assert float(error_px.max()) < 0.5
+
+
+def test_two_stages_through_the_shared_loop(small_benchmark_path, tmp_path):
+    from poselift import recipes
+    from poselift.lift import load_model
+    from poselift.train import TrainConfig
+
+    data = recipes.DataOptions(input="gt", frame_stride=40)
+    train_config = TrainConfig(epochs=4, batch_size=64, lr=1e-3, seed=0, num_threads=1, device="cpu",
+                               checkpoint_every_steps=0)
+    summary = recipes.train_on_benchmark("selfsup", small_benchmark_path, tmp_path / "run", data, train_config,
+                                         {**TINY, "pretrain_epochs": 2}, quiet=True)
+    history = summary["history"]
+    stage = [row["train_pretraining"] for row in history]
+    # two epochs of L_pre (the loop drops each epoch's incomplete last batch, so the switch may come up
+    # to one batch per pre-training epoch later), then Eq. (7)
+    assert stage[:2] == [1.0, 1.0] and stage[2] < 0.5 and stage[3] == 0.0
+    assert history[1]["train_pretrain"] < history[0]["train_pretrain"]
+    assert all(np.isfinite(row["val_mpjpe_mm"]) for row in history)
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["source"]["kind"] == "views"
+    model = load_model(tmp_path / "run" / "last.pt")
+    assert model.config.samples_per_epoch == run["train_samples"]
+    assert int(model.views_seen) == 4 * (run["train_samples"] // 64) * 64
+
+
+def test_lift_returns_root_relative_mm(small_benchmark):
+    source = MultiViewSource(small_benchmark, "train", "gt", frame_stride=20)
+    model = SelfSupervisedLifter(SelfSupConfig(**TINY))
+    model.normalizer.fit_source(source)
+    keypoints = small_benchmark.keypoints_2d["gt"][0, :6].numpy()
+    lifted = model.lift(keypoints)
+    assert isinstance(lifted, np.ndarray) and lifted.shape == (6, 17, 3)
+    assert np.allclose(lifted[:, 0], 0.0)
+    assert np.allclose(model.normalizer.std_3d.numpy(), model.config.output_scale_mm)
+
+
+def test_training_without_prepared_config_is_refused(small_benchmark):
+    source = MultiViewSource(small_benchmark, "train", "gt", frame_stride=40)
+    model = SelfSupervisedLifter(SelfSupConfig(**TINY))
+    model.normalizer.fit_source(source)
+    with pytest.raises(PoseliftError, match="prepare_config"):
+        model.loss(source.batch(torch.arange(8)))
+
+
+def test_plain_reprojection_variant_and_bad_options(small_benchmark):
+    with pytest.raises(PoseliftError, match="reprojection"):
+        SelfSupervisedLifter(SelfSupConfig(reprojection="other"))
+    source = MultiViewSource(small_benchmark, "train", "gt", frame_stride=40)
+    model = SelfSupervisedLifter(SelfSupConfig(**TINY, reprojection="plain", pretrain_epochs=0))
+    model.normalizer.fit_source(source)
+    terms = model.loss(source.batch(torch.arange(8)))
+    assert float(terms["pretraining"]) == 0.0
+    assert torch.allclose(terms["loss"], terms["reproj"])
+    from poselift.recipes import DataOptions
+    with pytest.raises(PoseliftError, match="flip"):
+        selfsup_sources(small_benchmark, DataOptions(flip=True), (0, 1, 2, 3), (0, 1, 2, 3), [], 1)
+
+
+def test_recordings_give_the_same_batches_as_the_benchmark(small_benchmark):
+    frames = torch.nonzero(small_benchmark.frame_mask("train")).squeeze(1)[::30]
+    from_benchmark = MultiViewSource(small_benchmark, "train", "noisy", frame_stride=30)
+    recorded = MultiViewSource.from_recordings(small_benchmark.keypoints_2d["noisy"][:, frames].numpy(),
+                                               small_benchmark.confidence["noisy"][:, frames].numpy(),
+                                               small_benchmark.cameras)
+    indices = torch.arange(0, len(recorded), 7)
+    first, second = from_benchmark.batch(indices), recorded.batch(indices)
+    for key in ("keypoints_2d_1", "confidence_2", "rotation_2", "focal_1"):
+        assert torch.equal(torch.nan_to_num(first[key]), torch.nan_to_num(second[key]))
+    with pytest.raises(Exception, match="recordings"):
+        MultiViewSource.from_recordings(np.zeros((2, 3, 17, 2)), np.zeros((2, 3, 17)), small_benchmark.cameras)
