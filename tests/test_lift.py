@@ -55,6 +55,16 @@ def test_missing_joints_are_handled(default_model, small_benchmark):
     assert np.isnan(lifted[5]).all()
 
 
+def test_shipped_temporal_model_lifts_a_track_of_any_image_size(small_benchmark):
+    model = poselift.load_model("temporal")
+    assert model.kind == "temporal" and model.config.input_normalization == "pose"
+    poses_cam = h36m_rig()[2].world_to_camera(_test_poses(small_benchmark))      # 64 consecutive frames
+    full_hd = Camera(fx=1600.0, fy=1600.0, cx=960.0, cy=540.0, width=1920, height=1080)
+    lifted = model.lift(full_hd.project(poses_cam).numpy().astype(np.float32))
+    assert lifted.shape == (64, 17, 3)
+    assert mpjpe(torch.from_numpy(lifted).double(), poses_cam - poses_cam[:, :1]).mean() < 120   # mm
+
+
 def test_short_gaps_are_interpolated_long_ones_kept():
     keypoints = np.tile(np.arange(30, dtype=np.float32)[:, None, None], (1, 17, 2))
     confidence = np.ones((30, 17), np.float32)

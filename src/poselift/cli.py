@@ -55,6 +55,7 @@ def _cmd_train(args) -> None:
     from poselift.train import TrainConfig
 
     data = DataOptions(input=args.input, protocol=args.protocol, virtual_cameras=args.virtual_cameras,
+                       virtual_step_deg=args.virtual_step_deg,
                        flip=args.flip, frame_stride=args.frame_stride, joint_dropout=args.joint_dropout)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                          max_steps=args.max_steps, num_threads=args.threads, device=args.device)
@@ -159,7 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--input", choices=("gt", "noisy"), default="gt", help="2D input (default gt)")
     train.add_argument("--protocol", type=int, choices=(1, 3), default=1,
                        help="1: train on cameras 0-3; 3: cameras 0-2 (camera 3 held out)")
-    train.add_argument("--virtual-cameras", action="store_true", help="augment with virtual cameras every 15 degrees")
+    train.add_argument("--virtual-cameras", action="store_true",
+                       help="augment with virtual cameras around the rig (every --virtual-step-deg degrees)")
+    train.add_argument("--virtual-step-deg", type=float, default=15.0,
+                       help="angle between virtual cameras (default 15; 120 gives the self-supervised paper's 12 views)")
     train.add_argument("--flip", action="store_true", help="augment with left/right mirroring")
     train.add_argument("--joint-dropout", type=float, default=0.0, help="probability of hiding a 2D joint")
     train.add_argument("--frame-stride", type=int, default=1, help="keep every k-th training frame")
