@@ -8,6 +8,8 @@ with its sliding-window scheme, the baseline frame by frame). Sections (``--sect
 - ``headline``: Protocol #1/#2, MPJVE and acceleration error with ``gt`` and ``noisy`` 2D, both
   models, ``--seeds`` (3 by default); the temporal / baseline ratio of each (paper, detections:
   51.9 / 62.9 mm = 0.83 for P#1; ground-truth 2D: 39.2 / 45.5 = 0.86).
+- ``variant``: the headline rows again with the temporal model changed by ``--variant KEY=VALUE``
+  (``--seeds``), to check what an ablation row suggests.
 - ``lengths``: the temporal model with T in ``--lengths`` (paper Figure 3), ``--ablation-seeds``.
 - ``ablations``: the rows of the paper's Table 4 (``--ablation-input``, ``--ablation-seeds``).
 - ``noise``: models trained on ``gt`` 2D tested on ``gt`` + Gaussian noise of ``--sigmas`` px and on
@@ -85,6 +87,22 @@ def own_or_override(sweep: Sweep, kind: str, field_name: str, value) -> dict:
     return {} if getattr(build_config(kind, sweep.base_config[kind]), field_name) == value else {field_name: value}
 
 
+def variant(sweep: Sweep, args) -> dict:
+    """The headline comparison again with the temporal model changed by ``--variant KEY=VALUE ...``
+    (3 seeds): a check of what an ablation row suggests, e.g. ``dropout=0.0``."""
+    overrides = _parse_assignments(args.variant)
+    results = {"overrides": overrides}
+    for input_name in args.inputs:
+        rows = {"baseline": over_seeds([sweep.evaluation(spec("baseline", input_name, seed, {}), input_name)
+                                        for seed in args.seeds]),
+                "temporal": over_seeds([sweep.evaluation(spec("temporal", input_name, seed, overrides), input_name)
+                                        for seed in args.seeds])}
+        rows["temporal / baseline"] = {metric: rows["temporal"][metric]["mean"] / rows["baseline"][metric]["mean"]
+                                       for metric in REPORTED}
+        results[input_name] = rows
+    return results
+
+
 def lengths(sweep: Sweep, args) -> dict:
     return {str(length): over_seeds([sweep.evaluation(spec("temporal", args.ablation_input, seed,
                                                            own_or_override(sweep, "temporal", "sequence_length",
@@ -147,7 +165,7 @@ def speed(sweep: Sweep, args) -> dict:
     return results
 
 
-SECTIONS = {"headline": headline, "lengths": lengths, "ablations": ablations, "noise": noise, "capacity": capacity,
+SECTIONS = {"headline": headline, "variant": variant, "lengths": lengths, "ablations": ablations, "noise": noise, "capacity": capacity,
             "speed": speed}
 
 
@@ -174,6 +192,14 @@ def print_tables(summary: dict) -> None:
         for row, values in results["ablations"].items():
             print(f"{row:<38}{values['mpjpe']['mean']:>8.1f}{values['delta_p1_mm']:>8.1f}"
                   f"{values['paper_p1_mm'] - paper_full:>13.1f}")
+    if "variant" in results:
+        for input_name, rows in ((key, value) for key, value in results["variant"].items() if key != "overrides"):
+            print(f"\nVariant {results['variant']['overrides']}, {input_name} 2D (seeds {summary['seeds']})\n"
+                  f"{'model':<22}{titles}")
+            for kind in ("baseline", "temporal"):
+                print(f"{kind:<22}{cells(rows[kind])}")
+            ratio = rows["temporal / baseline"]
+            print(f"{'temporal / baseline':<22}" + "  ".join(f"{ratio[m]:>13.3f}" for m in REPORTED))
     if "capacity" in results:
         print(f"\nWidth ({summary['ablation_input']} 2D, seeds {summary['ablation_seeds']})\n{'model':<22}{titles}")
         for kind, rows in results["capacity"].items():
@@ -203,6 +229,8 @@ def parse_args(argv=None):
     parser.add_argument("--ablation-seeds", nargs="+", type=int, default=[0], help="seeds of lengths and ablations")
     parser.add_argument("--ablation-input", choices=["gt", "noisy"], default="noisy")
     parser.add_argument("--lengths", nargs="+", type=int, default=[1, 3, 5, 7, 10])
+    parser.add_argument("--variant", nargs="*", default=["dropout=0.0"], metavar="KEY=VALUE",
+                        help="temporal config overrides of the variant section")
     parser.add_argument("--widths", nargs="+", type=int, default=[1024], help="hidden sizes of the capacity section")
     parser.add_argument("--sigmas", nargs="+", type=float, default=[5.0, 10.0, 15.0, 20.0])
     parser.add_argument("--epochs", type=int, default=20)
