@@ -80,12 +80,6 @@ class FrameSource(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         return {key: value[0] for key, value in self.batch(torch.tensor([index])).items()}
 
-    def frame_and_camera(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Global frame index and benchmark camera index of each sample (B,), (B,) (before any
-        virtual-camera draw)."""
-        count = len(self.camera_ids)
-        return self.frames[indices // count], self.camera_ids[indices % count]
-
     @property
     def camera_pool(self) -> torch.Tensor:
         """Camera indices a sample can be filmed by, (P,): the chosen benchmark cameras, then the
