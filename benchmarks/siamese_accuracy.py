@@ -144,6 +144,7 @@ def rotation(sweep: Sweep, args) -> dict:
                                                           target).nanmean()),
             "baseline on the turned view": float(mpjpe(baseline.lift(view["keypoints_2d"], view["confidence"]),
                                                       target).nanmean()),
+            "camera-3 truth, not turned": float(mpjpe(camera_3["poses_3d"], target).mean()),
         }
     if args.figure:
         save_rotation_figure(args.figure, rows, siamese, camera_3, views, relative, args.angles)
@@ -164,7 +165,8 @@ def save_rotation_figure(path: Path, rows: dict, siamese, camera_3, views, relat
     grid = figure.add_gridspec(1 + len(shown), 3, height_ratios=[4] + [3] * len(shown))
     curve_ax = figure.add_subplot(grid[0, :])
     for label in next(iter(rows.values())):
-        curve_ax.plot(angles, [rows[f"{angle:g}"][label] for angle in angles], marker="o", label=label)
+        style = dict(color="0.6", linestyle="--") if label.startswith("camera-3 truth") else dict(marker="o")
+        curve_ax.plot(angles, [rows[f"{angle:g}"][label] for angle in angles], label=label, **style)
     curve_ax.set_xlabel("camera turned about the vertical axis from camera 3 (degrees)")
     curve_ax.set_ylabel("MPJPE mm (test subjects)")
     curve_ax.legend()
