@@ -49,7 +49,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
-from sweep import Sweep, over_seeds, run_sections, schedule_of, spec, summary_header
+from sweep import Sweep, add_sweep_arguments, over_seeds, run_sections, schedule_of, spec, summary_header
 
 from poselift.checkpoint import load_checkpoint
 from poselift.cli import _parse_assignments
@@ -254,28 +254,19 @@ def print_tables(summary: dict) -> None:
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True, help="benchmark .npz (poselift data build)")
-    parser.add_argument("--out", type=Path, required=True, help="folder for runs and summary.json")
-    parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=list(SECTIONS))
-    parser.add_argument("--inputs", nargs="+", default=["gt", "noisy"], choices=["gt", "noisy"])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds of the headline rows")
+    add_sweep_arguments(parser, SECTIONS,
+                        batch_size=64,
+                        frame_stride=2,
+                        frame_stride_help="keep every k-th training frame",
+                        quick_help="smoke test: tiny models, 30 steps, one seed, n_g in {8, 17}")
     parser.add_argument("--ablation-seeds", nargs="+", type=int, default=[0], help="seeds of Tables 1 and 5")
     parser.add_argument("--group-sizes", nargs="+", type=int, default=[8, 10, 13, 17])
     parser.add_argument("--table1-input", choices=["gt", "noisy"], default="gt")
     parser.add_argument("--ablation-input", choices=["gt", "noisy"], default="noisy")
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=1e-3, help="learning rate of both models")
-    parser.add_argument("--frame-stride", type=int, default=2, help="keep every k-th training frame")
-    parser.add_argument("--max-steps", type=int, default=None, help="stop every training after this many steps")
     parser.add_argument("--baseline-set", nargs="*", default=[], metavar="KEY=VALUE")
     parser.add_argument("--consensus-set", nargs="*", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (training and inference)")
-    parser.add_argument("--device", default="auto")
     parser.add_argument("--speed-repeats", type=int, default=3, help="timed repeats (the fastest is kept)")
     parser.add_argument("--single-poses", type=int, default=200, help="poses aggregated one at a time")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke test: tiny models, 30 steps, one seed, n_g in {8, 17}")
     args = parser.parse_args(argv)
     if args.quick:
         args.epochs, args.max_steps, args.frame_stride = 1, 30, 4

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sweep import Sweep, over_seeds, run_sections, schedule_of, spec, summary_header
+from sweep import Sweep, add_sweep_arguments, over_seeds, run_sections, schedule_of, spec, summary_header
 
 from poselift.camera import virtual_camera
 from poselift.cli import _parse_assignments
@@ -267,11 +267,7 @@ def print_tables(summary: dict) -> None:
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True, help="benchmark .npz (poselift data build)")
-    parser.add_argument("--out", type=Path, required=True, help="folder for runs and summary.json")
-    parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=list(SECTIONS))
-    parser.add_argument("--inputs", nargs="+", default=["gt", "noisy"], choices=["gt", "noisy"])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds of the headline rows")
+    add_sweep_arguments(parser, SECTIONS, batch_help="frames (baseline) or pairs (siamese) per step")
     parser.add_argument("--ablation-seeds", nargs="+", type=int, default=[0],
                         help="seeds of the weight, ablation and Protocol #1 rows")
     parser.add_argument("--weights", nargs="+", type=float, default=[0.001, 0.01, 0.1, 1.0],
@@ -283,16 +279,8 @@ def parse_args(argv=None):
     parser.add_argument("--angles", nargs="+", type=float, default=[float(a) for a in range(-180, 181, 15)])
     parser.add_argument("--rotation-stride", type=int, default=10, help="keep every k-th camera-3 test frame")
     parser.add_argument("--figure", type=Path, default=None, help="PNG of the rotation check")
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=256, help="frames (baseline) or pairs (siamese) per step")
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--frame-stride", type=int, default=5, help="keep every k-th training frame (5 = 10 fps)")
-    parser.add_argument("--max-steps", type=int, default=None, help="stop every training after this many steps")
     parser.add_argument("--baseline-set", nargs="*", default=[], metavar="KEY=VALUE")
     parser.add_argument("--siamese-set", nargs="*", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--quick", action="store_true", help="smoke test: tiny models, 30 steps, one seed")
     args = parser.parse_args(argv)
     if args.siamese_weight is None and "weight" not in args.sections:
         parser.error("without the weight section, give --siamese-weight")

@@ -141,3 +141,22 @@ def run_sections(sections: dict, names, sweep, args, summary: dict, print_tables
     print_tables(summary)
     print(f"\nwrote {args.out / 'summary.json'} ({summary['seconds']:.0f} s)")
     return summary
+
+
+def add_sweep_arguments(parser, sections, *, batch_size: int = 256, batch_help: str = "samples per step",
+                        frame_stride: int = 5, frame_stride_help: str = "keep every k-th training frame (5 = 10 fps)",
+                        quick_help: str = "smoke test: tiny models, 30 steps, one seed") -> None:
+    """The options every accuracy benchmark has: data, output, sections, inputs, seeds, schedule, device."""
+    parser.add_argument("--data", type=Path, required=True, help="benchmark .npz (poselift data build)")
+    parser.add_argument("--out", type=Path, required=True, help="folder for runs and summary.json")
+    parser.add_argument("--sections", nargs="+", default=list(sections), choices=list(sections))
+    parser.add_argument("--inputs", nargs="+", default=["gt", "noisy"], choices=["gt", "noisy"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds of the headline rows")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=batch_size, help=batch_help)
+    parser.add_argument("--lr", type=float, default=1e-3, help="learning rate")
+    parser.add_argument("--frame-stride", type=int, default=frame_stride, help=frame_stride_help)
+    parser.add_argument("--max-steps", type=int, default=None, help="stop every training after this many steps")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (training and inference)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--quick", action="store_true", help=quick_help)

@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 import torch
-from sweep import Sweep, run_sections, schedule_of, spec, summary_header
+from sweep import Sweep, add_sweep_arguments, run_sections, schedule_of, spec, summary_header
 from sweep import over_seeds as sweep_over_seeds
 
 from poselift.cli import _parse_assignments
@@ -221,11 +221,12 @@ def print_tables(summary: dict) -> None:
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True, help="benchmark .npz (poselift data build)")
-    parser.add_argument("--out", type=Path, required=True, help="folder for runs and summary.json")
-    parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=list(SECTIONS))
-    parser.add_argument("--inputs", nargs="+", default=["gt", "noisy"], choices=["gt", "noisy"])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds of the headline and noise rows")
+    add_sweep_arguments(parser, SECTIONS,
+                        batch_size=64,
+                        batch_help="frames (baseline) or windows (temporal) per step",
+                        frame_stride=2,
+                        frame_stride_help="keep every k-th training frame (baseline) / window start (temporal)",
+                        quick_help="smoke test: tiny models, 30 steps, one seed, T in {1, 3, 5}, sigmas {5, 20}")
     parser.add_argument("--ablation-seeds", nargs="+", type=int, default=[0], help="seeds of lengths and ablations")
     parser.add_argument("--ablation-input", choices=["gt", "noisy"], default="noisy")
     parser.add_argument("--lengths", nargs="+", type=int, default=[1, 3, 5, 7, 10])
@@ -233,20 +234,10 @@ def parse_args(argv=None):
                         help="temporal config overrides of the variant section")
     parser.add_argument("--widths", nargs="+", type=int, default=[1024], help="hidden sizes of the capacity section")
     parser.add_argument("--sigmas", nargs="+", type=float, default=[5.0, 10.0, 15.0, 20.0])
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=64, help="frames (baseline) or windows (temporal) per step")
-    parser.add_argument("--lr", type=float, default=1e-3, help="learning rate of both models")
     parser.add_argument("--temporal-lr", type=float, default=None,
                         help="a different learning rate for the temporal model (the paper's is 1e-5)")
-    parser.add_argument("--frame-stride", type=int, default=2,
-                        help="keep every k-th training frame (baseline) / window start (temporal)")
-    parser.add_argument("--max-steps", type=int, default=None, help="stop every training after this many steps")
     parser.add_argument("--baseline-set", nargs="*", default=[], metavar="KEY=VALUE")
     parser.add_argument("--temporal-set", nargs="*", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (training and inference)")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke test: tiny models, 30 steps, one seed, T in {1, 3, 5}, sigmas {5, 20}")
     args = parser.parse_args(argv)
     if args.quick:
         args.epochs, args.max_steps, args.frame_stride = 1, 30, 4

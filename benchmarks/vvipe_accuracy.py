@@ -51,7 +51,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sweep import Sweep, over_seeds, run_sections, schedule_of, spec, summary_header
+from sweep import Sweep, add_sweep_arguments, over_seeds, run_sections, schedule_of, spec, summary_header
 
 from poselift.cli import _parse_assignments
 from poselift.data.benchmark import load_benchmark
@@ -413,11 +413,7 @@ def print_tables(summary: dict) -> None:
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True, help="benchmark .npz (poselift data build)")
-    parser.add_argument("--out", type=Path, required=True, help="folder for runs and summary.json")
-    parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=list(SECTIONS))
-    parser.add_argument("--inputs", nargs="+", default=["gt", "noisy"], choices=["gt", "noisy"])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    add_sweep_arguments(parser, SECTIONS, batch_help="frames per step (the triplets are mined in it)")
     parser.add_argument("--test-stride", type=int, default=1, help="keep every k-th test frame before deduplication")
     parser.add_argument("--lift-stride", type=int, default=5, help="keep every k-th test frame for the lifting errors")
     parser.add_argument("--kl-weights", nargs="+", type=float, default=[0.001, 0.01, 0.1, 1.0])
@@ -426,16 +422,8 @@ def parse_args(argv=None):
     parser.add_argument("--index-size", type=int, default=1_000_000)
     parser.add_argument("--speed-queries", type=int, default=2048, help="queries timed on the CPU (16x on CUDA)")
     parser.add_argument("--figures", type=Path, default=None, help="folder of the PNGs (default: --out)")
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=256, help="frames per step (the triplets are mined in it)")
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--frame-stride", type=int, default=5, help="keep every k-th training frame (5 = 10 fps)")
-    parser.add_argument("--max-steps", type=int, default=None, help="stop every training after this many steps")
     parser.add_argument("--vae-set", nargs="*", default=[], metavar="KEY=VALUE", help="stage-1 config overrides")
     parser.add_argument("--vvipe-set", nargs="*", default=[], metavar="KEY=VALUE", help="stage-2 config overrides")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--quick", action="store_true", help="smoke test: tiny models, 30 steps, one seed")
     args = parser.parse_args(argv)
     if args.quick:
         args.epochs, args.max_steps, args.frame_stride = 1, 30, 20
