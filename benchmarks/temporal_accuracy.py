@@ -71,15 +71,21 @@ def make_sweep(args, benchmark) -> Sweep:
                  kind_schedule={"temporal": {"lr": args.temporal_lr}} if args.temporal_lr else {})
 
 
-def headline(sweep: Sweep, args) -> dict:
+def compare(sweep: Sweep, args, temporal_overrides: dict) -> dict:
+    """Per 2D input: baseline and temporal (with ``temporal_overrides``) over ``--seeds``, and their ratio."""
     results = {}
     for input_name in args.inputs:
-        rows = {kind: over_seeds([sweep.evaluation(spec(kind, input_name, seed, {}), input_name)
-                                  for seed in args.seeds]) for kind in ("baseline", "temporal")}
+        rows = {kind: over_seeds([sweep.evaluation(spec(kind, input_name, seed, overrides), input_name)
+                                  for seed in args.seeds])
+                for kind, overrides in (("baseline", {}), ("temporal", temporal_overrides))}
         rows["temporal / baseline"] = {metric: rows["temporal"][metric]["mean"] / rows["baseline"][metric]["mean"]
                                        for metric in REPORTED}
         results[input_name] = rows
     return results
+
+
+def headline(sweep: Sweep, args) -> dict:
+    return compare(sweep, args, {})
 
 
 def own_or_override(sweep: Sweep, kind: str, field_name: str, value) -> dict:
@@ -91,16 +97,7 @@ def variant(sweep: Sweep, args) -> dict:
     """The headline comparison again with the temporal model changed by ``--variant KEY=VALUE ...``
     (3 seeds): a check of what an ablation row suggests, e.g. ``dropout=0.0``."""
     overrides = _parse_assignments(args.variant)
-    results = {"overrides": overrides}
-    for input_name in args.inputs:
-        rows = {"baseline": over_seeds([sweep.evaluation(spec("baseline", input_name, seed, {}), input_name)
-                                        for seed in args.seeds]),
-                "temporal": over_seeds([sweep.evaluation(spec("temporal", input_name, seed, overrides), input_name)
-                                        for seed in args.seeds])}
-        rows["temporal / baseline"] = {metric: rows["temporal"][metric]["mean"] / rows["baseline"][metric]["mean"]
-                                       for metric in REPORTED}
-        results[input_name] = rows
-    return results
+    return {"overrides": overrides, **compare(sweep, args, overrides)}
 
 
 def lengths(sweep: Sweep, args) -> dict:
@@ -175,12 +172,15 @@ def print_tables(summary: dict) -> None:
 
     titles = "  ".join(f"{title:>13}" for title in ("P#1 mm", "P#2 mm", "MPJVE mm/fr", "accel mm/fr2"))
     results = summary["results"]
-    for input_name, rows in results.get("headline", {}).items():
-        print(f"\nHeadline, {input_name} 2D (mean ± std over seeds {summary['seeds']})\n{'model':<22}{titles}")
+    def print_comparison(title: str, rows: dict) -> None:
+        print(f"\n{title} (mean ± std over seeds {summary['seeds']})\n{'model':<22}{titles}")
         for kind in ("baseline", "temporal"):
             print(f"{kind:<22}{cells(rows[kind])}")
         ratio = rows["temporal / baseline"]
         print(f"{'temporal / baseline':<22}" + "  ".join(f"{ratio[m]:>13.3f}" for m in REPORTED))
+
+    for input_name, rows in results.get("headline", {}).items():
+        print_comparison(f"Headline, {input_name} 2D", rows)
     if "lengths" in results:
         print(f"\nSequence length T ({summary['ablation_input']} 2D)\n{'T':<22}{titles}")
         for length, row in results["lengths"].items():
@@ -194,12 +194,7 @@ def print_tables(summary: dict) -> None:
                   f"{values['paper_p1_mm'] - paper_full:>13.1f}")
     if "variant" in results:
         for input_name, rows in ((key, value) for key, value in results["variant"].items() if key != "overrides"):
-            print(f"\nVariant {results['variant']['overrides']}, {input_name} 2D (seeds {summary['seeds']})\n"
-                  f"{'model':<22}{titles}")
-            for kind in ("baseline", "temporal"):
-                print(f"{kind:<22}{cells(rows[kind])}")
-            ratio = rows["temporal / baseline"]
-            print(f"{'temporal / baseline':<22}" + "  ".join(f"{ratio[m]:>13.3f}" for m in REPORTED))
+            print_comparison(f"Variant {results['variant']['overrides']}, {input_name} 2D", rows)
     if "capacity" in results:
         print(f"\nWidth ({summary['ablation_input']} 2D, seeds {summary['ablation_seeds']})\n{'model':<22}{titles}")
         for kind, rows in results["capacity"].items():
