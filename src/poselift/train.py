@@ -53,7 +53,7 @@ from poselift.checkpoint import capture_rng_state, load_checkpoint, restore_rng_
 from poselift.encoding import BatchSource
 from poselift.errors import OutputExistsError, PoseliftError
 from poselift.fileio import write_text_atomic
-from poselift.models.baseline import apply_max_norm
+from poselift.models.baseline import apply_max_norm, eval_mode
 
 logger = logging.getLogger(__name__)
 
@@ -138,17 +138,12 @@ def evaluate_loss(
         raise PoseliftError("cannot evaluate: the validation data is empty")
     generator = torch.Generator().manual_seed(derive_seed(seed, _STREAM_DATA))
     sums: dict[str, float] = {}
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), _preserved_rng():
-            for start in range(0, total, batch_size):
-                indices = torch.arange(start, min(start + batch_size, total))
-                terms = model.loss(_to_device(source.batch(indices, generator), device))
-                for key, value in terms.items():
-                    sums[key] = sums.get(key, 0.0) + float(value) * len(indices)
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad(), _preserved_rng():
+        for start in range(0, total, batch_size):
+            indices = torch.arange(start, min(start + batch_size, total))
+            terms = model.loss(_to_device(source.batch(indices, generator), device))
+            for key, value in terms.items():
+                sums[key] = sums.get(key, 0.0) + float(value) * len(indices)
     return {key: value / total for key, value in sums.items()}
 
 

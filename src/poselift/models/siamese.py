@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from poselift.encoding import PoseNormalizer
-from poselift.models.baseline import FrameLifting, ResidualMLP, frame_mpjpe_mm, masked_mean
+from poselift.models.baseline import FrameLifting, ResidualMLP, eval_mode, frame_mpjpe_mm, masked_mean
 
 
 @dataclass
@@ -160,11 +160,7 @@ class SiameseLifter(FrameLifting, nn.Module):
             ``(B, J, 3)`` mm, root-relative, the prediction for the pose rotated by ``rotation``
             (eval mode; the training mode is restored after).
         """
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             encoded_2d, _ = self.normalizer.encode_2d(keypoints_2d, confidence)
             rotation = rotation.to(encoded_2d).expand(encoded_2d.shape[0], 3, 3)
             return self.normalizer.decode_3d(self.decode(rotate_embedding(self.encode(encoded_2d), rotation)))
-        finally:
-            self.train(was_training)

@@ -43,7 +43,7 @@ from torch import Tensor, nn
 
 from poselift.encoding import PoseNormalizer
 from poselift.errors import PoseliftError, ShapeError
-from poselift.models.baseline import frame_mpjpe_mm, masked_mean
+from poselift.models.baseline import eval_mode, frame_mpjpe_mm, masked_mean
 from poselift.skeleton import H36M17
 
 # Joint sets of the smoothness term (Eq. 2), by H36M-17 joint name; every other joint but the root
@@ -378,14 +378,10 @@ class TemporalLifter(nn.Module):
         window_frames = window_frames.to(encoded_2d.device)
         windows_per_pass = max(1, batch_size // window)
         outputs = encoded_2d.new_empty(window_frames.shape[0], window, self.normalizer.output_dim)
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             for start in range(0, window_frames.shape[0], windows_per_pass):
                 chunk = slice(start, start + windows_per_pass)
                 outputs[chunk] = self(encoded_2d[window_frames[chunk]])
-        finally:
-            self.train(was_training)
         poses = self.normalizer.decode_3d(outputs[frame_window.to(outputs.device), frame_position.to(outputs.device)])
         return torch.where(frame_valid[:, None, None], poses, torch.nan).to(torch.as_tensor(keypoints_2d).device)
 
