@@ -289,3 +289,46 @@ def test_generate_command_end_to_end(stage_two, frames, tmp_path, capsys):
     args.frame = 7
     with pytest.raises(PoseliftError, match="outside its 3 frames"):
         args.handler(args)
+
+
+class _LookupOracle:
+    """Lifts by finding each 2D pose among the benchmark's ``gt`` 2D and returning that frame's 3D in
+    ``output_frame``: an exact model, to check what :func:`poselift.evaluate.evaluate` compares it with."""
+
+    def __init__(self, benchmark, output_frame: str):
+        from poselift.camera import to_camera_frame
+        from poselift.geometry import canonicalize
+
+        self.output_frame = output_frame
+        keys = benchmark.keypoints_2d["gt"]                                      # (C, F, J, 2)
+        self.keys = keys.reshape(-1, keys.shape[-2] * 2).double()
+        world = benchmark.poses_3d_world.double()
+        if output_frame == "canonical":
+            poses = canonicalize(world)[None].expand(keys.shape[0], -1, -1, -1)
+        else:
+            poses = torch.stack([to_camera_frame(world, torch.tensor(camera.R, dtype=world.dtype),
+                                                 torch.tensor(camera.centre, dtype=world.dtype))
+                                 for camera in benchmark.cameras])
+            poses = poses - poses[..., :1, :]
+        self.poses = poses.reshape(-1, *poses.shape[-2:])
+
+    def eval(self):
+        return self
+
+    def lift(self, keypoints_2d, confidence=None):
+        index = torch.cdist(keypoints_2d.reshape(len(keypoints_2d), -1).double(), self.keys).argmin(dim=1)
+        return self.poses[index]
+
+
+@pytest.mark.parametrize("output_frame", ["camera", "canonical"])
+def test_evaluate_compares_a_canonical_model_with_canonical_targets(small_benchmark, output_frame):
+    from poselift.evaluate import evaluate
+
+    result = evaluate(_LookupOracle(small_benchmark, output_frame), small_benchmark, input="gt")
+    assert result.info["target_frame"] == output_frame
+    assert result.averages["mean_over_samples"]["mpjpe"] < 1e-2          # float32 data
+    # the same canonical poses judged against camera-frame targets would be far off (the old behaviour)
+    if output_frame == "canonical":
+        oracle = _LookupOracle(small_benchmark, "canonical")
+        oracle.output_frame = "camera"
+        assert evaluate(oracle, small_benchmark, input="gt").averages["mean_over_samples"]["mpjpe"] > 100.0

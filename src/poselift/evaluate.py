@@ -10,6 +10,10 @@ Every test clip seen by one camera is one sequence: a temporal model (one with
 clip as a whole with its own inference scheme, a per-frame model lifts the frames in large batches.
 For any model the jitter is measured per clip: MPJVE (mean per-joint velocity error, mm/frame)
 and the acceleration error (mm/frame^2) of consecutive frames of the same clip and camera.
+
+The targets are root-relative camera-frame poses, unless the model says it lifts into the canonical
+body frame (``output_frame = "canonical"``, V-VIPE): then they are canonicalised
+(:func:`poselift.geometry.canonicalize`) before any metric, so MPJPE compares like with like.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import torch
 from poselift.data.benchmark import Benchmark
 from poselift.data.datasets import FrameSource
 from poselift.errors import PoseliftError
+from poselift.geometry import canonicalize
 from poselift.metrics import acceleration_error, auc, mean_by_group, mpjpe, mpjve, p_mpjpe, pck
 
 PROTOCOL_CAMERAS = {1: (0, 1, 2, 3), 2: (0, 1, 2, 3), 3: (3,)}
@@ -148,6 +153,9 @@ def evaluate(model, benchmark: Benchmark, input: str = "gt", protocol: int = 1, 
         batch["keypoints_2d"] = batch["keypoints_2d"] + noise.to(batch["keypoints_2d"])
     predicted = lift_clips(model, batch["keypoints_2d"], batch["confidence"], lengths)
     predicted, target = predicted.double(), batch["poses_3d"].double()
+    target_frame = getattr(model, "output_frame", "camera")
+    if target_frame == "canonical":
+        target = canonicalize(target)
     errors = per_sample_errors(predicted, target)
     actions = benchmark.actions()
     sample_actions = [actions[i] for i in batch["frame"].tolist()]
@@ -169,7 +177,7 @@ def evaluate(model, benchmark: Benchmark, input: str = "gt", protocol: int = 1, 
     gt_2d = benchmark.keypoints_2d["gt"][batch["camera"], batch["frame"]]
     info = dict(protocol=protocol, input=input, split=split, cameras=list(PROTOCOL_CAMERAS[protocol]),
                 samples=len(source), sequences=len(lengths), data_version=benchmark.version,
-                input_noise_px=input_noise_px, sequence_inference=hasattr(model, "lift_sequences"),
+                input_noise_px=input_noise_px, target_frame=target_frame, sequence_inference=hasattr(model, "lift_sequences"),
                 mean_2d_input_error_px=float((batch["keypoints_2d"] - gt_2d).norm(dim=-1).mean()))
     averages = {"mean_over_actions": mean_over_actions, "mean_over_samples": mean_over_samples}
     return EvaluationResult(per_action, averages, info)
