@@ -5,9 +5,9 @@ runs read only 2D keypoints, confidences and cameras (``source_kind = "views"``)
 lifting branch alone, Protocol #1 (MPJPE) and #2 (P-MPJPE) on the test subjects, all four cameras.
 Sections (``--sections``):
 
-- ``headline``: ``gt`` and ``noisy`` 2D, ``--seeds``: the supervised baseline, the self-supervised model
-  (Eq. 7) and plain re-projection (L_reproj alone; the paper: 468.5 mm, it collapses), and the
-  selfsup / baseline ratio (paper, CPN detections: 59.0 / 45.7 mm for Eq. 7).
+- ``headline``: ``gt`` and ``noisy`` 2D: the supervised baseline and the self-supervised model (Eq. 7)
+  over ``--seeds``, plain re-projection (L_reproj alone; the paper: 468.5 mm, it collapses) over
+  ``--ablation-seeds``, and the selfsup / baseline ratio (paper, CPN detections: 59.0 / 45.7 mm for Eq. 7).
 - ``views``: 4 views against 12 (8 virtual cameras, two per real one at 120 and 240 degrees; their 2D is
   the projection of the frame triangulated from the real views' 2D), ``--ablation-seeds``
   (paper: 59.0 -> 57.0 mm P#1).
@@ -44,13 +44,13 @@ from poselift.models.selfsup import PAPER_VIRTUAL_STEP_DEG, MultiViewSource
 from poselift.train import TrainConfig, train
 
 REPORTED = ("mpjpe", "p_mpjpe")
-FOUR_VIEWS = {"protocol": 1}
-TWELVE_VIEWS = {"protocol": 1, "virtual_cameras": True, "virtual_step_deg": PAPER_VIRTUAL_STEP_DEG}
-# row -> (model kind, config overrides, the paper's P#1 mm on H36M with CPN detections)
+FOUR_VIEWS = {}                 # Protocol #1's cameras, the recipe's default (run names as other sweeps')
+TWELVE_VIEWS = {"virtual_cameras": True, "virtual_step_deg": PAPER_VIRTUAL_STEP_DEG}
+# row -> (model kind, config overrides, the paper's P#1 mm on H36M with CPN detections, seeds option)
 HEADLINE_ROWS = {
-    "baseline (supervised)": ("baseline", {}, None),
-    "selfsup, L_reproj + lambda L_t-reproj": ("selfsup", {}, 59.0),
-    "selfsup, plain re-projection": ("selfsup", {"reprojection": "plain"}, 468.5),
+    "baseline (supervised)": ("baseline", {}, None, "seeds"),
+    "selfsup, L_reproj + lambda L_t-reproj": ("selfsup", {}, 59.0, "seeds"),
+    "selfsup, plain re-projection": ("selfsup", {"reprojection": "plain"}, 468.5, "ablation_seeds"),
 }
 
 
@@ -58,8 +58,8 @@ def headline(sweep: Sweep, args) -> dict:
     results = {}
     for input_name in args.inputs:
         rows = {}
-        for row, (kind, config, paper_mm) in HEADLINE_ROWS.items():
-            runs = [spec(kind, input_name, seed, config, FOUR_VIEWS) for seed in args.seeds]
+        for row, (kind, config, paper_mm, seeds) in HEADLINE_ROWS.items():
+            runs = [spec(kind, input_name, seed, config, FOUR_VIEWS) for seed in getattr(args, seeds)]
             rows[row] = {**over_seeds([sweep.evaluation(run) for run in runs], REPORTED), "paper_p1_mm": paper_mm}
         ours, baseline = rows["selfsup, L_reproj + lambda L_t-reproj"], rows["baseline (supervised)"]
         rows["selfsup / baseline"] = {metric: ours[metric]["mean"] / baseline[metric]["mean"] for metric in REPORTED}
@@ -170,7 +170,11 @@ def print_tables(summary: dict) -> None:
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_sweep_arguments(parser, SECTIONS, batch_help="frames (baseline) or view pairs (selfsup)")
-    parser.add_argument("--ablation-seeds", nargs="+", type=int, default=[0], help="seeds of the views rows")
+    parser.add_argument("--ablation-seeds", nargs="+", type=int, default=[0],
+                        help="seeds of the plain re-projection and views rows")
+    parser.add_argument("--selfsup-epochs", type=int, default=None,
+                        help="epochs of the self-supervised runs (default --epochs); an epoch of view pairs is "
+                             "12 ordered camera pairs per frame, so fewer epochs give the baseline's step count")
     parser.add_argument("--pose2sim", type=Path,
                         default=Path(__file__).resolve().parents[2] / "shared" / "data" / "pose2sim")
     parser.add_argument("--pose2sim-detections", type=Path, default=None,
@@ -196,8 +200,9 @@ def main(argv=None) -> None:
     benchmark = load_benchmark(args.data)
     sweep = Sweep(args.data, benchmark, args.out, schedule_of(args), data={"frame_stride": args.frame_stride},
                   base_config={"baseline": _parse_assignments(args.baseline_set),
-                               "selfsup": _parse_assignments(args.selfsup_set)})
-    summary = summary_header(args, benchmark, ablation_seeds=args.ablation_seeds,
+                               "selfsup": _parse_assignments(args.selfsup_set)},
+                  kind_schedule={"selfsup": {"epochs": args.selfsup_epochs or args.epochs}})
+    summary = summary_header(args, benchmark, ablation_seeds=args.ablation_seeds, selfsup_epochs=args.selfsup_epochs,
                              baseline_config=sweep.base_config["baseline"],
                              selfsup_config=sweep.base_config["selfsup"])
     run_sections(SECTIONS, args.sections, sweep, args, summary, print_tables)
