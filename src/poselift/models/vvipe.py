@@ -28,9 +28,9 @@ Two models, trained one after the other by the shared loop (``poselift train vvi
 
 Outputs in millimetres are poses in the CANONICAL body frame (x forward, y to the person's left,
 z up, pelvis at the origin) at the mean body size of the training poses: a monocular embedding has
-no camera rotation or person size to give back. ``poselift eval`` compares with camera-frame poses,
-so only its P-MPJPE (Procrustes) column means something for these models; the V-VIPE benchmark
-(``benchmarks/vvipe_accuracy.py``) measures MPJPE against the canonicalised ground truth.
+no camera rotation or person size to give back. ``poselift eval`` (:func:`poselift.evaluate.evaluate`)
+and the V-VIPE benchmark (``benchmarks/vvipe_accuracy.py``) therefore measure MPJPE against the
+canonicalised ground truth (``output_frame = "canonical"``); it still counts the person's size.
 """
 
 from __future__ import annotations
