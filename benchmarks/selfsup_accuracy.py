@@ -16,7 +16,8 @@ Sections (``--sections``):
   writes per view, given by ``--pose2sim-detections DIR``) with their real calibration. Multi-view
   consistency (each view lifted, turned into world axes with its camera, mean distance between the
   views' root-relative poses, mm) of the benchmark-trained model, then after fine-tuning it
-  self-supervised on the real views (``--finetune-steps``).
+  self-supervised on the real views (``--finetune-steps``); and the uncalibrated mode on them: each
+  camera's rotation relative to camera 1 recovered from the detections alone, against the calibration.
 
     python benchmarks/selfsup_accuracy.py --data benchmark.npz --out benchmarks/results/selfsup \\
         --epochs 20 --frame-stride 5 --threads 1 --pose2sim-detections /tmp/pose2sim_video
@@ -39,8 +40,10 @@ from sweep import Sweep, add_sweep_arguments, over_seeds, run_sections, schedule
 from poselift.camera import to_world_frame
 from poselift.cli import _parse_assignments
 from poselift.data.benchmark import load_benchmark
+from poselift.errors import PoseliftError
 from poselift.lift import load_model
 from poselift.models.selfsup import PAPER_VIRTUAL_STEP_DEG, MultiViewSource
+from poselift.relative_pose import rig_from_views, rotation_error_deg
 from poselift.train import TrainConfig, train
 
 REPORTED = ("mpjpe", "p_mpjpe")
@@ -116,6 +119,7 @@ def pose2sim(sweep: Sweep, args) -> dict:
         return {"skipped": "give --pose2sim-detections (the output folder of poselift video on the four videos)"}
     keypoints, confidence, cameras = real_views(args.pose2sim_detections, args.pose2sim / "Calib.qca.txt",
                                                 args.pose2sim / "videos")
+    uncalibrated = recovered_rig_errors(keypoints, confidence, cameras)
     run_dir = sweep.trained(spec("selfsup", "noisy", args.seeds[0], {}, FOUR_VIEWS))
     model = load_model(run_dir / "last.pt")
     before = view_consistency_mm(model, keypoints, confidence, cameras)
@@ -127,7 +131,22 @@ def pose2sim(sweep: Sweep, args) -> dict:
     train(model, source, config, args.out / "pose2sim_finetune", force=True, quiet=True)
     after = view_consistency_mm(model, keypoints, confidence, cameras)
     return {"frames": int(keypoints.shape[1]), "views": [camera.name for camera in cameras],
-            "finetune_steps": args.finetune_steps, "before": before, "after": after}
+            "finetune_steps": args.finetune_steps, "before": before, "after": after, "uncalibrated": uncalibrated}
+
+
+def recovered_rig_errors(keypoints: np.ndarray, confidence: np.ndarray, cameras, threshold_px: float = 3.0) -> dict:
+    """Uncalibrated mode on the real detections: each camera's rotation relative to the first, recovered
+    from the 2D joints alone (:func:`poselift.relative_pose.rig_from_views`, the true distances as scale),
+    against the calibration's, degrees."""
+    distances = [float(np.linalg.norm(camera.centre - cameras[0].centre)) for camera in cameras[1:]]
+    try:
+        rig = rig_from_views(keypoints, cameras, distances, confidence, threshold_px=threshold_px)
+    except PoseliftError as error:
+        return {"error": str(error)}
+    return {"threshold_px": threshold_px,
+            "rotation_error_deg": {f"{cameras[0].name}-{camera.name}": rotation_error_deg(estimate.R,
+                                                                                         camera.R @ cameras[0].R.T)
+                                   for camera, estimate in zip(cameras[1:], rig[1:])}}
 
 
 SECTIONS = {"headline": headline, "views": views, "pose2sim": pose2sim}
@@ -165,6 +184,12 @@ def print_tables(summary: dict) -> None:
                 print(f"{pair:<20}{value or float('nan'):>10.1f}{after or float('nan'):>10.1f}")
             print(f"{'mean':<20}{real['before']['mean_mm'] or float('nan'):>10.1f}"
                   f"{real['after']['mean_mm'] or float('nan'):>10.1f}")
+            recovered = real["uncalibrated"]
+            if "error" in recovered:
+                print(f"uncalibrated mode: {recovered['error']}")
+            else:
+                print("uncalibrated mode, rotation recovered from the detections vs the calibration: " +
+                      ", ".join(f"{pair} {value:.2f} deg" for pair, value in recovered["rotation_error_deg"].items()))
 
 
 def parse_args(argv=None):

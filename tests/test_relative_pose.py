@@ -62,3 +62,24 @@ def test_rotation_error_by_hand():
     quarter = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
     assert rotation_error_deg(quarter, np.eye(3)) == pytest.approx(90.0)
     assert rotation_error_deg(quarter, quarter) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_whole_rig_from_its_views_triangulates_like_the_calibration(small_benchmark):
+    from poselift.geometry import triangulate_dlt
+    from poselift.relative_pose import rig_from_views
+
+    cameras = small_benchmark.cameras
+    frames = torch.arange(0, small_benchmark.num_frames, 7)
+    keypoints = small_benchmark.keypoints_2d["gt"][:, frames]
+    distances = [float(np.linalg.norm(camera.centre - cameras[0].centre)) for camera in cameras[1:]]
+    rig = rig_from_views(keypoints, cameras, distances)
+    assert np.allclose(rig[0].R, np.eye(3)) and np.allclose(rig[0].centre, 0.0)
+    for camera, estimate in zip(cameras[1:], rig[1:]):
+        assert rotation_error_deg(estimate.R, camera.R @ cameras[0].R.T) < 1.0
+    # a pose triangulated with the recovered rig is the true pose in camera 0's frame
+    frame = int(frames[len(frames) // 2])
+    truth = cameras[0].world_to_camera(small_benchmark.poses_3d_world[frame].numpy().astype(np.float64))
+    recovered = np.asarray(triangulate_dlt(small_benchmark.keypoints_2d["gt"][:, frame].double(), rig))
+    assert np.abs(recovered - truth).max() < 1.0
+    with pytest.raises(Exception, match="distances_mm"):
+        rig_from_views(keypoints, cameras, distances[:2])

@@ -115,6 +115,39 @@ def relative_pose(keypoints_1_px, keypoints_2_px, camera_1: Camera, camera_2: Ca
                         inliers=int(inliers), correspondences=len(points_1))
 
 
+def rig_from_views(keypoints_2d_px, cameras: list[Camera], distances_mm, confidence=None,
+                   **options) -> list[Camera]:
+    """Extrinsics of a whole rig from its synchronised 2D joints: camera 0 is the world.
+
+    Each other camera's pose relative to camera 0 comes from :func:`relative_pose` on the joints both
+    saw, so the result can stand in for a calibration (e.g. for
+    :meth:`poselift.models.selfsup.MultiViewSource.from_recordings`).
+
+    Args:
+        keypoints_2d_px: ``(C, F, J, 2)`` px of the C cameras over the same F frames (NaN where missing).
+        cameras: the C cameras' intrinsics and distortion (their extrinsics are ignored).
+        distances_mm: ``(C - 1,)`` distances from camera 0's centre to each other camera's, mm.
+        confidence: ``(C, F, J)`` or None. options: passed on to :func:`relative_pose`.
+
+    Returns:
+        The C cameras with extrinsics in camera 0's frame (camera 0: ``R = I``, centre 0).
+    """
+    keypoints = np.asarray(keypoints_2d_px, dtype=np.float64)
+    distances = np.atleast_1d(np.asarray(distances_mm, dtype=np.float64))
+    if keypoints.ndim != 4 or keypoints.shape[0] != len(cameras) or keypoints.shape[-1] != 2:
+        raise ShapeError(f"keypoints_2d: expected (C={len(cameras)}, F, J, 2), got {keypoints.shape}")
+    if distances.shape != (len(cameras) - 1,):
+        raise ShapeError(f"distances_mm: expected {len(cameras) - 1} distances (one per camera after the "
+                         f"first), got shape {distances.shape}")
+    weights = [None] * len(cameras) if confidence is None else np.asarray(confidence, dtype=np.float64)
+    rig = [_with_pose(cameras[0], np.eye(3), np.zeros(3))]
+    for index in range(1, len(cameras)):
+        estimate = relative_pose(keypoints[0], keypoints[index], cameras[0], cameras[index], distances[index - 1],
+                                 weights[0], weights[index], **options)
+        rig.append(estimate.cameras(cameras[0], cameras[index])[1])
+    return rig
+
+
 def rotation_error_deg(rotation_a, rotation_b) -> float:
     """Angle of ``R_a R_b^T`` in degrees: how far apart two ``(3, 3)`` rotations are."""
     difference = np.asarray(rotation_a, dtype=np.float64) @ np.asarray(rotation_b, dtype=np.float64).T
@@ -122,4 +155,4 @@ def rotation_error_deg(rotation_a, rotation_b) -> float:
     return float(np.degrees(np.arccos(cosine)))
 
 
-__all__ = ["RelativePose", "relative_pose", "rotation_error_deg"]
+__all__ = ["RelativePose", "relative_pose", "rig_from_views", "rotation_error_deg"]
