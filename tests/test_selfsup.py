@@ -212,3 +212,22 @@ def test_recordings_give_the_same_batches_as_the_benchmark(small_benchmark):
         assert torch.equal(torch.nan_to_num(first[key]), torch.nan_to_num(second[key]))
     with pytest.raises(Exception, match="recordings"):
         MultiViewSource.from_recordings(np.zeros((2, 3, 17, 2)), np.zeros((2, 3, 17)), small_benchmark.cameras)
+
+
+def test_split_pretraining_disagreement_closes_the_misplaced_root_shortcut():
+    from poselift.models.selfsup import pose_disagreement, split_disagreement
+
+    generator = torch.Generator().manual_seed(0)
+    target = 300.0 * torch.randn(2, 17, 3, generator=generator, dtype=torch.float64)
+    shift = torch.tensor([0.0, 0.0, 1000.0], dtype=torch.float64)
+    # a pure translation costs the same as Eq. (6) as printed: ||b||^2
+    translated = target + shift
+    assert torch.allclose(split_disagreement(translated, target, 0), pose_disagreement(translated, target))
+    assert torch.allclose(split_disagreement(translated, target, 0), torch.full((2,), 1000.0 ** 2, dtype=torch.float64))
+    # the root misplaced by 1 m, every other joint where it belongs: Eq. (6) as printed charges only
+    # the root's share (1/J); the split form charges the root and the shape it implies
+    root_only = target.clone()
+    root_only[:, 0] += shift
+    assert torch.allclose(pose_disagreement(root_only, target), torch.full((2,), 1000.0 ** 2 / 17, dtype=torch.float64))
+    assert torch.allclose(split_disagreement(root_only, target, 0),
+                          torch.full((2,), 1000.0 ** 2 * (1 + 16 / 17), dtype=torch.float64))

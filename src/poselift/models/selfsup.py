@@ -8,16 +8,23 @@ label ever enters the loss.
 - position branch: the same architecture, separate weights, predicts the root's camera-frame
   position ``r``; the global pose is ``Y~ = Y + r``. We write ``r`` in ray coordinates,
   ``r = z (n_root + d, 1)`` with ``n_root`` the undistorted normalised image position of the detected
-  root, ``d`` a learned 2-vector offset and ``z = min_depth + depth_scale * softplus(.)`` the learned
+  root, ``d`` a learned 2-vector offset (scaled by ``ray_offset_scale``) and
+  ``z = min_depth + depth_scale * softplus(.)`` the learned
   depth: any point in front of the camera is reachable, the depth can never turn negative, and an
   untrained branch already puts the root on its ray (the paper does not say how it parametrises ``r``).
 - Eq. (1): perspective projection ``rho`` through the view's full camera model (intrinsics and OpenCV
-  distortion, :func:`poselift.camera.project_points`).
+  distortion, :func:`poselift.camera.project_points`), guarded against overflow far outside the image
+  (:func:`reproject`).
+
+Status: the benchmark (``benchmarks/selfsup_accuracy.py``) does not converge yet at a CPU-sized
+schedule; see ``docs/selfsup.md`` for what was measured and what is left.
 - Eq. (2): ``L_reproj = sum_i w_i^v1 ||X_i^v1 - rho(Y~_i^v1)||^2 + (same for v2)``.
 - Eqs. (3)-(4): ``tau(Y~^v1) = R_1to2 (Y~^v1 - t_1to2)``, ``R_1to2 = R2 R1^T``, ``t_1to2 = R1 (c2 - c1)``
   (camera centres ``c`` in the world), i.e. to the world with camera 1 and back with camera 2.
 - Eq. (5): ``L_t-reproj = sum_i w_i^v1 ||X_i^v2 - rho(tau(Y~_i^v1))||^2 + w_i^v2 ||X_i^v1 - rho(tau(Y~_i^v2))||^2``.
-- Eq. (6), pre-training (``pretrain_epochs``, paper 20): ``L_pre = sum_i ||tau(Y~_i^v1) - Y~_i^v2||^2 + ||tau(Y~_i^v2) - Y~_i^v1||^2``.
+- Eq. (6), pre-training (``pretrain_epochs``, paper 20): ``L_pre = sum_i ||tau(Y~_i^v1) - Y~_i^v2||^2 + ||tau(Y~_i^v2) - Y~_i^v1||^2``,
+  computed split into shape and root parts (:func:`split_disagreement`: same zeros, no shortcut
+  for the lifting branch to cover a misplaced root).
 - Eq. (7), afterwards: ``L_T = L_reproj + lambda L_t-reproj`` (``transform_weight``); with
   ``reprojection="plain"`` only ``L_reproj`` (the paper's "Reproj" row, which collapses).
 
@@ -57,6 +64,7 @@ REPROJECTIONS = ("transform", "plain")
 GROUND_TRUTH_PREFIXES = ("poses_3d", "root_3d")
 VIEW_KEYS = ("keypoints_2d", "confidence", "rotation", "position", "focal", "principal", "radial", "tangential")
 PAPER_VIRTUAL_STEP_DEG = 120.0   # two virtual cameras per real one: 4 + 8 = 12 views
+MAX_RAY_SLOPE = 2.0              # |x / z| bound of the re-projection loss: 63 degrees off the optical axis
 
 
 @dataclass
@@ -74,6 +82,9 @@ class SelfSupConfig:
     output_scale_mm: the lifting branch's output unit (mm per unit of network output): no 3D statistics
         can be fitted without 3D data, so the decoded pose is ``output * output_scale_mm``.
     depth_scale_mm, min_depth_mm: the position branch's depth ``min_depth + depth_scale * softplus(.)``.
+    ray_offset_scale: the position branch's offset from the detected root's ray is this times its
+        output (normalised image units): an untrained branch starts on the ray instead of up to a
+        metre beside it, which made the depths collapse to ``min_depth`` in the first steps.
     max_norm: per-row weight norm bound (the paper uses none).
     input_normalization: "image" (z-scored pixels, as the paper) or "pose".
     """
@@ -90,6 +101,7 @@ class SelfSupConfig:
     samples_per_epoch: int = 0
     output_scale_mm: float = 200.0
     depth_scale_mm: float = 5000.0
+    ray_offset_scale: float = 0.01
     min_depth_mm: float = 100.0
     max_norm: float | None = None
     input_normalization: str = "image"
@@ -168,10 +180,16 @@ def relative_transform(rotation_1: Tensor, position_1: Tensor, rotation_2: Tenso
 
 def reproject(points_cam: Tensor, view: dict[str, Tensor], min_depth_mm: float) -> Tensor:
     """Eq. (1), ``rho``: ``(B, J, 3)`` mm camera frame -> ``(B, J, 2)`` px through the view's camera
-    (``focal``, ``principal``, ``radial``, ``tangential`` of ``(B, ...)``). Depths are clamped at
-    ``min_depth_mm`` so a point behind the camera cannot give an infinite pixel."""
+    (``focal``, ``principal``, ``radial``, ``tangential`` of ``(B, ...)``).
+
+    Guarded for the loss: depths are clamped at ``min_depth_mm`` (a point behind the camera cannot
+    give an infinite pixel) and the ray slopes ``x / z``, ``y / z`` at :data:`MAX_RAY_SLOPE` (far
+    outside any image, where the distortion polynomial would otherwise overflow float32 for a badly
+    placed pose early in training). Points inside those bounds project exactly.
+    """
     depth = points_cam[..., 2:].clamp(min=min_depth_mm)
-    return project_points(torch.cat([points_cam[..., :2], depth], dim=-1), view["focal"], view["principal"],
+    slopes = (points_cam[..., :2] / depth).clamp(-MAX_RAY_SLOPE, MAX_RAY_SLOPE)
+    return project_points(torch.cat([slopes * depth, depth], dim=-1), view["focal"], view["principal"],
                           view["radial"], view["tangential"])
 
 
@@ -190,7 +208,7 @@ def pose_disagreement(points_a: Tensor, points_b: Tensor) -> Tensor:
 
 
 def geometric_terms(pose_1: Tensor, pose_2: Tensor, view_1: dict[str, Tensor], view_2: dict[str, Tensor],
-                    min_depth_mm: float) -> dict[str, Tensor]:
+                    min_depth_mm: float, root_index: int = 0) -> dict[str, Tensor]:
     """Eqs. (2), (5) and (6) per pair for global poses ``(B, J, 3)`` mm in each view's camera frame.
 
     Returns ``pretrain`` (Eq. 6, mm^2), ``reproj`` (Eq. 2, px^2) and ``t_reproj`` (Eq. 5, px^2), each
@@ -210,8 +228,25 @@ def geometric_terms(pose_1: Tensor, pose_2: Tensor, view_1: dict[str, Tensor], v
                                             reproject(pose_1_in_2, view_2, min_depth_mm))
                 + weighted_reprojection_error(view_1["keypoints_2d"], confidence_2 * (confidence_1 > 0),
                                               reproject(pose_2_in_1, view_1, min_depth_mm)))
-    pretrain = pose_disagreement(pose_1_in_2, pose_2) + pose_disagreement(pose_2_in_1, pose_1)
+    pretrain = (split_disagreement(pose_1_in_2, pose_2, root_index)
+                + split_disagreement(pose_2_in_1, pose_1, root_index))
     return {"pretrain": pretrain, "reproj": reproj, "t_reproj": t_reproj}
+
+
+def split_disagreement(moved: Tensor, target: Tensor, root_index: int) -> Tensor:
+    """Eq. (6)'s disagreement of two global poses ``(B, J, 3)`` mm, split into its two causes: the
+    root-relative shapes (``sum_i ||a_i||^2 / J``) plus the roots (``||b||^2``), ``(B,)`` mm^2.
+
+    With ``a_i + b`` the error of joint i (``a`` the shape part, ``a_root = 0``; ``b`` the roots'
+    difference), Eq. (6) as printed is ``sum_i ||a_i + b||^2 / J``; its cross term lets the lifting
+    branch shift every joint but the root to cover a misplaced root, and on the benchmark it does:
+    within 20 steps the roots sink to the minimum depth and the poses grow to metres. The split form
+    has the same zeros (consistent shapes and roots) and the same value for poses that differ by a
+    translation only.
+    """
+    moved_root, target_root = moved[:, root_index:root_index + 1], target[:, root_index:root_index + 1]
+    shape = pose_disagreement(moved - moved_root, target - target_root)
+    return shape + (moved_root - target_root).square().sum(dim=-1).squeeze(-1)
 
 
 def view_of(batch: dict[str, Tensor], suffix: str) -> dict[str, Tensor]:
@@ -282,7 +317,7 @@ class SelfSupervisedLifter(FrameLifting, nn.Module):
         root_px = keypoints_2d[:, self.normalizer._root].unsqueeze(1)                        # (B, 1, 2)
         ray = undistort_pixels(root_px, view["focal"], view["principal"], view["radial"], view["tangential"])[:, 0]
         depth = cfg.min_depth_mm + cfg.depth_scale_mm * nn.functional.softplus(raw[:, 2:])
-        return torch.cat([(ray + raw[:, :2]) * depth, depth], dim=-1)
+        return torch.cat([(ray + cfg.ray_offset_scale * raw[:, :2]) * depth, depth], dim=-1)
 
     def global_pose(self, view: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         """``Y~ = Y + r`` of one view: ``(pose (B, J, 3) mm camera frame, relative (B, J, 3) mm
@@ -310,7 +345,7 @@ class SelfSupervisedLifter(FrameLifting, nn.Module):
         view_1, view_2 = view_of(batch, "_1"), view_of(batch, "_2")
         pose_1, _, valid_1 = self.global_pose(view_1)
         pose_2, _, valid_2 = self.global_pose(view_2)
-        terms = geometric_terms(pose_1, pose_2, view_1, view_2, self.config.min_depth_mm)
+        terms = geometric_terms(pose_1, pose_2, view_1, view_2, self.config.min_depth_mm, self.normalizer._root)
         return {**terms, "valid": valid_1 & valid_2}
 
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
