@@ -18,6 +18,8 @@ every test frame of the benchmark with Protocol #1/#2. Sections (``--sections``)
   evaluate the full model's checkpoints with that solver (cached in the run's ``evals.json`` under
   ``<input>+0px+aggregation=<norm>``); the other rows are trained. ``--ablation-input`` (the
   paper's Table 5 is on detections), ``--ablation-seeds``.
+- ``variant``: the headline comparison again for consensus runs with ``--variant`` overrides (default
+  ``aggregation_weight=0.0``: without L_aggre, which the ablation found to cost the most), ``--seeds``.
 - ``admm``: the aggregation on this CPU (``--threads``): partial poses of the first headline model
   on up to 4096 test frames (and their error, centred per group, before and after aggregation); poses/s and iterations to the tolerance of the l2,1, l1 and l2 solvers
   at batch 4096 and one pose at a time, and the lifting throughput (network + aggregation) of the
@@ -130,6 +132,19 @@ def headline(sweep: Sweep, args) -> dict:
     return results
 
 
+def variant(sweep: Sweep, args) -> dict:
+    """The headline comparison for consensus runs with ``--variant`` config overrides (e.g.
+    ``aggregation_weight=0.0``), over ``--seeds``; the baseline rows are the headline's."""
+    overrides = _parse_assignments(args.variant)
+    results = {"overrides": overrides}
+    for input_name in args.inputs:
+        baseline = row(sweep, [spec("baseline", input_name, seed) for seed in args.seeds])
+        ours = row(sweep, [consensus_spec(sweep, input_name, seed, overrides) for seed in args.seeds])
+        results[input_name] = {"baseline": baseline, "consensus": ours, "consensus / baseline": {
+            metric: ours[metric]["mean"] / baseline[metric]["mean"] for metric in REPORTED}}
+    return results
+
+
 def group_sizes(sweep: Sweep, args) -> dict:
     """Table 1: n_g in --group-sizes, and n_g = J with one group; the baseline alongside."""
     rows = {f"n_g={size}": ({"group_size": size}, PAPER_GROUP_SIZES.get(size)) for size in args.group_sizes}
@@ -217,7 +232,8 @@ def admm(sweep: Sweep, args) -> dict:
     return results
 
 
-SECTIONS = {"headline": headline, "group_sizes": group_sizes, "ablations": ablations, "admm": admm}
+SECTIONS = {"headline": headline, "group_sizes": group_sizes, "ablations": ablations, "variant": variant,
+            "admm": admm}
 
 
 def print_tables(summary: dict) -> None:
@@ -230,8 +246,13 @@ def print_tables(summary: dict) -> None:
 
     titles = "  ".join(f"{title:>13}" for title in ("P#1 mm", "P#2 mm"))
     results = summary["results"]
-    for input_name, rows in results.get("headline", {}).items():
-        print(f"\nHeadline, {input_name} 2D (mean ± std over seeds {summary['seeds']})\n"
+    comparisons = [(f"Headline, {name} 2D", rows) for name, rows in results.get("headline", {}).items()]
+    if "variant" in results:
+        overrides = " ".join(f"{key}={value}" for key, value in results["variant"]["overrides"].items())
+        comparisons += [(f"Variant ({overrides}), {name} 2D", rows)
+                        for name, rows in results["variant"].items() if name != "overrides"]
+    for title, rows in comparisons:
+        print(f"\n{title} (mean ± std over seeds {summary['seeds']})\n"
               f"{'model':<24}{titles}{'n_t':>8}")
         for kind in ("baseline", "consensus"):
             print(f"{kind:<24}{cells(rows[kind])}{groups(rows[kind]):>8}")
@@ -285,6 +306,8 @@ def parse_args(argv=None):
     parser.add_argument("--ablation-input", choices=["gt", "noisy"], default="noisy")
     parser.add_argument("--baseline-set", nargs="*", default=[], metavar="KEY=VALUE")
     parser.add_argument("--consensus-set", nargs="*", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--variant", nargs="*", default=["aggregation_weight=0.0"], metavar="KEY=VALUE",
+                        help="consensus config overrides of the variant section")
     parser.add_argument("--speed-repeats", type=int, default=3, help="timed repeats (the fastest is kept)")
     parser.add_argument("--single-poses", type=int, default=200, help="poses aggregated one at a time")
     args = parser.parse_args(argv)
