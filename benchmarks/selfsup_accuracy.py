@@ -120,9 +120,12 @@ def view_consistency_mm(model, keypoints: np.ndarray, confidence: np.ndarray, ca
     return {"mean_mm": float(np.mean(known)) if known else None, "pairs_mm": pairs}
 
 
+NO_DETECTIONS = {"skipped": "give --pose2sim-detections (the output folder of poselift video on the four videos)"}
+
+
 def pose2sim(sweep: Sweep, args) -> dict:
     if args.pose2sim_detections is None:
-        return {"skipped": "give --pose2sim-detections (the output folder of poselift video on the four videos)"}
+        return NO_DETECTIONS
     keypoints, confidence, cameras = real_views(args.pose2sim_detections, args.pose2sim / "Calib.qca.txt",
                                                 args.pose2sim / "videos")
     run_dir = sweep.trained(spec("selfsup", "noisy", args.seeds[0], {}, FOUR_VIEWS))
@@ -142,7 +145,7 @@ def pose2sim(sweep: Sweep, args) -> dict:
 def uncalibrated(sweep: Sweep, args) -> dict:
     """The uncalibrated mode on the real videos' detections (no training needed)."""
     if args.pose2sim_detections is None:
-        return {"skipped": "give --pose2sim-detections (the output folder of poselift video on the four videos)"}
+        return NO_DETECTIONS
     keypoints, confidence, cameras = real_views(args.pose2sim_detections, args.pose2sim / "Calib.qca.txt",
                                                 args.pose2sim / "videos")
     return {"frames": int(keypoints.shape[1]), "rotation_error_deg": recovered_rig_errors(keypoints, confidence, cameras)}
@@ -190,28 +193,25 @@ def print_tables(summary: dict) -> None:
               f"{'views':<40}{'MPJPE mm':>14}{'P-MPJPE mm':>16}{'paper':>8}")
         for label, values in rows.items():
             print(f"{label:<40}{cells(values)}{paper(values['paper_p1_mm'])}")
-    if "pose2sim" in results:
-        real = results["pose2sim"]
-        if "skipped" in real:
-            print(f"\npose2sim real videos: skipped ({real['skipped']})")
-        else:
-            print(f"\npose2sim real videos ({real['frames']} frames, {len(real['views'])} views): mean distance "
-                  f"between views' lifted poses in world axes, mm\n{'pair':<20}{'before':>10}{'after':>10}")
-            for pair, value in real["before"]["pairs_mm"].items():
-                after = real["after"]["pairs_mm"][pair]
-                print(f"{pair:<20}{value or float('nan'):>10.1f}{after or float('nan'):>10.1f}")
-            print(f"{'mean':<20}{real['before']['mean_mm'] or float('nan'):>10.1f}"
-                  f"{real['after']['mean_mm'] or float('nan'):>10.1f}")
-    if "uncalibrated" in results:
-        real = results["uncalibrated"]
-        if "skipped" in real:
-            print(f"\nuncalibrated mode: skipped ({real['skipped']})")
-        else:
-            print(f"\nuncalibrated mode on the pose2sim detections ({real['frames']} frames): rotation recovered "
-                  f"from the 2D vs the calibration, degrees")
-            for threshold, errors in real["rotation_error_deg"].items():
-                print(f"RANSAC {threshold:<6} " + (errors["error"] if "error" in errors else
-                                                  ", ".join(f"{pair} {value:.2f}" for pair, value in errors.items())))
+    for name in ("pose2sim", "uncalibrated"):
+        if "skipped" in results.get(name, {}):
+            print(f"\n{name}: skipped ({results[name]['skipped']})")
+    real = results.get("pose2sim", {})
+    if "before" in real:
+        print(f"\npose2sim real videos ({real['frames']} frames, {len(real['views'])} views): mean distance "
+              f"between views' lifted poses in world axes, mm\n{'pair':<20}{'before':>10}{'after':>10}")
+        for pair, value in real["before"]["pairs_mm"].items():
+            after = real["after"]["pairs_mm"][pair]
+            print(f"{pair:<20}{value or float('nan'):>10.1f}{after or float('nan'):>10.1f}")
+        print(f"{'mean':<20}{real['before']['mean_mm'] or float('nan'):>10.1f}"
+              f"{real['after']['mean_mm'] or float('nan'):>10.1f}")
+    recovered = results.get("uncalibrated", {})
+    if "rotation_error_deg" in recovered:
+        print(f"\nuncalibrated mode on the pose2sim detections ({recovered['frames']} frames): rotation "
+              f"recovered from the 2D vs the calibration, degrees")
+        for threshold, errors in recovered["rotation_error_deg"].items():
+            print(f"RANSAC {threshold:<6} " + (errors["error"] if "error" in errors else
+                                              ", ".join(f"{pair} {value:.2f}" for pair, value in errors.items())))
 
 
 def parse_args(argv=None):
