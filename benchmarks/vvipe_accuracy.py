@@ -11,7 +11,8 @@ simulated detector). Sections (``--sections``):
   ``gt`` and ``noisy`` 2D, ``--seeds``; next to the paper's baselines measured the same way: the
   nearest neighbour on the normalised 2D keypoints (root-centred, unit size) and the 2D mapping
   trained without the triplet loss (``--no-triplet-seeds``). Paper (H36M): ground truth 89.7 / 98.8
-  / 99.4 against 28.7 / 47.1 / 50.9 for 2D keypoints; detections 70.0 / 92.7 / 95.6; without the triplet loss Hit@1 falls 6.1.
+  / 99.4 against 28.7 / 47.1 / 50.9 for 2D keypoints; detections 70.0 / 92.7 / 95.6; without the
+  triplet loss Hit@1 falls 6.1.
 - ``lifting``: the decoded 3D of every test frame x 4 cameras (``--lift-stride``): MPJPE against the
   canonicalised ground truth (the model's output frame, mean body size) and P-MPJPE, averaged per
   action then over actions (paper: 62.1 mm from detections).

@@ -177,7 +177,8 @@ def evaluate(model, benchmark: Benchmark, input: str = "gt", protocol: int = 1, 
     gt_2d = benchmark.keypoints_2d["gt"][batch["camera"], batch["frame"]]
     info = dict(protocol=protocol, input=input, split=split, cameras=list(PROTOCOL_CAMERAS[protocol]),
                 samples=len(source), sequences=len(lengths), data_version=benchmark.version,
-                input_noise_px=input_noise_px, target_frame=target_frame, sequence_inference=hasattr(model, "lift_sequences"),
+                input_noise_px=input_noise_px, target_frame=target_frame,
+                sequence_inference=hasattr(model, "lift_sequences"),
                 mean_2d_input_error_px=float((batch["keypoints_2d"] - gt_2d).norm(dim=-1).mean()))
     averages = {"mean_over_actions": mean_over_actions, "mean_over_samples": mean_over_samples}
     return EvaluationResult(per_action, averages, info)

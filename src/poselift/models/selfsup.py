@@ -15,9 +15,6 @@ label ever enters the loss.
 - Eq. (1): perspective projection ``rho`` through the view's full camera model (intrinsics and OpenCV
   distortion, :func:`poselift.camera.project_points`), guarded against overflow far outside the image
   (:func:`reproject`).
-
-Status: the benchmark (``benchmarks/selfsup_accuracy.py``) does not converge yet at a CPU-sized
-schedule; see ``docs/selfsup.md`` for what was measured and what is left.
 - Eq. (2): ``L_reproj = sum_i w_i^v1 ||X_i^v1 - rho(Y~_i^v1)||^2 + (same for v2)``.
 - Eqs. (3)-(4): ``tau(Y~^v1) = R_1to2 (Y~^v1 - t_1to2)``, ``R_1to2 = R2 R1^T``, ``t_1to2 = R1 (c2 - c1)``
   (camera centres ``c`` in the world), i.e. to the world with camera 1 and back with camera 2.
@@ -41,6 +38,9 @@ in a virtual camera is the projection of the frame TRIANGULATED from the real vi
 augmentation, too, needs no 3D ground truth (the paper projects the dataset's 3D poses instead).
 Validation on single frames with 3D (:meth:`SelfSupervisedLifter.validation_terms`) only reports the
 error without gradients.
+
+Status: the benchmark (``benchmarks/selfsup_accuracy.py``) does not converge yet at a CPU-sized
+schedule; see ``docs/selfsup.md`` for what was measured and what is left.
 """
 
 from __future__ import annotations
