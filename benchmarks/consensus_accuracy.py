@@ -51,11 +51,10 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
-from sweep import Sweep, add_sweep_arguments, over_seeds, run_sections, schedule_of, spec, summary_header
+from sweep import Sweep, add_sweep_arguments, open_sweep, over_seeds, run_sections, spec, summary_header
 
 from poselift.checkpoint import load_checkpoint
 from poselift.cli import _parse_assignments
-from poselift.data.benchmark import load_benchmark
 from poselift.data.datasets import FrameSource
 from poselift.evaluate import evaluate
 from poselift.fileio import write_text_atomic
@@ -322,12 +321,8 @@ def parse_args(argv=None):
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    benchmark = load_benchmark(args.data)
-    sweep = Sweep(args.data, benchmark, args.out, schedule_of(args), data={"frame_stride": args.frame_stride},
-                  base_config={"baseline": _parse_assignments(args.baseline_set),
-                               "consensus": _parse_assignments(args.consensus_set)})
+    sweep = open_sweep(args, {"baseline": args.baseline_set, "consensus": args.consensus_set})
+    benchmark = sweep.benchmark
     consensus_defaults = {key: value for key, value in asdict(build_config("consensus")).items() if key != "groups"}
     summary = summary_header(args, benchmark, ablation_seeds=args.ablation_seeds, table1_input=args.table1_input,
                              ablation_input=args.ablation_input, baseline_config=sweep.base_config["baseline"],

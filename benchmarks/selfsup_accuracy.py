@@ -40,12 +40,9 @@ import itertools
 from pathlib import Path
 
 import numpy as np
-import torch
-from sweep import Sweep, add_sweep_arguments, over_seeds, run_sections, schedule_of, spec, summary_header
+from sweep import Sweep, add_sweep_arguments, open_sweep, over_seeds, run_sections, spec, summary_header
 
 from poselift.camera import to_world_frame
-from poselift.cli import _parse_assignments
-from poselift.data.benchmark import load_benchmark
 from poselift.errors import PoseliftError
 from poselift.lift import load_model
 from poselift.models.selfsup import PAPER_VIRTUAL_STEP_DEG, MultiViewSource
@@ -242,13 +239,9 @@ def parse_args(argv=None):
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    benchmark = load_benchmark(args.data)
-    sweep = Sweep(args.data, benchmark, args.out, schedule_of(args), data={"frame_stride": args.frame_stride},
-                  base_config={"baseline": _parse_assignments(args.baseline_set),
-                               "selfsup": _parse_assignments(args.selfsup_set)},
-                  kind_schedule={"selfsup": {"epochs": args.selfsup_epochs or args.epochs}})
+    sweep = open_sweep(args, {"baseline": args.baseline_set, "selfsup": args.selfsup_set},
+                       kind_schedule={"selfsup": {"epochs": args.selfsup_epochs or args.epochs}})
+    benchmark = sweep.benchmark
     summary = summary_header(args, benchmark, ablation_seeds=args.ablation_seeds, selfsup_epochs=args.selfsup_epochs,
                              baseline_config=sweep.base_config["baseline"],
                              selfsup_config=sweep.base_config["selfsup"])

@@ -37,11 +37,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sweep import Sweep, add_sweep_arguments, over_seeds, run_sections, schedule_of, spec, summary_header
+from sweep import Sweep, add_sweep_arguments, open_sweep, over_seeds, run_sections, spec, summary_header
 
 from poselift.camera import virtual_camera
-from poselift.cli import _parse_assignments
-from poselift.data.benchmark import load_benchmark
 from poselift.data.datasets import FrameSource
 from poselift.lift import load_model
 from poselift.metrics import mpjpe
@@ -294,12 +292,8 @@ def parse_args(argv=None):
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    benchmark = load_benchmark(args.data)
-    sweep = Sweep(args.data, benchmark, args.out, schedule_of(args), data={"frame_stride": args.frame_stride},
-                  base_config={"baseline": _parse_assignments(args.baseline_set),
-                               "siamese": _parse_assignments(args.siamese_set)})
+    sweep = open_sweep(args, {"baseline": args.baseline_set, "siamese": args.siamese_set})
+    benchmark = sweep.benchmark
     summary = summary_header(args, benchmark, ablation_seeds=args.ablation_seeds, weight_input=args.weight_input,
                              baseline_config=sweep.base_config["baseline"],
                              siamese_config=sweep.base_config["siamese"])

@@ -115,6 +115,28 @@ def schedule_of(args) -> dict:
                 max_steps=args.max_steps, device=args.device)
 
 
+def open_sweep(args, config_sets: dict, sweep_class: type = None, kind_schedule: dict | None = None) -> Sweep:
+    """The start of every accuracy benchmark: torch threads (``--threads``), the benchmark (``--data``)
+    and a sweep with the common schedule and frame stride.
+
+    Args:
+        config_sets: per model kind, its ``KEY=VALUE`` overrides (``--baseline-set``, ...), the runs'
+            base configs. sweep_class: :class:`Sweep` or a subclass. kind_schedule: as :class:`Sweep`.
+    """
+    import torch
+
+    from poselift.cli import _parse_assignments
+    from poselift.data.benchmark import load_benchmark
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return (sweep_class or Sweep)(args.data, load_benchmark(args.data), args.out, schedule_of(args),
+                                  data={"frame_stride": args.frame_stride},
+                                  base_config={kind: _parse_assignments(assignments)
+                                               for kind, assignments in config_sets.items()},
+                                  kind_schedule=kind_schedule)
+
+
 def summary_header(args, benchmark: Benchmark, **fields) -> dict:
     """The opening fields of a ``summary.json``: data, device, schedule, seeds, then ``fields``."""
     import platform

@@ -35,11 +35,10 @@ import time
 from pathlib import Path
 
 import torch
-from sweep import Sweep, add_sweep_arguments, run_sections, schedule_of, spec, summary_header
+from sweep import Sweep, add_sweep_arguments, open_sweep, run_sections, spec, summary_header
 from sweep import over_seeds as sweep_over_seeds
 
 from poselift.cli import _parse_assignments
-from poselift.data.benchmark import load_benchmark
 from poselift.data.datasets import FrameSource
 from poselift.evaluate import clip_sequences, lift_clips
 from poselift.lift import load_model
@@ -62,13 +61,6 @@ PAPER_NOISE = {"gt": (37.10, 31.67), 5.0: (46.65, 37.46), 10.0: (52.84, 49.41), 
 
 def over_seeds(evaluations: list[dict]) -> dict:
     return sweep_over_seeds(evaluations, REPORTED)
-
-
-def make_sweep(args, benchmark) -> Sweep:
-    return Sweep(args.data, benchmark, args.out, schedule_of(args), data={"frame_stride": args.frame_stride},
-                 base_config={"baseline": _parse_assignments(args.baseline_set),
-                              "temporal": _parse_assignments(args.temporal_set)},
-                 kind_schedule={"temporal": {"lr": args.temporal_lr}} if args.temporal_lr else {})
 
 
 def compare(sweep: Sweep, args, temporal_overrides: dict) -> dict:
@@ -245,10 +237,9 @@ def parse_args(argv=None):
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    benchmark = load_benchmark(args.data)
-    sweep = make_sweep(args, benchmark)
+    sweep = open_sweep(args, {"baseline": args.baseline_set, "temporal": args.temporal_set},
+                       kind_schedule={"temporal": {"lr": args.temporal_lr}} if args.temporal_lr else {})
+    benchmark = sweep.benchmark
     summary = summary_header(args, benchmark, temporal_lr=args.temporal_lr or args.lr,
                              ablation_seeds=args.ablation_seeds, ablation_input=args.ablation_input,
                              baseline_config=sweep.base_config["baseline"],

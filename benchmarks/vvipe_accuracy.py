@@ -52,10 +52,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sweep import Sweep, add_sweep_arguments, over_seeds, run_sections, schedule_of, spec, summary_header
+from sweep import Sweep, add_sweep_arguments, open_sweep, over_seeds, run_sections, spec, summary_header
 
-from poselift.cli import _parse_assignments
-from poselift.data.benchmark import load_benchmark
 from poselift.encoding import scale_normalize_2d
 from poselift.fileio import atomic_path, write_text_atomic
 from poselift.geometry import canonicalize
@@ -441,17 +439,12 @@ def parse_args(argv=None):
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.figures:
         args.figures.mkdir(parents=True, exist_ok=True)
-    benchmark = load_benchmark(args.data)
-    base_config = {"vvipe_vae": _parse_assignments(args.vae_set), "vvipe": _parse_assignments(args.vvipe_set)}
-    sweep = VvipeSweep(args.data, benchmark, args.out, schedule_of(args), data={"frame_stride": args.frame_stride},
-                       base_config=base_config)
-    stage_two = {key: value for key, value in base_config["vvipe"].items() if key != "pose_vae_checkpoint"}
-    summary = summary_header(args, benchmark, vae_config=base_config["vvipe_vae"], vvipe_config=stage_two)
+    sweep = open_sweep(args, {"vvipe_vae": args.vae_set, "vvipe": args.vvipe_set}, sweep_class=VvipeSweep)
+    stage_two = {key: value for key, value in sweep.base_config["vvipe"].items() if key != "pose_vae_checkpoint"}
+    summary = summary_header(args, sweep.benchmark, vae_config=sweep.base_config["vvipe_vae"], vvipe_config=stage_two)
     run_sections(SECTIONS, args.sections, sweep, args, summary, print_tables)
 
 
