@@ -231,3 +231,53 @@ def test_split_pretraining_disagreement_closes_the_misplaced_root_shortcut():
     assert torch.allclose(pose_disagreement(root_only, target), torch.full((2,), 1000.0 ** 2 / 17, dtype=torch.float64))
     assert torch.allclose(split_disagreement(root_only, target, 0),
                           torch.full((2,), 1000.0 ** 2 * (1 + 16 / 17), dtype=torch.float64))
+
+
+def test_eq7_stage_learns_the_pose_from_2d_alone(small_benchmark):
+    """After pre-training (Eq. 6) the shapes are small; Eq. (7) must then grow them to the right size and
+    cut the validation error, with no 3D in the loss (the regression of the depth collapse: roots drawn
+    to the camera while the poses grew to metres)."""
+    from poselift.data.datasets import FrameSource
+
+    torch.manual_seed(0)
+    train_source = MultiViewSource(small_benchmark, "train", "gt", frame_stride=4)
+    val_source = FrameSource(small_benchmark, "test", "gt", frame_stride=10)
+    val = val_source.batch(torch.arange(len(val_source)))
+    batch_size, pretrain_steps, steps = 128, 100, 400
+    config = SelfSupConfig(hidden_size=128, pretrain_epochs=1, samples_per_epoch=pretrain_steps * batch_size)
+    model = SelfSupervisedLifter(config)
+    model.normalizer.fit_source(train_source)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    generator = torch.Generator().manual_seed(0)
+
+    def validation():
+        model.eval()
+        with torch.no_grad():
+            predicted = model.lift(val["keypoints_2d"], val["confidence"])
+        model.train()
+        truth = val["poses_3d"] - val["poses_3d"][:, :1]
+        size_ratio = float(predicted.norm(dim=-1).mean() / truth.norm(dim=-1).mean())
+        return float((predicted - truth).norm(dim=-1).mean()), size_ratio
+
+    for step in range(steps):
+        if step == pretrain_steps:
+            assert model.pretraining is False
+            error_after_pretraining, _ = validation()
+        terms = model.loss(train_source.batch(torch.randint(len(train_source), (batch_size,), generator=generator),
+                                              generator))
+        optimizer.zero_grad()
+        terms["loss"].backward()
+        optimizer.step()
+    error, size_ratio = validation()
+    assert error < 0.6 * error_after_pretraining
+    assert 0.7 < size_ratio < 1.3
+
+
+def test_training_stage_follows_the_views_seen():
+    model = SelfSupervisedLifter(SelfSupConfig(**TINY, pretrain_epochs=1, samples_per_epoch=100))
+    assert model.training_stage == "pretraining"
+    model.views_seen += 100
+    assert model.training_stage == "main"
+    one_adam = SelfSupervisedLifter(SelfSupConfig(**TINY, pretrain_epochs=1, samples_per_epoch=100,
+                                                  restart_optimizer=False))
+    assert one_adam.training_stage is None

@@ -291,3 +291,41 @@ def test_bad_settings_are_refused(tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(PoseliftError, match="CUDA is not available"):
             train(small_model(0), source, TrainConfig(device="cuda"), tmp_path, quiet=True)
+
+
+class TwoStageLifter(BaselineLifter):
+    """A baseline whose ``training_stage`` turns from "first" to "second" after ``switch_after`` steps."""
+
+    def __init__(self, switch_after: int):
+        super().__init__(BaselineConfig(hidden_size=32, num_blocks=1, dropout=0.0, max_norm=None,
+                                        input_normalization="pose"))
+        self.switch_after, self.steps_seen = switch_after, 0
+
+    @property
+    def training_stage(self) -> str:
+        return "first" if self.steps_seen < self.switch_after else "second"
+
+    def loss(self, batch):
+        if self.training and torch.is_grad_enabled():
+            self.steps_seen += 1
+        return super().loss(batch)
+
+
+def test_a_new_training_stage_starts_a_fresh_adam(tmp_path):
+    torch.manual_seed(0)
+    model, lr = TwoStageLifter(switch_after=6), 1e-3
+    snapshots = {}
+
+    def snapshot(step, terms):
+        snapshots[step] = torch.cat([parameter.detach().flatten().clone() for parameter in model.parameters()])
+
+    config = TrainConfig(epochs=1, batch_size=16, lr=lr, num_threads=1, device="cpu", checkpoint_every_steps=0)
+    train(model, SyntheticPoseSource(160, seed=1, noise_px=1.0), config, tmp_path / "run", step_callback=snapshot,
+          quiet=True)
+    # a fresh Adam's first step moves a parameter by lr * |g| / (|g| + eps): by lr, unless its gradient is
+    # near eps = 1e-8; with the moments of the earlier steps the step is anything up to a few lr
+    def share_moved_by_lr(before, after):
+        return float(((after - before).abs() - lr).abs().le(1e-3 * lr).float().mean())
+
+    assert share_moved_by_lr(snapshots[6], snapshots[7]) > 0.9
+    assert share_moved_by_lr(snapshots[5], snapshots[6]) < 0.1

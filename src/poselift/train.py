@@ -359,6 +359,7 @@ class _Trainer:
             self.data_generator.manual_seed(derive_seed(config.seed, self.dist.rank, _STREAM_DATA))
         else:
             self._restore(checkpoint)
+        self.stage = getattr(model, "training_stage", None)     # the stage the optimiser's moments belong to
         adapter = _LossAdapter(model)
         if self.dist.distributed:
             self.forward = DistributedDataParallel(
@@ -457,6 +458,7 @@ class _Trainer:
         )
         batch = _to_device(self.source.batch(indices, self.data_generator), self.device)
         self.consistent = False
+        self._start_new_stage_if_needed()
         terms = self.forward(batch)
         if "loss" not in terms:
             raise PoseliftError(f"{type(self.model).__name__}.loss returned {sorted(terms)}, without 'loss'")
@@ -474,6 +476,17 @@ class _Trainer:
             self.epoch_sums[key] = self.epoch_sums[key] + value if key in self.epoch_sums else value
         self.consistent = True
         return terms
+
+    def _start_new_stage_if_needed(self) -> None:
+        """A model with stages (``training_stage``, e.g. pre-training then the main loss) gets a fresh
+        Adam when its stage changes: the moments of the old loss would scale the new loss's first
+        steps by the ratio of the two losses' gradients (the paper trains each stage with its own Adam)."""
+        stage = getattr(self.model, "training_stage", None)
+        if stage != self.stage:
+            if self.stage is not None:
+                self.optimizer.state.clear()
+                logger.info("step %d: training stage %r -> %r, Adam moments reset", self.step, self.stage, stage)
+            self.stage = stage
 
     def end_epoch(self, steps_run: int, train_seconds: float) -> dict[str, Any]:
         """Log the epoch's metrics (mean train terms over all ranks, validation), then checkpoint."""

@@ -39,8 +39,11 @@ augmentation, too, needs no 3D ground truth (the paper projects the dataset's 3D
 Validation on single frames with 3D (:meth:`SelfSupervisedLifter.validation_terms`) only reports the
 error without gradients.
 
-Status: the benchmark (``benchmarks/selfsup_accuracy.py``) does not converge yet at a CPU-sized
-schedule; see ``docs/selfsup.md`` for what was measured and what is left.
+Training needs three things the paper does not spell out (each measured in ``docs/selfsup.md``,
+``benchmarks/selfsup_accuracy.py --sections stability``): no dropout, a position branch whose depth
+moves 500 mm per unit of output, and a fresh Adam when the stage switches (:attr:`training_stage`;
+the paper trains its two stages one after the other). Without any one of them the Eq. (7) stage
+drifts or collapses to poses metres wide.
 """
 
 from __future__ import annotations
@@ -71,7 +74,10 @@ MAX_RAY_SLOPE = 2.0              # |x / z| bound of the re-projection loss: 63 d
 class SelfSupConfig:
     """Hyper-parameters (defaults = the paper where it gives them).
 
-    num_blocks: residual blocks of each branch (paper: 4). hidden_size, dropout: the Martinez values.
+    num_blocks: residual blocks of each branch (paper: 4). hidden_size: the Martinez value.
+    dropout: 0, not Martinez's 0.5: with dropout in the position branch the root depth of a view is
+        noisy from step to step, and in the Eq. (7) stage the roots then drift towards the camera
+        while the poses grow (docs/selfsup.md, "What made it converge").
     transform_weight: lambda of Eq. (7); the paper sets it per dataset without giving it: 1.
     reprojection: "transform" (Eq. 7) or "plain" (L_reproj alone, the paper's collapsing baseline).
     pretrain_epochs: epochs of L_pre (Eq. 6) before Eq. (7) (paper: 20).
@@ -82,17 +88,22 @@ class SelfSupConfig:
     output_scale_mm: the lifting branch's output unit (mm per unit of network output): no 3D statistics
         can be fitted without 3D data, so the decoded pose is ``output * output_scale_mm``.
     depth_scale_mm, min_depth_mm: the position branch's depth ``min_depth + depth_scale * softplus(.)``.
+        500 mm per unit: with 5,000 an optimiser step moves a root by tens of centimetres, and as soon
+        as Eq. (7) starts, pulling the roots towards the camera fits each view's own 2D faster than
+        growing the (pre-trained, small) pose does: the depths fell from 4 m to 0.7 m in 100 steps
+        and the poses grew fivefold (docs/selfsup.md).
     ray_offset_scale: the position branch's offset from the detected root's ray is this times its
         output (normalised image units): an untrained branch starts on the ray instead of up to a
         metre beside it, which made the depths collapse to ``min_depth`` in the first steps.
     max_norm: per-row weight norm bound (the paper uses none).
+    restart_optimizer: start a fresh Adam when the stage switches (:attr:`SelfSupervisedLifter.training_stage`).
     input_normalization: "image" (z-scored pixels, as the paper) or "pose".
     """
 
     num_joints: int = 17
     hidden_size: int = 1024
     num_blocks: int = 4
-    dropout: float = 0.5
+    dropout: float = 0.0
     batch_norm: bool = True
     activation: str = "relu"
     transform_weight: float = 1.0
@@ -100,11 +111,12 @@ class SelfSupConfig:
     pretrain_epochs: float = 20.0
     samples_per_epoch: int = 0
     output_scale_mm: float = 200.0
-    depth_scale_mm: float = 5000.0
+    depth_scale_mm: float = 500.0
     ray_offset_scale: float = 0.01
     min_depth_mm: float = 100.0
     max_norm: float | None = None
     input_normalization: str = "image"
+    restart_optimizer: bool = True
 
 
 class TwoDimensionalNormalizer(PoseNormalizer):
@@ -337,6 +349,15 @@ class SelfSupervisedLifter(FrameLifting, nn.Module):
         """True while the model is in its L_pre stage (``views_seen`` below the pre-training length)."""
         length = self.config.pretrain_epochs * self.config.samples_per_epoch
         return int(self.views_seen) < length
+
+    @property
+    def training_stage(self) -> str | None:
+        """``"pretraining"`` (Eq. 6) or ``"main"`` (Eq. 7); the training loop starts a fresh Adam when it
+        changes, as the paper trains the two stages one after the other (None with ``restart_optimizer``
+        off: one Adam throughout)."""
+        if not self.config.restart_optimizer:
+            return None
+        return "pretraining" if self.pretraining else "main"
 
     def loss_terms(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """Every term on a multi-view batch, per pair: ``pretrain`` (Eq. 6, mm^2), ``reproj`` (Eq. 2, px^2),
