@@ -130,7 +130,9 @@ def test_lift_pixels_to_millimetres(small_model, batch):
     with torch.no_grad():
         direct = small_model.normalizer.decode_3d(small_model(small_model.normalizer.encode_2d(batch["keypoints_2d"])[0]))
     small_model.train()
-    assert torch.allclose(poses, direct, atol=1e-5)
+    # the same poses batch by batch (10 frames) as at once, to a micrometre: float32 sums over another
+    # batch size are not bit-identical on every CPU
+    torch.testing.assert_close(poses, direct, rtol=1e-5, atol=1e-3)
     # numpy in, numpy out; leading dims kept; any image size gives the same answer
     shared = random_poses_3d(6, seed=1)
     small = small_model.lift(make_frames(6, seed=0, camera=0, poses_3d=shared)["keypoints_2d"].reshape(2, 3, 17, 2))
