@@ -35,7 +35,8 @@ def _cmd_data_convert(args) -> None:
 
 
 def _parse_assignments(pairs: list[str]) -> dict:
-    """``["hidden_size=512", "dropout=0.2"]`` -> {"hidden_size": 512, "dropout": 0.2} (JSON values)."""
+    """``["hidden_size=512", "dropout=0.2", "flag=False"]`` -> {"hidden_size": 512, "dropout": 0.2, "flag": False}
+    (JSON values; ``True`` / ``False`` as Python spells them too)."""
     import json
 
     config = {}
@@ -43,6 +44,9 @@ def _parse_assignments(pairs: list[str]) -> dict:
         key, separator, value = pair.partition("=")
         if not separator:
             raise PoseliftError(f"--set expects key=value, got {pair!r}")
+        if value in ("True", "False"):
+            config[key] = value == "True"
+            continue
         try:
             config[key] = json.loads(value)
         except json.JSONDecodeError:

@@ -52,6 +52,13 @@ def build_config(kind: str, config_dict: dict[str, Any] | None = None):
         raise PoseliftError(
             f"model kind {kind!r}: unknown config field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
         )
+    defaults = config_class()
+    for name, value in config_dict.items():
+        default = getattr(defaults, name)
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise PoseliftError(f"model kind {kind!r}: {name} is true or false, got {value!r}")
+        if isinstance(default, (int, float)) and not isinstance(default, bool) and isinstance(value, str):
+            raise PoseliftError(f"model kind {kind!r}: {name} is a number, got {value!r}")
     return config_class(**config_dict)
 
 
