@@ -113,3 +113,23 @@ def test_data_build_sample(capsys, tmp_path, shared_data):
     assert "train:" in text and "test :" in text and "noisy 2D: mean error" in text
     status, _, err = run_cli(capsys, "data", "build", "--source", shared_data, "--out", out)
     assert_one_line_error(status, err, "exists")
+
+
+def test_train_set_parses_python_booleans_and_refuses_a_wrong_type(capsys, tmp_path, small_benchmark_path):
+    from poselift.cli import _parse_assignments
+
+    assert _parse_assignments(["restart_optimizer=False", "batch_norm=true", "dropout=0.1"]) == {
+        "restart_optimizer": False, "batch_norm": True, "dropout": 0.1}
+    status, _, err = run_cli(capsys, "train", "selfsup", "--data", small_benchmark_path, "--out", tmp_path / "run",
+                             "--epochs", "1", "--quiet", "--set", "batch_norm=no")
+    assert_one_line_error(status, err, "batch_norm", "true or false")
+    status, _, err = run_cli(capsys, "train", "baseline", "--data", small_benchmark_path, "--out", tmp_path / "run",
+                             "--epochs", "1", "--quiet", "--set", "hidden_size=big")
+    assert_one_line_error(status, err, "hidden_size", "number")
+
+
+def test_selfsup_whose_pretraining_fills_the_run_is_refused(capsys, tmp_path, small_benchmark_path):
+    status, _, err = run_cli(capsys, "train", "selfsup", "--data", small_benchmark_path, "--out", tmp_path / "run",
+                             "--epochs", "2", "--quiet", "--set", "pretrain_epochs=2")
+    assert_one_line_error(status, err, "pretrain_epochs=2 of 2 epochs")
+    assert not (tmp_path / "run" / "last.pt").exists()
