@@ -178,6 +178,33 @@ def test_lift_returns_root_relative_mm(small_benchmark):
     assert np.allclose(model.normalizer.std_3d.numpy(), model.config.output_scale_mm)
 
 
+@pytest.mark.parametrize("depth", ["log", "softplus"])
+def test_a_zero_position_output_puts_the_root_on_its_ray_at_the_starting_depth(small_benchmark, depth):
+    """With the position branch's output at 0 the root lies on the ray of the detected root pixel (it
+    projects back onto that pixel through the distorted camera) at ``initial_depth_mm`` (log) or
+    ``min_depth_mm + depth_scale_mm * log 2`` (softplus)."""
+    from poselift.models.selfsup import reproject, view_of
+
+    source = MultiViewSource(small_benchmark, "train", "gt", frame_stride=40)
+    config = SelfSupConfig(**TINY, depth=depth)
+    model = SelfSupervisedLifter(config).eval()
+    model.normalizer.fit_source(source)
+    head = model.position_network.head
+    torch.nn.init.zeros_(head.weight)
+    torch.nn.init.zeros_(head.bias)
+    view = view_of(source.batch(torch.arange(0, len(source), 5)), "_1")
+    encoded, _ = model.normalizer.encode_2d(view["keypoints_2d"], view["confidence"])
+    with torch.no_grad():
+        root = model.root_position(encoded, view["keypoints_2d"], view)
+    expected_depth = (config.initial_depth_mm if depth == "log"
+                      else config.min_depth_mm + config.depth_scale_mm * float(np.log(2.0)))
+    assert torch.allclose(root[:, 2], torch.full_like(root[:, 2], expected_depth))
+    projected = reproject(root[:, None, :], view, config.min_depth_mm)[:, 0]
+    assert float((projected - view["keypoints_2d"][:, 0]).norm(dim=-1).max()) < 0.05      # px
+    with pytest.raises(PoseliftError, match="depth"):
+        SelfSupervisedLifter(SelfSupConfig(depth="linear"))
+
+
 def test_training_without_prepared_config_is_refused(small_benchmark):
     source = MultiViewSource(small_benchmark, "train", "gt", frame_stride=40)
     model = SelfSupervisedLifter(SelfSupConfig(**TINY))
@@ -274,10 +301,10 @@ def test_eq7_stage_learns_the_pose_from_2d_alone(small_benchmark):
 
 
 def test_training_stage_follows_the_views_seen():
-    model = SelfSupervisedLifter(SelfSupConfig(**TINY, pretrain_epochs=1, samples_per_epoch=100))
-    assert model.training_stage == "pretraining"
-    model.views_seen += 100
-    assert model.training_stage == "main"
-    one_adam = SelfSupervisedLifter(SelfSupConfig(**TINY, pretrain_epochs=1, samples_per_epoch=100,
-                                                  restart_optimizer=False))
+    staged = SelfSupervisedLifter(SelfSupConfig(**TINY, pretrain_epochs=1, samples_per_epoch=100,
+                                                restart_optimizer=True))
+    assert staged.training_stage == "pretraining"
+    staged.views_seen += 100
+    assert staged.training_stage == "main"
+    one_adam = SelfSupervisedLifter(SelfSupConfig(**TINY, pretrain_epochs=1, samples_per_epoch=100))
     assert one_adam.training_stage is None

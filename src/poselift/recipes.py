@@ -4,7 +4,7 @@
 protocol, builds the augmented training source (virtual cameras, flip, joint dropout), the model of
 the registered kind, and hands them to the ONE training loop (:func:`poselift.train.train`).
 
-A model class with a ``prepare_config(config, train_source)`` classmethod gets its config completed
+A model class with a ``prepare_config(config, train_source, epochs)`` classmethod gets its config completed
 from the training data before it is built (the consensus model draws its joint groups so).
 
 The model class says which samples it trains on: its class attribute ``source_kind`` is
@@ -138,7 +138,7 @@ def train_on_benchmark(kind: str, benchmark_path: str | Path, out_dir: str | Pat
     config = build_config(kind, model_config or {})
     model_class = MODEL_KINDS[kind][1]
     if hasattr(model_class, "prepare_config"):           # e.g. joint groups drawn from the training motion
-        config = model_class.prepare_config(config, train_source)
+        config = model_class.prepare_config(config, train_source, train_config.epochs)
     model = model_class(config)
     if int(os.environ.get("RANK", "0")) == 0:
         run = {"kind": kind, "benchmark": str(benchmark_path), "benchmark_version": benchmark.version,

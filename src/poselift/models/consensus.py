@@ -354,8 +354,8 @@ class ConsensusLifter(FrameLifting, nn.Module):
                                           config.num_blocks, config.dropout, config.activation, config.batch_norm)
 
     @classmethod
-    def prepare_config(cls, config: ConsensusConfig, train_source) -> ConsensusConfig:
-        """The config with ``groups`` drawn (section 4.1), unless it already has them.
+    def prepare_config(cls, config: ConsensusConfig, train_source, epochs: int | None = None) -> ConsensusConfig:
+        """The config with ``groups`` drawn (section 4.1), unless it already has them (``epochs`` unused).
 
         "learned" selection reads the 3D trajectories of ``train_source``'s frames
         (:func:`training_poses_3d`); "random" needs no data (``train_source`` may be None).

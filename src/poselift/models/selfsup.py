@@ -9,9 +9,10 @@ label ever enters the loss.
   position ``r``; the global pose is ``Y~ = Y + r``. We write ``r`` in ray coordinates,
   ``r = z (n_root + d, 1)`` with ``n_root`` the undistorted normalised image position of the detected
   root, ``d`` a learned 2-vector offset (scaled by ``ray_offset_scale``) and
-  ``z = min_depth + depth_scale * softplus(.)`` the learned
-  depth: any point in front of the camera is reachable, the depth can never turn negative, and an
-  untrained branch already puts the root on its ray (the paper does not say how it parametrises ``r``).
+  ``z = initial_depth * exp(log_depth_per_unit * .)`` the learned depth: any point in front of the
+  camera is reachable, the depth can never turn negative, a step changes it by a fraction of itself,
+  and an untrained branch already puts the root on its ray at a typical camera distance (the paper
+  does not say how it parametrises ``r``).
 - Eq. (1): perspective projection ``rho`` through the view's full camera model (intrinsics and OpenCV
   distortion, :func:`poselift.camera.project_points`), guarded against overflow far outside the image
   (:func:`reproject`).
@@ -19,7 +20,7 @@ label ever enters the loss.
 - Eqs. (3)-(4): ``tau(Y~^v1) = R_1to2 (Y~^v1 - t_1to2)``, ``R_1to2 = R2 R1^T``, ``t_1to2 = R1 (c2 - c1)``
   (camera centres ``c`` in the world), i.e. to the world with camera 1 and back with camera 2.
 - Eq. (5): ``L_t-reproj = sum_i w_i^v1 ||X_i^v2 - rho(tau(Y~_i^v1))||^2 + w_i^v2 ||X_i^v1 - rho(tau(Y~_i^v2))||^2``.
-- Eq. (6), pre-training (``pretrain_epochs``, paper 20): ``L_pre = sum_i ||tau(Y~_i^v1) - Y~_i^v2||^2 + ||tau(Y~_i^v2) - Y~_i^v1||^2``,
+- Eq. (6), pre-training (``pretrain_epochs``, paper 20 of 320 epochs): ``L_pre = sum_i ||tau(Y~_i^v1) - Y~_i^v2||^2 + ||tau(Y~_i^v2) - Y~_i^v1||^2``,
   computed split into shape and root parts (:func:`split_disagreement`: same zeros, no shortcut
   for the lifting branch to cover a misplaced root).
 - Eq. (7), afterwards: ``L_T = L_reproj + lambda L_t-reproj`` (``transform_weight``); with
@@ -39,11 +40,10 @@ augmentation, too, needs no 3D ground truth (the paper projects the dataset's 3D
 Validation on single frames with 3D (:meth:`SelfSupervisedLifter.validation_terms`) only reports the
 error without gradients.
 
-Training needs three things the paper does not spell out (each measured in ``docs/selfsup.md``,
-``benchmarks/selfsup_accuracy.py --sections stability``): no dropout, a position branch whose depth
-moves 500 mm per unit of output, and a fresh Adam when the stage switches (:attr:`training_stage`;
-the paper trains its two stages one after the other). Without any one of them the Eq. (7) stage
-drifts or collapses to poses metres wide.
+Choices the paper does not spell out, each measured against its alternative in ``docs/selfsup.md``
+(``benchmarks/selfsup_accuracy.py --sections stability``): no dropout, the root depth in log units
+from a typical camera distance, and one Adam through both stages (``restart_optimizer`` starts a
+fresh one at the switch, as two separate trainings would).
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ from poselift.geometry import triangulate_dlt
 from poselift.models.baseline import FrameLifting, ResidualMLP, frame_mpjpe_mm, masked_mean
 
 REPROJECTIONS = ("transform", "plain")
+DEPTHS = ("log", "softplus")
 # batch keys that carry 3D ground truth: a self-supervised training batch must hold none of them
 GROUND_TRUTH_PREFIXES = ("poses_3d", "root_3d")
 VIEW_KEYS = ("keypoints_2d", "confidence", "rotation", "position", "focal", "principal", "radial", "tangential")
@@ -80,23 +81,32 @@ class SelfSupConfig:
         while the poses grow (docs/selfsup.md, "What made it converge").
     transform_weight: lambda of Eq. (7); the paper sets it per dataset without giving it: 1.
     reprojection: "transform" (Eq. 7) or "plain" (L_reproj alone, the paper's collapsing baseline).
-    pretrain_epochs: epochs of L_pre (Eq. 6) before Eq. (7) (paper: 20).
+    pretrain_epochs: epochs of L_pre (Eq. 6) before Eq. (7). The paper pre-trains 20 of its 320 epochs
+        (1/16); the default 1.25 is 1/16 of ``poselift train``'s 20 epochs (a run whose pre-training
+        does not end before its last epoch is refused: it would never reach Eq. 7).
     samples_per_epoch: training samples per epoch, filled in by :meth:`SelfSupervisedLifter.prepare_config`
         from the training source (0 = not yet known; a model with pre-training refuses to train then).
         The stage switches after ``pretrain_epochs * samples_per_epoch`` training views; the loop drops
         each epoch's incomplete last batch, so the switch comes at most one batch per epoch late.
     output_scale_mm: the lifting branch's output unit (mm per unit of network output): no 3D statistics
         can be fitted without 3D data, so the decoded pose is ``output * output_scale_mm``.
-    depth_scale_mm, min_depth_mm: the position branch's depth ``min_depth + depth_scale * softplus(.)``.
-        500 mm per unit: with 5,000 an optimiser step moves a root by tens of centimetres, and as soon
-        as Eq. (7) starts, pulling the roots towards the camera fits each view's own 2D faster than
-        growing the (pre-trained, small) pose does: the depths fell from 4 m to 0.7 m in 100 steps
-        and the poses grew fivefold (docs/selfsup.md).
+    depth: the position branch's depth parametrisation, ``"log"``: ``initial_depth_mm *
+        exp(log_depth_per_unit * output)``, so an untrained branch starts at a typical camera distance
+        and a unit of output moves the depth by a fixed fraction (0.1: 10 %, ~500 mm at 5 m); or
+        ``"softplus"``: ``min_depth_mm + depth_scale_mm * softplus(output)`` (an untrained branch starts
+        at ~450 mm and must grow its output to ~10 to reach 5 m; compared in
+        ``benchmarks/selfsup_accuracy.py --sections stability``).
+    initial_depth_mm, log_depth_per_unit: of ``"log"``; the H36M cameras stand ~5 m from the capture
+        volume (a fact of the calibration, not of any 3D label).
+    depth_scale_mm: of ``"softplus"``: 500 mm per unit; with 5,000 an optimiser step moved a root by
+        tens of centimetres and the roots collapsed towards the camera as soon as Eq. (7) started.
+    min_depth_mm: the re-projection clamps depths here (:func:`reproject`); also the ``"softplus"`` floor.
     ray_offset_scale: the position branch's offset from the detected root's ray is this times its
         output (normalised image units): an untrained branch starts on the ray instead of up to a
         metre beside it, which made the depths collapse to ``min_depth`` in the first steps.
     max_norm: per-row weight norm bound (the paper uses none).
-    restart_optimizer: start a fresh Adam when the stage switches (:attr:`SelfSupervisedLifter.training_stage`).
+    restart_optimizer: start a fresh Adam when the stage switches (:attr:`SelfSupervisedLifter.training_stage`),
+        as two separate trainings would. Off: one Adam throughout (compared in docs/selfsup.md).
     input_normalization: "image" (z-scored pixels, as the paper) or "pose".
     """
 
@@ -108,15 +118,18 @@ class SelfSupConfig:
     activation: str = "relu"
     transform_weight: float = 1.0
     reprojection: str = "transform"
-    pretrain_epochs: float = 20.0
+    pretrain_epochs: float = 1.25
     samples_per_epoch: int = 0
     output_scale_mm: float = 200.0
+    depth: str = "log"
+    initial_depth_mm: float = 5000.0
+    log_depth_per_unit: float = 0.1
     depth_scale_mm: float = 500.0
     ray_offset_scale: float = 0.01
     min_depth_mm: float = 100.0
     max_norm: float | None = None
     input_normalization: str = "image"
-    restart_optimizer: bool = True
+    restart_optimizer: bool = False
 
 
 class TwoDimensionalNormalizer(PoseNormalizer):
@@ -300,6 +313,8 @@ class SelfSupervisedLifter(FrameLifting, nn.Module):
         cfg = self.config
         if cfg.reprojection not in REPROJECTIONS:
             raise PoseliftError(f"reprojection must be one of {', '.join(REPROJECTIONS)}, got {cfg.reprojection!r}")
+        if cfg.depth not in DEPTHS:
+            raise PoseliftError(f"depth must be one of {', '.join(DEPTHS)}, got {cfg.depth!r}")
         self.normalizer = TwoDimensionalNormalizer(cfg.num_joints, cfg.input_normalization, cfg.output_scale_mm)
         shared = dict(hidden=cfg.hidden_size, num_blocks=cfg.num_blocks, dropout=cfg.dropout,
                       activation=cfg.activation, batch_norm=cfg.batch_norm)
@@ -308,8 +323,12 @@ class SelfSupervisedLifter(FrameLifting, nn.Module):
         self.register_buffer("views_seen", torch.tensor(0, dtype=torch.long))
 
     @classmethod
-    def prepare_config(cls, config: SelfSupConfig, train_source) -> SelfSupConfig:
-        """The config with ``samples_per_epoch`` set from the training source (for the pre-training stage)."""
+    def prepare_config(cls, config: SelfSupConfig, train_source, epochs: int | None = None) -> SelfSupConfig:
+        """The config with ``samples_per_epoch`` set from the training source (for the pre-training stage);
+        refused when ``pretrain_epochs`` fills all of the run's ``epochs``."""
+        if epochs is not None and config.pretrain_epochs >= epochs:
+            raise PoseliftError(f"selfsup: pretrain_epochs={config.pretrain_epochs:g} of {epochs} epochs leaves no "
+                                "epoch for Eq. (7); lower pretrain_epochs (--set pretrain_epochs=...) or raise --epochs")
         return replace(config, samples_per_epoch=len(train_source))
 
     def forward(self, encoded_2d: Tensor) -> Tensor:
@@ -328,7 +347,10 @@ class SelfSupervisedLifter(FrameLifting, nn.Module):
         cfg = self.config
         root_px = keypoints_2d[:, self.normalizer._root].unsqueeze(1)                        # (B, 1, 2)
         ray = undistort_pixels(root_px, view["focal"], view["principal"], view["radial"], view["tangential"])[:, 0]
-        depth = cfg.min_depth_mm + cfg.depth_scale_mm * nn.functional.softplus(raw[:, 2:])
+        if cfg.depth == "log":
+            depth = cfg.initial_depth_mm * torch.exp(cfg.log_depth_per_unit * raw[:, 2:])
+        else:
+            depth = cfg.min_depth_mm + cfg.depth_scale_mm * nn.functional.softplus(raw[:, 2:])
         return torch.cat([(ray + cfg.ray_offset_scale * raw[:, :2]) * depth, depth], dim=-1)
 
     def global_pose(self, view: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
@@ -353,8 +375,7 @@ class SelfSupervisedLifter(FrameLifting, nn.Module):
     @property
     def training_stage(self) -> str | None:
         """``"pretraining"`` (Eq. 6) or ``"main"`` (Eq. 7); the training loop starts a fresh Adam when it
-        changes, as the paper trains the two stages one after the other (None with ``restart_optimizer``
-        off: one Adam throughout)."""
+        changes, with ``restart_optimizer`` (None without: one Adam throughout)."""
         if not self.config.restart_optimizer:
             return None
         return "pretraining" if self.pretraining else "main"
