@@ -100,7 +100,12 @@ class SelfSupConfig:
         volume (a fact of the calibration, not of any 3D label).
     depth_scale_mm: of ``"softplus"``: 500 mm per unit; with 5,000 an optimiser step moved a root by
         tens of centimetres and the roots collapsed towards the camera as soon as Eq. (7) started.
-    min_depth_mm: the re-projection clamps depths here (:func:`reproject`); also the ``"softplus"`` floor.
+    min_depth_mm: the re-projection clamps depths here (:func:`reproject`; also the ``"softplus"`` floor):
+        1 m, not a token 100 mm. A joint that comes close to a camera projects with a derivative
+        ``f / z`` of ~11 px per mm at 100 mm (0.2 at 5 m) and its squared error dominates the batch:
+        on the benchmark one such sample, 12 steps into Eq. (7), sent joints behind the camera and the
+        run never recovered (validation 2.4 m after one epoch). Nobody stands within 1 m of these
+        cameras (the rig's 5 m; the Pose2Sim videos' nearest joint is 2.4 m away).
     ray_offset_scale: the position branch's offset from the detected root's ray is this times its
         output (normalised image units): an untrained branch starts on the ray instead of up to a
         metre beside it, which made the depths collapse to ``min_depth`` in the first steps.
@@ -126,7 +131,7 @@ class SelfSupConfig:
     log_depth_per_unit: float = 0.1
     depth_scale_mm: float = 500.0
     ray_offset_scale: float = 0.01
-    min_depth_mm: float = 100.0
+    min_depth_mm: float = 1000.0
     max_norm: float | None = None
     input_normalization: str = "image"
     restart_optimizer: bool = False
