@@ -75,6 +75,28 @@ def test_transform_reprojection_is_zero_for_the_true_pose_with_exact_2d(small_be
     assert torch.allclose(wrong["pretrain"], torch.full_like(wrong["pretrain"], 2 * 100.0 ** 2))
 
 
+def test_reprojection_is_exact_inside_its_guards_and_finite_beyond_them():
+    from poselift.camera import project_points
+    from poselift.models.selfsup import MAX_RAY_SLOPE, reproject
+
+    view = rig_views(0, 1)
+    inside = torch.tensor([[[100.0, -200.0, 4500.0], [-900.0, 700.0, 1500.0]]], dtype=torch.float64)
+    exact = project_points(inside, view["focal"], view["principal"], view["radial"], view["tangential"])
+    assert torch.allclose(reproject(inside, view, min_depth_mm=1000.0), exact)
+    # nearer than the floor: projected as if pushed back along the optical axis to the floor (x, y kept,
+    # so a pixel moves at most f / floor per mm), and behind the camera or far off-axis: finite
+    near = torch.tensor([[[50.0, -100.0, 500.0]]], dtype=torch.float64)
+    on_floor = project_points(torch.tensor([[[50.0, -100.0, 1000.0]]], dtype=torch.float64), view["focal"],
+                              view["principal"], view["radial"], view["tangential"])
+    assert torch.allclose(reproject(near, view, min_depth_mm=1000.0), on_floor)
+    wild = torch.tensor([[[1e6, 0.0, 1000.0], [0.0, 0.0, -3000.0]]], dtype=torch.float64, requires_grad=True)
+    projected = reproject(wild, view, min_depth_mm=1000.0)
+    assert torch.isfinite(projected).all()
+    projected.sum().backward()
+    assert torch.isfinite(wild.grad).all()
+    assert MAX_RAY_SLOPE * 1000.0 < 1e6          # the first wild point is beyond the slope bound
+
+
 def test_weighted_reprojection_error_by_hand():
     keypoints = torch.zeros(1, 3, 2)
     projected = torch.tensor([[[3.0, 4.0], [1.0, 0.0], [0.0, 2.0]]])
