@@ -11,23 +11,31 @@ Sections (``--sections``):
 - ``views``: 4 views against 12 (8 virtual cameras, two per real one at 120 and 240 degrees; their 2D is
   the projection of the frame triangulated from the real views' 2D), ``--ablation-seeds``
   (paper: 59.0 -> 57.0 mm P#1).
+- ``stability``: each choice the paper leaves open undone on its own (the re-projection's depth floor at
+  100 mm instead of 1 m; the position branch's depth as a softplus instead of log units from 5 m; a fresh
+  Adam at the stage switch, as two separate trainings would have; Martinez's dropout 0.5 instead of 0),
+  ``--ablation-seeds``, with the validation MPJPE after every epoch.
 - ``pose2sim``: the four real calibrated videos of ``../shared/data/pose2sim``: MediaPipe detections
   (the ``keypoints_2d.json`` that ``poselift video --calibration Calib.qca.txt cam01.mp4 ... --out DIR``
   writes per view, given by ``--pose2sim-detections DIR``) with their real calibration. Multi-view
   consistency (each view lifted, turned into world axes with its camera, mean distance between the
-  views' root-relative poses, mm) of the benchmark-trained model, then after fine-tuning it
-  self-supervised on the real views (``--finetune-steps``).
+  views' root-relative poses, mm) and each view's distance to the multi-view triangulation, of a
+  benchmark-trained model (``noisy`` 2D, per-pose 2D normalisation for the videos' other image size),
+  then after fine-tuning it self-supervised on the real views (``--finetune-steps``).
 - ``uncalibrated``: the uncalibrated mode on the same detections (no training): each camera's rotation
   relative to camera 1 recovered from the 2D alone, against the calibration, at three RANSAC thresholds.
 
     poselift video --calibration ../shared/data/pose2sim/Calib.qca.txt ../shared/data/pose2sim/videos/cam0?.mp4 \\
-        --out /tmp/pose2sim_video
-    python benchmarks/selfsup_accuracy.py --data benchmark.npz --out runs/selfsup --epochs 10 \\
-        --selfsup-epochs 4 --batch-size 256 --frame-stride 5 --threads 1 \\
-        --selfsup-set hidden_size=512 pretrain_epochs=1 --pose2sim-detections /tmp/pose2sim_video
-    python benchmarks/selfsup_accuracy.py --data benchmark.npz --out runs/selfsup --sections uncalibrated \\
-        --pose2sim-detections /tmp/pose2sim_video
+        --out runs/pose2sim_video --no-animation
+    python benchmarks/selfsup_accuracy.py --data benchmark.npz --out runs/selfsup --epochs 12 \\
+        --selfsup-epochs 4 --batch-size 64 --frame-stride 5 --threads 1 \\
+        --baseline-set hidden_size=512 --selfsup-set hidden_size=512 pretrain_epochs=0.25 \\
+        --pose2sim-detections runs/pose2sim_video
     python benchmarks/selfsup_accuracy.py --data benchmark.npz --out /tmp/selfsup_quick --quick
+
+(12 epochs of frames and 4 of view pairs are both about 5,040 steps of 64; the second command's sections can
+run as two processes on one ``--out``, e.g. ``--inputs gt`` and ``--inputs noisy``, then once more with
+every section to gather the summary from the cached runs.)
 
 ``--quick`` is a smoke test (tiny widths, 30 steps, one seed): its numbers say nothing about the methods.
 Results: ``OUT/summary.json`` (every table) and one folder per run under ``OUT/runs``.
@@ -36,6 +44,7 @@ Results: ``OUT/summary.json`` (every table) and one folder per run under ``OUT/r
 from __future__ import annotations
 
 import argparse
+import csv
 import itertools
 from pathlib import Path
 
@@ -44,6 +53,7 @@ from sweep import Sweep, add_sweep_arguments, open_sweep, over_seeds, run_sectio
 
 from poselift.camera import to_world_frame
 from poselift.errors import PoseliftError
+from poselift.io import load_poses_3d
 from poselift.lift import load_model
 from poselift.models.selfsup import PAPER_VIRTUAL_STEP_DEG, MultiViewSource
 from poselift.relative_pose import rig_from_views, rotation_error_deg
@@ -83,6 +93,39 @@ def views(sweep: Sweep, args) -> dict:
     return results
 
 
+# row -> config overrides of the self-supervised model: each of our departures undone, then a fresh Adam
+STABILITY_ROWS = {
+    "ours (1 m floor, log depth, one Adam, dropout 0)": {},
+    "depth floor of the re-projection 100 mm": {"min_depth_mm": 100.0},
+    "depth 1 m + 500 mm softplus(.)": {"depth": "softplus"},
+    "a fresh Adam at the stage switch": {"restart_optimizer": True},
+    "Martinez dropout 0.5": {"dropout": 0.5},
+}
+
+
+def stability(sweep: Sweep, args) -> dict:
+    """What made the Eq. (7) stage converge: each departure undone on its own, ``--ablation-seeds``; with the
+    validation MPJPE after every epoch (the runs' ``log.csv``) to show where a run turns."""
+    results = {}
+    for input_name in args.inputs:
+        rows = {}
+        for label, config in STABILITY_ROWS.items():
+            runs = [spec("selfsup", input_name, seed, config, FOUR_VIEWS) for seed in args.ablation_seeds]
+            curves = [validation_curve(sweep.trained(run) / "log.csv") for run in runs]
+            rows[label] = {**over_seeds([sweep.evaluation(run) for run in runs], REPORTED), "val_mpjpe_by_epoch": curves}
+        results[input_name] = rows
+    return results
+
+
+def validation_curve(log_path: Path) -> list[float]:
+    """The ``val_mpjpe_mm`` column of a run's log, one value per epoch (none when ``--max-steps`` ended the
+    run inside its first epoch)."""
+    if not log_path.exists():
+        return []
+    with open(log_path, newline="") as handle:
+        return [float(row["val_mpjpe_mm"]) for row in csv.DictReader(handle) if row.get("val_mpjpe_mm")]
+
+
 def real_views(detections: Path, calibration: Path, videos: Path):
     """H36M-17 keypoints ``(C, F, 17, 2)`` px and confidences ``(C, F, 17)`` of the real views (common
     frames), with their calibrated cameras."""
@@ -102,21 +145,37 @@ def real_views(detections: Path, calibration: Path, videos: Path):
     return keypoints, confidence, cameras
 
 
-def view_consistency_mm(model, keypoints: np.ndarray, confidence: np.ndarray, cameras) -> dict:
+def mean_distance_mm(poses_a: np.ndarray, poses_b: np.ndarray) -> float | None:
+    """Mean joint distance (mm) of two ``(F, J, 3)`` pose sequences over the frames where both are finite."""
+    distance = np.linalg.norm(poses_a - poses_b, axis=-1).mean(axis=-1)
+    distance = distance[np.isfinite(distance)]
+    return float(distance.mean()) if len(distance) else None
+
+
+def view_consistency_mm(model, keypoints: np.ndarray, confidence: np.ndarray, cameras,
+                        triangulated_world: np.ndarray) -> dict:
     """Each view lifted (root-relative, camera frame) and turned into world axes with its camera's
-    rotation; the mean distance between two views' joints (mm) over frames where both lifted, per pair
-    and overall."""
+    rotation: the mean distance between two views' joints (mm) over frames where both lifted, per pair
+    and overall; and each view's distance to the root-relative multi-view triangulation
+    ``triangulated_world`` ``(F, J, 3)`` mm (of the same 2D, so a reference, not a ground truth)."""
     lifted = np.stack([model.lift(keypoints[view], confidence[view]) for view in range(len(cameras))])
     world = np.stack([to_world_frame(lifted[view], cameras[view].R, np.zeros(3)) for view in range(len(cameras))])
-    pairs = {}
-    for first, second in itertools.combinations(range(len(cameras)), 2):
-        distance = np.linalg.norm(world[first] - world[second], axis=-1).mean(axis=-1)
-        distance = distance[np.isfinite(distance)]
-        pairs[f"{cameras[first].name}-{cameras[second].name}"] = float(distance.mean()) if len(distance) else None
-    known = [value for value in pairs.values() if value is not None]
-    return {"mean_mm": float(np.mean(known)) if known else None, "pairs_mm": pairs}
+    pairs = {f"{cameras[first].name}-{cameras[second].name}": mean_distance_mm(world[first], world[second])
+             for first, second in itertools.combinations(range(len(cameras)), 2)}
+    reference = triangulated_world - triangulated_world[:, :1]
+    to_triangulation = {camera.name: mean_distance_mm(world[view], reference) for view, camera in enumerate(cameras)}
+
+    def mean(values):
+        known = [value for value in values if value is not None]
+        return float(np.mean(known)) if known else None
+
+    return {"mean_mm": mean(pairs.values()), "pairs_mm": pairs, "to_triangulation_mean_mm": mean(to_triangulation.values()),
+            "to_triangulation_mm": to_triangulation}
 
 
+# the benchmark model that is fine-tuned on the real videos: per-pose 2D normalisation, so that the 1088 x 1920 px
+# portrait images look like the benchmark's 1000 x 1000 px ones to it (z-scored raw pixels would not)
+POSE2SIM_CONFIG = {"input_normalization": "pose"}
 NO_DETECTIONS = {"skipped": "give --pose2sim-detections (the output folder of poselift video on the four videos)"}
 
 
@@ -125,16 +184,17 @@ def pose2sim(sweep: Sweep, args) -> dict:
         return NO_DETECTIONS
     keypoints, confidence, cameras = real_views(args.pose2sim_detections, args.pose2sim / "Calib.qca.txt",
                                                 args.pose2sim / "videos")
-    run_dir = sweep.trained(spec("selfsup", "noisy", args.seeds[0], {}, FOUR_VIEWS))
+    triangulated = load_poses_3d(args.pose2sim_detections / "triangulated_3d.npz").poses_3d[:keypoints.shape[1]]
+    run_dir = sweep.trained(spec("selfsup", "noisy", args.seeds[0], POSE2SIM_CONFIG, FOUR_VIEWS))
     model = load_model(run_dir / "last.pt")
-    before = view_consistency_mm(model, keypoints, confidence, cameras)
+    before = view_consistency_mm(model, keypoints, confidence, cameras, triangulated)
     source = MultiViewSource.from_recordings(keypoints, confidence, cameras)
     model.config.pretrain_epochs = 0.0               # fine-tuning: straight to Eq. (7)
     config = TrainConfig(epochs=max(1, args.finetune_steps * args.finetune_batch // len(source) + 1),
                          batch_size=args.finetune_batch, lr=args.finetune_lr, max_steps=args.finetune_steps,
                          num_threads=args.threads, device=args.device, lr_decay=1.0, checkpoint_every_steps=0)
     train(model, source, config, args.out / "pose2sim_finetune", force=True, quiet=True)
-    after = view_consistency_mm(model, keypoints, confidence, cameras)
+    after = view_consistency_mm(model, keypoints, confidence, cameras, triangulated)
     return {"frames": int(keypoints.shape[1]), "views": [camera.name for camera in cameras],
             "finetune_steps": args.finetune_steps, "before": before, "after": after}
 
@@ -167,7 +227,8 @@ def recovered_rig_errors(keypoints: np.ndarray, confidence: np.ndarray, cameras,
     return results
 
 
-SECTIONS = {"headline": headline, "views": views, "pose2sim": pose2sim, "uncalibrated": uncalibrated}
+SECTIONS = {"headline": headline, "views": views, "stability": stability, "pose2sim": pose2sim,
+            "uncalibrated": uncalibrated}
 
 
 def print_tables(summary: dict) -> None:
@@ -190,18 +251,26 @@ def print_tables(summary: dict) -> None:
               f"{'views':<40}{'MPJPE mm':>14}{'P-MPJPE mm':>16}{'paper':>8}")
         for label, values in rows.items():
             print(f"{label:<40}{cells(values)}{paper(values['paper_p1_mm'])}")
+    for input_name, rows in results.get("stability", {}).items():
+        print(f"\nSelf-supervised, each of our departures undone, {input_name} 2D "
+              f"(seeds {summary['ablation_seeds']})\n{'variant':<40}{'MPJPE mm':>14}{'P-MPJPE mm':>16}  "
+              "validation MPJPE by epoch (first seed)")
+        for label, values in rows.items():
+            curve = " ".join(f"{value:.0f}" for value in values["val_mpjpe_by_epoch"][0])
+            print(f"{label:<40}{cells(values)}  {curve}")
     for name in ("pose2sim", "uncalibrated"):
         if "skipped" in results.get(name, {}):
             print(f"\n{name}: skipped ({results[name]['skipped']})")
     real = results.get("pose2sim", {})
     if "before" in real:
-        print(f"\npose2sim real videos ({real['frames']} frames, {len(real['views'])} views): mean distance "
-              f"between views' lifted poses in world axes, mm\n{'pair':<20}{'before':>10}{'after':>10}")
-        for pair, value in real["before"]["pairs_mm"].items():
-            after = real["after"]["pairs_mm"][pair]
-            print(f"{pair:<20}{value or float('nan'):>10.1f}{after or float('nan'):>10.1f}")
-        print(f"{'mean':<20}{real['before']['mean_mm'] or float('nan'):>10.1f}"
-              f"{real['after']['mean_mm'] or float('nan'):>10.1f}")
+        print(f"\npose2sim real videos ({real['frames']} frames, {len(real['views'])} views), before and after "
+              f"fine-tuning ({real['finetune_steps']} steps)")
+        before, after = real["before"], real["after"]
+        print_before_after("mean distance between views' lifted poses in world axes, mm", "pair",
+                           before["pairs_mm"], after["pairs_mm"], before["mean_mm"], after["mean_mm"])
+        print_before_after("each view's lifted pose against the multi-view triangulation (root-relative, "
+                           "world axes), mm", "view", before["to_triangulation_mm"], after["to_triangulation_mm"],
+                           before["to_triangulation_mean_mm"], after["to_triangulation_mean_mm"])
     recovered = results.get("uncalibrated", {})
     if "rotation_error_deg" in recovered:
         print(f"\nuncalibrated mode on the pose2sim detections ({recovered['frames']} frames): rotation "
@@ -209,6 +278,17 @@ def print_tables(summary: dict) -> None:
         for threshold, errors in recovered["rotation_error_deg"].items():
             print(f"RANSAC {threshold:<6} " + (errors["error"] if "error" in errors else
                                               ", ".join(f"{pair} {value:.2f}" for pair, value in errors.items())))
+
+
+def print_before_after(title: str, first_column: str, before: dict, after: dict, mean_before, mean_after) -> None:
+    """One table of per-item values (mm, None when unknown) before and after fine-tuning, with their means."""
+    def cell(value) -> str:
+        return f"{value if value is not None else float('nan'):>10.1f}"
+
+    print(f"\n{title}\n{first_column:<20}{'before':>10}{'after':>10}")
+    for name, value in before.items():
+        print(f"{name:<20}{cell(value)}{cell(after[name])}")
+    print(f"{'mean':<20}{cell(mean_before)}{cell(mean_after)}")
 
 
 def parse_args(argv=None):
