@@ -322,6 +322,18 @@ def test_eq7_stage_learns_the_pose_from_2d_alone(small_benchmark):
     assert 0.7 < size_ratio < 1.3
 
 
+def test_learning_rate_warms_up_over_the_first_views_of_eq7():
+    model = SelfSupervisedLifter(SelfSupConfig(**TINY, pretrain_epochs=1, samples_per_epoch=100, warmup_epochs=0.5))
+    factors = {}
+    for views_seen in (0, 99, 100, 125, 149, 150, 400):
+        model.views_seen.fill_(views_seen)
+        factors[views_seen] = model.learning_rate_factor
+    assert factors == pytest.approx({0: 1.0, 99: 1.0, 100: 0.0, 125: 0.5, 149: 0.98, 150: 1.0, 400: 1.0})
+    model.config.warmup_epochs = 0.0
+    model.views_seen.fill_(100)
+    assert model.learning_rate_factor == 1.0
+
+
 def test_training_stage_follows_the_views_seen():
     staged = SelfSupervisedLifter(SelfSupConfig(**TINY, pretrain_epochs=1, samples_per_epoch=100,
                                                 restart_optimizer=True))

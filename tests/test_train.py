@@ -89,6 +89,30 @@ def test_learning_rate_schedule(tmp_path):
     assert checkpoint["optimizer_state"]["param_groups"][0]["lr"] == pytest.approx(2.5e-3, rel=1e-12)
 
 
+class RampedLifter(BaselineLifter):
+    """A baseline whose ``learning_rate_factor`` is 1 / (1 + the training steps it has seen)."""
+
+    def __init__(self):
+        super().__init__(BaselineConfig(hidden_size=32, num_blocks=1, dropout=0.0, input_normalization="pose"))
+        self.steps_seen = 0
+
+    @property
+    def learning_rate_factor(self) -> float:
+        return 1.0 / (1 + self.steps_seen)
+
+    def loss(self, batch):
+        if self.training and torch.is_grad_enabled():
+            self.steps_seen += 1
+        return super().loss(batch)
+
+
+def test_a_model_scales_the_learning_rate_schedule(tmp_path):
+    config = TrainConfig(epochs=2, batch_size=32, lr=1e-2, lr_decay=0.5, lr_decay_steps=4, num_threads=1, device="cpu")
+    result = train(RampedLifter(), SyntheticPoseSource(130, seed=1), config, tmp_path, quiet=True)
+    # after 4 and 8 steps: the schedule's 5e-3 and 2.5e-3, times 1/5 and 1/9
+    assert [row["lr"] for row in result["history"]] == pytest.approx([5e-3 / 5, 2.5e-3 / 9], rel=1e-12)
+
+
 def test_batches_cover_disjoint_shards():
     permutation = epoch_permutation(100, seed=4, epoch=2)
     assert torch.equal(permutation, epoch_permutation(100, seed=4, epoch=2))

@@ -349,8 +349,10 @@ class _Trainer:
         model.to(self.device)
         # the fused kernel does the same update in one pass over the parameters (~7x faster on CPU)
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
+        # a model may scale the schedule from its own (checkpointed) state, e.g. a warm-up after a stage switch
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: learning_rate_at(step, config) / config.lr
+            self.optimizer,
+            lambda step: learning_rate_at(step, config) / config.lr * getattr(model, "learning_rate_factor", 1.0),
         )
         if checkpoint is None:
             torch.manual_seed(derive_seed(config.seed, self.dist.rank, _STREAM_GLOBAL))

@@ -112,6 +112,10 @@ class SelfSupConfig:
     max_norm: per-row weight norm bound (the paper uses none).
     restart_optimizer: start a fresh Adam when the stage switches (:attr:`SelfSupervisedLifter.training_stage`),
         as two separate trainings would. Off: one Adam throughout (compared in docs/selfsup.md).
+    warmup_epochs: epochs at the start of Eq. (7) over which the learning rate rises linearly from 0
+        (:attr:`SelfSupervisedLifter.learning_rate_factor`; 0 = none). The pre-trained poses are small
+        and Eq. (7) grows them fourfold; at the full rate, within the first 25 steps one run's poses
+        shot to metres and a joint crossed behind the camera (benchmark, ``noisy``, seed 0).
     input_normalization: "image" (z-scored pixels, as the paper) or "pose".
     """
 
@@ -135,6 +139,7 @@ class SelfSupConfig:
     max_norm: float | None = None
     input_normalization: str = "image"
     restart_optimizer: bool = False
+    warmup_epochs: float = 0.1
 
 
 class TwoDimensionalNormalizer(PoseNormalizer):
@@ -376,6 +381,17 @@ class SelfSupervisedLifter(FrameLifting, nn.Module):
         """True while the model is in its L_pre stage (``views_seen`` below the pre-training length)."""
         length = self.config.pretrain_epochs * self.config.samples_per_epoch
         return int(self.views_seen) < length
+
+    @property
+    def learning_rate_factor(self) -> float:
+        """The training loop's learning rate is multiplied by this: during the first ``warmup_epochs``
+        of Eq. (7) it rises linearly from 0 to 1 with the views seen since the switch, then stays 1."""
+        cfg = self.config
+        warmup = cfg.warmup_epochs * cfg.samples_per_epoch
+        since_switch = int(self.views_seen) - cfg.pretrain_epochs * cfg.samples_per_epoch
+        if warmup <= 0 or not 0 <= since_switch < warmup:
+            return 1.0
+        return since_switch / warmup
 
     @property
     def training_stage(self) -> str | None:
