@@ -125,8 +125,11 @@ def model_source(kind: str, model_config: dict | None = None) -> tuple[str, int]
 
 def train_on_benchmark(kind: str, benchmark_path: str | Path, out_dir: str | Path, data: DataOptions,
                        train_config: TrainConfig, model_config: dict | None = None, resume: bool = False,
-                       force: bool = False, quiet: bool = False, lr_decay_steps: int | None = None) -> dict:
-    """Train a model of ``kind`` on the benchmark; returns the loop's summary."""
+                       force: bool = False, quiet: bool = False, lr_decay_steps: int | None = None,
+                       step_callback=None) -> dict:
+    """Train a model of ``kind`` on the benchmark; returns the loop's summary.
+    ``step_callback(model, step, loss_terms)``, if given, runs after each optimiser step (gradients still
+    in place), e.g. to trace a run (``benchmarks/selfsup_trace.py``)."""
     source_kind, sequence_length = model_source(kind, model_config)
     benchmark = load_benchmark(benchmark_path)
     train_source, val_source = training_sources(benchmark, data, source_kind, sequence_length)
@@ -147,5 +150,6 @@ def train_on_benchmark(kind: str, benchmark_path: str | Path, out_dir: str | Pat
                "train_samples": len(train_source)}
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         write_text_atomic(Path(out_dir) / "run.json", json.dumps(run, indent=1) + "\n")
+    traced = None if step_callback is None else (lambda step, terms: step_callback(model, step, terms))
     return train(model, train_source, train_config, out_dir, val_source=val_source, resume=resume,
-                 force=force, quiet=quiet)
+                 force=force, quiet=quiet, step_callback=traced)
