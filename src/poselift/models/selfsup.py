@@ -41,9 +41,9 @@ Validation on single frames with 3D (:meth:`SelfSupervisedLifter.validation_term
 error without gradients.
 
 Choices the paper does not spell out, each measured against its alternative in ``docs/selfsup.md``
-(``benchmarks/selfsup_accuracy.py --sections stability``): no dropout, the root depth in log units
-from a typical camera distance, and one Adam through both stages (``restart_optimizer`` starts a
-fresh one at the switch, as two separate trainings would).
+(``benchmarks/selfsup_accuracy.py --sections stability warmup``): a fresh Adam when Eq. (7) starts,
+its learning rate warmed up from 0, no dropout, the root depth in log units from a typical camera
+distance, and a 1 m depth floor in the re-projection.
 """
 
 from __future__ import annotations
@@ -101,21 +101,25 @@ class SelfSupConfig:
     depth_scale_mm: of ``"softplus"``: 500 mm per unit; with 5,000 an optimiser step moved a root by
         tens of centimetres and the roots collapsed towards the camera as soon as Eq. (7) started.
     min_depth_mm: the re-projection clamps depths here (:func:`reproject`; also the ``"softplus"`` floor):
-        1 m, not a token 100 mm. A joint that comes close to a camera projects with a derivative
-        ``f / z`` of ~11 px per mm at 100 mm (0.2 at 5 m) and its squared error dominates the batch:
-        on the benchmark one such sample, 12 steps into Eq. (7), sent joints behind the camera and the
-        run never recovered (validation 2.4 m after one epoch). Nobody stands within 1 m of these
+        1 m, not a token 100 mm, so a joint near a camera moves its pixel by at most ``f / 1 m`` (~1 px)
+        per mm instead of ~11. A guard, not a cure: without the warm-up below, runs diverged with
+        either floor (``benchmarks/selfsup_trace.py``); with it, no joint comes within 1 m on the
+        benchmark and a 100 mm floor gives the identical run. Nobody stands within 1 m of these
         cameras (the rig's 5 m; the Pose2Sim videos' nearest joint is 2.4 m away).
     ray_offset_scale: the position branch's offset from the detected root's ray is this times its
         output (normalised image units): an untrained branch starts on the ray instead of up to a
         metre beside it, which made the depths collapse to ``min_depth`` in the first steps.
     max_norm: per-row weight norm bound (the paper uses none).
     restart_optimizer: start a fresh Adam when the stage switches (:attr:`SelfSupervisedLifter.training_stage`),
-        as two separate trainings would. Off: one Adam throughout (compared in docs/selfsup.md).
+        as two separate trainings would. With one Adam throughout, the second moments of the
+        pre-training loss (mm^2, gradients ~100 times Eq. 7's) shrink Eq. (7)'s steps for thousands
+        of steps: on the benchmark one Adam ends at 111 mm P#1 where a fresh one reaches 74 mm
+        (``gt``, seed 0, docs/selfsup.md).
     warmup_epochs: epochs at the start of Eq. (7) over which the learning rate rises linearly from 0
         (:attr:`SelfSupervisedLifter.learning_rate_factor`; 0 = none). The pre-trained poses are small
-        and Eq. (7) grows them fourfold; at the full rate, within the first 25 steps one run's poses
-        shot to metres and a joint crossed behind the camera (benchmark, ``noisy``, seed 0).
+        and Eq. (7) grows them fourfold; at the full rate, ~10 steps into Eq. (7) a gradient spike
+        (100-500 times the norm before) sent a joint behind the camera and the poses to metres, for
+        good (benchmark, ``gt`` and ``noisy``, traced with ``benchmarks/selfsup_trace.py``).
     input_normalization: "image" (z-scored pixels, as the paper) or "pose".
     """
 
@@ -138,7 +142,7 @@ class SelfSupConfig:
     min_depth_mm: float = 1000.0
     max_norm: float | None = None
     input_normalization: str = "image"
-    restart_optimizer: bool = False
+    restart_optimizer: bool = True
     warmup_epochs: float = 0.1
 
 
