@@ -335,10 +335,10 @@ def test_learning_rate_warms_up_over_the_first_views_of_eq7():
 
 
 def test_training_stage_follows_the_views_seen():
-    staged = SelfSupervisedLifter(SelfSupConfig(**TINY, pretrain_epochs=1, samples_per_epoch=100))
+    staged = SelfSupervisedLifter(SelfSupConfig(**TINY, pretrain_epochs=1, samples_per_epoch=100,
+                                                restart_optimizer=True))
     assert staged.training_stage == "pretraining"
     staged.views_seen += 100
     assert staged.training_stage == "main"
-    one_adam = SelfSupervisedLifter(SelfSupConfig(**TINY, pretrain_epochs=1, samples_per_epoch=100,
-                                                  restart_optimizer=False))
+    one_adam = SelfSupervisedLifter(SelfSupConfig(**TINY, pretrain_epochs=1, samples_per_epoch=100))
     assert one_adam.training_stage is None
