@@ -7,7 +7,7 @@ no 3D is read): the median root depth, the nearest joint to the camera and the m
 from the root (mm). A run that diverges shows it here first (a gradient spike, a joint behind the
 camera, poses growing to metres), long before its epoch's validation error does.
 
-    python benchmarks/selfsup_trace.py --data benchmark.npz --out runs/trace --input gt --seed 0 \\
+    python benchmarks/selfsup_trace.py --data benchmark.npz --out runs/trace --input noisy --seed 0 \\
         --epochs 4 --max-steps 380 --every 50 --from 315 --to 350 --set hidden_size=512 pretrain_epochs=0.25 \\
         warmup_epochs=0
 """
