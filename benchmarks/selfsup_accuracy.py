@@ -106,7 +106,9 @@ STABILITY_ROWS = {
     "a fresh Adam at the stage switch": FRESH_ADAM,
 }
 # the warm-up is compared on every input: the divergence it prevents showed with noisy 2D
-WARMUP_ROWS = {"warm-up over 0.1 epoch (ours)": {}, "no warm-up": {"warmup_epochs": 0.0}}
+WARMUP_ROWS = {"warm-up over 0.1 epoch (ours)": {}, "no warm-up": {"warmup_epochs": 0.0},
+               "a fresh Adam, warm-up over 0.1 epoch": FRESH_ADAM,
+               "a fresh Adam, warm-up over 0.5 epoch": {**FRESH_ADAM, "warmup_epochs": 0.5}}
 
 
 def undone_choices(sweep: Sweep, args, rows: dict, inputs) -> dict:
