@@ -16,7 +16,8 @@ Sections (``--sections``):
   100 mm instead of 1 m; the position branch's depth as a softplus instead of log units from 5 m; a fresh
   Adam at the stage switch, as two separate trainings would have; Martinez's dropout 0.5 instead of 0),
   on the first of ``--inputs``, ``--ablation-seeds``, with the validation MPJPE after every epoch.
-- ``warmup``: the learning-rate warm-up at the start of Eq. (7) against none, on every input.
+- ``warmup``: the learning-rate warm-up at the start of Eq. (7) against none, and a fresh Adam at the
+  stage switch with a 0.1- and a 0.5-epoch warm-up, on every input, ``--ablation-seeds``.
 - ``pose2sim``: the four real calibrated videos of ``../shared/data/pose2sim``: MediaPipe detections
   (the ``keypoints_2d.json`` that ``poselift video --calibration Calib.qca.txt cam01.mp4 ... --out DIR``
   writes per view, given by ``--pose2sim-detections DIR``) with their real calibration. Multi-view
