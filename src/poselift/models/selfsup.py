@@ -94,12 +94,11 @@ class SelfSupConfig:
         exp(log_depth_per_unit * output)``, so an untrained branch starts at a typical camera distance
         and a unit of output moves the depth by a fixed fraction (0.1: 10 %, ~500 mm at 5 m); or
         ``"softplus"``: ``min_depth_mm + depth_scale_mm * softplus(output)`` (an untrained branch starts
-        at ~450 mm and must grow its output to ~10 to reach 5 m; compared in
+        at ~1.35 m and must grow its output to ~7 to reach 5 m; compared in
         ``benchmarks/selfsup_accuracy.py --sections stability``).
     initial_depth_mm, log_depth_per_unit: of ``"log"``; the H36M cameras stand ~5 m from the capture
         volume (a fact of the calibration, not of any 3D label).
-    depth_scale_mm: of ``"softplus"``: 500 mm per unit; with 5,000 an optimiser step moved a root by
-        tens of centimetres and the roots collapsed towards the camera as soon as Eq. (7) started.
+    depth_scale_mm: of ``"softplus"``: mm of depth per unit of output.
     min_depth_mm: the re-projection clamps depths here (:func:`reproject`; also the ``"softplus"`` floor):
         1 m, not a token 100 mm, so a joint near a camera moves its pixel by at most ``f / 1 m`` (~1 px)
         per mm instead of ~11. A guard, not a cure: without the warm-up below, runs diverged with
