@@ -94,7 +94,7 @@ class SelfSupConfig:
         exp(log_depth_per_unit * output)``, so an untrained branch starts at a typical camera distance
         and a unit of output moves the depth by a fixed fraction (0.1: 10 %, ~500 mm at 5 m); or
         ``"softplus"``: ``min_depth_mm + depth_scale_mm * softplus(output)`` (an untrained branch starts
-        at ~1.35 m and must grow its output to ~7 to reach 5 m; compared in
+        at ~1.35 m and must grow its output to ~8 to reach 5 m; compared in
         ``benchmarks/selfsup_accuracy.py --sections stability``).
     initial_depth_mm, log_depth_per_unit: of ``"log"``; the H36M cameras stand ~5 m from the capture
         volume (a fact of the calibration, not of any 3D label).
