@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from poselift.cli import _parse_assignments
-from poselift.models.baseline import eval_mode
+from poselift.models.backbone import eval_mode
 from poselift.models.selfsup import view_of
 from poselift.recipes import DataOptions, train_on_benchmark
 from poselift.train import TrainConfig

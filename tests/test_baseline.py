@@ -7,14 +7,8 @@ from torch import nn
 
 from _ddp_worker import make_frames, random_poses_3d
 from poselift.errors import PoseliftError
-from poselift.models.baseline import (
-    BaselineConfig,
-    BaselineLifter,
-    ResidualBlock,
-    ResidualMLP,
-    apply_max_norm,
-    fold_batch_norm,
-)
+from poselift.models.backbone import ResidualBlock, ResidualMLP, apply_max_norm, fold_batch_norm
+from poselift.models.baseline import BaselineConfig, BaselineLifter
 from poselift.models.registry import MODEL_KINDS, build_model
 
 
@@ -33,7 +27,8 @@ def small_model(batch):
 
 def test_paper_architecture_and_size():
     model = BaselineLifter()
-    assert model.config == BaselineConfig(17, 1024, 2, 0.5, True, "relu", 1.0)
+    assert model.config == BaselineConfig(num_joints=17, hidden_size=1024, num_blocks=2, dropout=0.5, batch_norm=True,
+                                          activation="relu", max_norm=1.0)
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linears] == [(34, 1024)] + [(1024, 1024)] * 4 + [(1024, 48)]
     assert sum(isinstance(m, nn.BatchNorm1d) for m in model.modules()) == 5
@@ -50,7 +45,7 @@ def test_residual_mlp_options():
     kinds = {type(m) for m in mlp.modules()}
     assert nn.BatchNorm1d not in kinds and nn.Dropout not in kinds and nn.ReLU not in kinds
     assert nn.LeakyReLU in kinds and len(mlp.blocks) == 3
-    plain = ResidualMLP(10, 6, hidden=16, num_blocks=1, activation=nn.ELU, plain_stem=True)
+    plain = ResidualMLP(10, 6, hidden=16, num_blocks=1, activation=nn.ELU, input_layer="linear")
     assert [type(m) for m in plain.stem] == [nn.Linear, nn.ELU]
     assert plain(torch.randn(4, 10)).shape == (4, 6)
     with pytest.raises(PoseliftError, match="unknown activation 'swish'"):

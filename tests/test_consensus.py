@@ -10,7 +10,7 @@ from poselift.checkpoint import load_model, save_checkpoint
 from poselift.data.datasets import FrameSource
 from poselift.errors import PoseliftError
 from poselift.models.admm import ConsensusSolver
-from poselift.models.baseline import apply_max_norm
+from poselift.models.backbone import apply_max_norm
 from poselift.models.consensus import (
     ConsensusConfig,
     ConsensusLifter,

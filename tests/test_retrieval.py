@@ -15,7 +15,7 @@ from poselift.geometry import axis_angle_to_matrix
 from poselift.io.poselift_format import write_keypoints_2d, write_poses_3d
 from poselift.io.records import Keypoints2D, Poses3D
 from poselift.metrics import p_mpjpe
-from poselift.models.baseline import apply_max_norm
+from poselift.models.backbone import apply_max_norm
 from poselift.models.vvipe import PoseVae, PoseVaeConfig, VvipeConfig, VvipeLifter, normalize_pose_3d
 from poselift.retrieval import (
     EmbeddingIndex,

@@ -246,7 +246,8 @@ def test_plain_reprojection_variant_and_bad_options(small_benchmark):
     assert torch.allclose(terms["loss"], terms["reproj"])
     from poselift.recipes import DataOptions
     with pytest.raises(PoseliftError, match="flip"):
-        selfsup_sources(small_benchmark, DataOptions(flip=True), (0, 1, 2, 3), (0, 1, 2, 3), [], 1)
+        selfsup_sources(small_benchmark, DataOptions(flip=True), (0, 1, 2, 3), (0, 1, 2, 3), [], 1,
+                            ("train", "test"))
 
 
 def test_recordings_give_the_same_batches_as_the_benchmark(small_benchmark):

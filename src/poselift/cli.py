@@ -58,8 +58,8 @@ def _cmd_train(args) -> None:
     from poselift.recipes import DataOptions, train_on_benchmark
     from poselift.train import TrainConfig
 
-    data = DataOptions(input=args.input, protocol=args.protocol, virtual_cameras=args.virtual_cameras,
-                       virtual_step_deg=args.virtual_step_deg,
+    data = DataOptions(input=args.input, protocol=args.protocol, validation=args.validation,
+                       virtual_cameras=args.virtual_cameras, virtual_step_deg=args.virtual_step_deg,
                        flip=args.flip, frame_stride=args.frame_stride, joint_dropout=args.joint_dropout)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                          max_steps=args.max_steps, num_threads=args.threads, device=args.device)
@@ -156,7 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     convert.set_defaults(handler=_cmd_data_convert)
 
     from poselift.models.registry import MODEL_KINDS
+    from poselift.train import TrainConfig
 
+    schedule = TrainConfig()          # the one place the schedule's defaults live
     train = commands.add_parser("train", help="train a lifting model on the benchmark")
     train.add_argument("kind", choices=sorted(MODEL_KINDS), help="model family")
     train.add_argument("--data", type=Path, required=True, help="benchmark .npz (poselift data build)")
@@ -171,12 +173,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--flip", action="store_true", help="augment with left/right mirroring")
     train.add_argument("--joint-dropout", type=float, default=0.0, help="probability of hiding a 2D joint")
     train.add_argument("--frame-stride", type=int, default=1, help="keep every k-th training frame")
-    train.add_argument("--epochs", type=int, default=20)
-    train.add_argument("--batch-size", type=int, default=64)
-    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--validation", choices=("test", "people", "none"), default="test",
+                       help="test: train on the 7 training people, log the test split (report only, no best.pt); "
+                            "people: train on 5, validate on the other 2 and keep best.pt (for choices); "
+                            "none: no validation (default test)")
+    train.add_argument("--epochs", type=int, default=schedule.epochs, help=f"default {schedule.epochs}")
+    train.add_argument("--batch-size", type=int, default=schedule.batch_size, help=f"default {schedule.batch_size}")
+    train.add_argument("--lr", type=float, default=schedule.lr, help=f"default {schedule.lr:g}")
     train.add_argument("--lr-decay-steps", type=int, default=None,
                        help="steps per 0.96 decay (default: the paper's 48 decays spread over the run)")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, default=schedule.seed)
     train.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (resumable)")
     train.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     train.add_argument("--device", default="auto", help="auto, cpu or cuda")

@@ -46,6 +46,12 @@ class DataOptions:
     """What the model sees in training.
 
     input: "gt" or "noisy" 2D. protocol: 1 (train on all four cameras) or 3 (cameras 0-2 only).
+    validation: what the per-epoch validation rows measure, and on which people the model trains:
+      "test": all seven training people; the test split is logged each epoch as a report only, and
+      no ``best.pt`` is kept (the test split never chooses anything). "people": five training people
+      ("fit"), validated on the other two ("val", :data:`~poselift.data.benchmark.VALIDATION_SUBJECTS`),
+      with ``best.pt`` chosen there: for every choice (hyper-parameters, variants, schedules).
+      "none": all seven training people, no validation.
     virtual_cameras: add cameras every ``virtual_step_deg`` around the rig (for Protocol #3 none
     closer than 30 degrees to camera 3). flip: left/right mirror augmentation. frame_stride: keep
     every k-th frame. joint_dropout: probability of hiding each 2D joint (teaches missing joints).
@@ -53,6 +59,7 @@ class DataOptions:
 
     input: str = "gt"
     protocol: int = 1
+    validation: str = "test"
     virtual_cameras: bool = False
     virtual_step_deg: float = 15.0
     flip: bool = False
@@ -60,31 +67,44 @@ class DataOptions:
     joint_dropout: float = 0.0
 
 
-def _frame_sources(benchmark, options: DataOptions, cameras, val_cameras, virtual, sequence_length: int):
+# validation mode -> (split trained on, split validated on or None)
+VALIDATION_SPLITS = {"test": ("train", "test"), "people": ("fit", "val"), "none": ("train", None)}
+
+
+def validation_frames(benchmark, options: DataOptions, val_cameras, splits) -> FrameSource | None:
+    """Single frames (every 5th) of the validation split with 3D, or None without one."""
+    if splits[1] is None:
+        return None
+    return FrameSource(benchmark, splits[1], options.input, cameras=val_cameras, frame_stride=5)
+
+
+def _frame_sources(benchmark, options: DataOptions, cameras, val_cameras, virtual, sequence_length: int, splits):
     """Single frames (``sequence_length`` is unused)."""
-    train_source = FrameSource(benchmark, "train", options.input, cameras=cameras, virtual_cameras=virtual,
+    train_source = FrameSource(benchmark, splits[0], options.input, cameras=cameras, virtual_cameras=virtual,
                                flip=options.flip, frame_stride=options.frame_stride,
                                joint_dropout=options.joint_dropout)
-    return train_source, FrameSource(benchmark, "test", options.input, cameras=val_cameras, frame_stride=5)
+    return train_source, validation_frames(benchmark, options, val_cameras, splits)
 
 
-def _pair_sources(benchmark, options: DataOptions, cameras, val_cameras, virtual, sequence_length: int):
+def _pair_sources(benchmark, options: DataOptions, cameras, val_cameras, virtual, sequence_length: int, splits):
     """Pairs of single frames (view 2: the same frame by another camera, or a random frame); validated
     on single frames."""
-    train_frames, val_source = _frame_sources(benchmark, options, cameras, val_cameras, virtual, sequence_length)
+    train_frames, val_source = _frame_sources(benchmark, options, cameras, val_cameras, virtual, sequence_length,
+                                              splits)
     return FramePairSource(train_frames), val_source
 
 
-def _window_sources(benchmark, options: DataOptions, cameras, val_cameras, virtual, sequence_length: int):
+def _window_sources(benchmark, options: DataOptions, cameras, val_cameras, virtual, sequence_length: int, splits):
     """Windows of ``sequence_length`` consecutive frames; ``frame_stride`` spaces the window starts."""
     unsupported = [flag for flag, used in (("virtual cameras", bool(virtual)), ("flip", options.flip),
                                            ("joint dropout", options.joint_dropout > 0)) if used]
     if unsupported:
         raise PoseliftError(f"{', '.join(unsupported)}: not available for models trained on windows of frames "
                             "(the window source has no augmentation)")
-    train_source = WindowSource(benchmark, sequence_length, "train", options.input, cameras=cameras,
+    train_source = WindowSource(benchmark, sequence_length, splits[0], options.input, cameras=cameras,
                                 stride=options.frame_stride)
-    val_source = WindowSource(benchmark, sequence_length, "test", options.input, cameras=val_cameras, stride=5)
+    val_source = None if splits[1] is None else WindowSource(benchmark, sequence_length, splits[1], options.input,
+                                                             cameras=val_cameras, stride=5)
     return train_source, val_source
 
 
@@ -93,12 +113,15 @@ SOURCE_BUILDERS = {"frames": _frame_sources, "pairs": _pair_sources, "windows": 
 
 
 def training_sources(benchmark, options: DataOptions, source_kind: str = "frames", sequence_length: int = 1):
-    """(train source, validation source) for the options; validation = test split, same cameras, no augmentation.
+    """(train source, validation source or None) for the options (``options.validation`` picks the
+    splits, :data:`VALIDATION_SPLITS`); validation: same cameras as the test protocol, no augmentation.
 
     ``source_kind``: "frames", "pairs" or "windows" (of ``sequence_length`` frames), see :data:`SOURCE_BUILDERS`.
     """
     if options.protocol not in PROTOCOL_TRAIN_CAMERAS:
         raise PoseliftError(f"training protocol must be 1 or 3, got {options.protocol}")
+    if options.validation not in VALIDATION_SPLITS:
+        raise PoseliftError(f"validation must be one of {', '.join(VALIDATION_SPLITS)}, got {options.validation!r}")
     if source_kind not in SOURCE_BUILDERS:
         raise PoseliftError(f"unknown training source kind {source_kind!r}; known: {', '.join(SOURCE_BUILDERS)}")
     cameras = PROTOCOL_TRAIN_CAMERAS[options.protocol]
@@ -109,7 +132,7 @@ def training_sources(benchmark, options: DataOptions, source_kind: str = "frames
                               exclude_near=held_out, min_separation_deg=30.0)
     val_cameras = (3,) if options.protocol == 3 else cameras
     train_source, val_source = SOURCE_BUILDERS[source_kind](benchmark, options, cameras, val_cameras, virtual,
-                                                            sequence_length)
+                                                            sequence_length, VALIDATION_SPLITS[options.validation])
     if len(train_source) == 0:
         raise PoseliftError(f"no training {source_kind} in the benchmark for these options "
                             f"(sequence length {sequence_length}, frame stride {options.frame_stride})")
@@ -137,6 +160,8 @@ def train_on_benchmark(kind: str, benchmark_path: str | Path, out_dir: str | Pat
         steps_per_epoch = max(1, len(train_source) // train_config.batch_size)
         lr_decay_steps = max(1, round(train_config.epochs * steps_per_epoch / PAPER_DECAYS))
     train_config = replace(train_config, lr_decay_steps=lr_decay_steps)
+    if data.validation == "test":                        # a report, never a choice: no best.pt
+        train_config = replace(train_config, best_metric=None)
     torch.manual_seed(train_config.seed)                 # the initial weights follow the seed
     config = build_config(kind, model_config or {})
     model_class = MODEL_KINDS[kind][1]

@@ -53,7 +53,7 @@ from poselift.checkpoint import capture_rng_state, load_checkpoint, restore_rng_
 from poselift.encoding import BatchSource
 from poselift.errors import OutputExistsError, PoseliftError
 from poselift.fileio import write_text_atomic
-from poselift.models.baseline import apply_max_norm, eval_mode
+from poselift.models.backbone import BackboneConfig, apply_max_norm, eval_mode
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class TrainConfig:
     lr: float = 1e-3
     lr_decay: float = 0.96
     lr_decay_steps: int = 100_000
-    max_norm: bool = True  # apply the model config's max_norm after each step
+    max_norm: bool = True  # apply the model config's "row" max_norm after each step
     seed: int = 0
     log_every: int = 100  # steps between progress-bar updates
     checkpoint_every_steps: int = 10_000  # 0 = only at epoch ends
@@ -83,7 +83,7 @@ class TrainConfig:
     device: str = "auto"  # "auto" (CUDA if available), "cpu", "cuda", "cuda:1"
     max_steps: int | None = None  # stop (and save last.pt) after this many steps in total
     eval_batch_size: int = 4096
-    best_metric: str = "val_mpjpe_mm"  # falls back to val_loss; lower is better
+    best_metric: str | None = "val_mpjpe_mm"  # falls back to val_loss; lower is better; None = no best.pt
 
 
 def learning_rate_at(step: int, config: TrainConfig) -> float:
@@ -325,8 +325,10 @@ class _Trainer:
                 f"training data has {len(source)} samples, fewer than one batch of {global_batch} "
                 f"({config.batch_size} x {dist.world_size} ranks)"
             )
-        model_max_norm = getattr(getattr(model, "config", None), "max_norm", None)
-        self.max_norm = model_max_norm if config.max_norm else None
+        # "row" max-norm is a projection after each step; "matrix" mode clips inside the model's graph
+        model_config = getattr(model, "config", None)
+        projects = isinstance(model_config, BackboneConfig) and model_config.projects_max_norm
+        self.max_norm = model_config.max_norm if config.max_norm and projects else None
         self.step = self.epoch = self.step_in_epoch = 0
         self.epoch_sums: dict[str, Tensor] = {}
         self.epoch_steps = 0
@@ -531,6 +533,8 @@ class _Trainer:
         return metrics
 
     def _best_metric_name(self, metrics: dict[str, Any]) -> str | None:
+        if self.config.best_metric is None:
+            return None
         for name in (self.config.best_metric, "val_loss"):
             if name in metrics:
                 return name

@@ -37,6 +37,11 @@ from poselift.skeleton import H36M17
 
 BENCHMARK_VERSION = "mocap-h36m-rig/1.0"
 PELVIS = H36M17.index("pelvis")
+# Two of the seven training people, held out of training whenever a choice is made (hyper-parameters,
+# variants, the converged schedule): one HDM05 actor and one CMU subject, as the test split mixes both.
+# "fit" = the other five training people, "val" = these two; the test split never chooses anything.
+VALIDATION_SUBJECTS = ("dg", "cmu02")
+SPLITS = ("train", "test", "fit", "val", "all")
 
 
 @dataclass(frozen=True)
@@ -194,12 +199,17 @@ class Benchmark:
         return self.poses_3d_world.shape[0]
 
     def frame_mask(self, split: str) -> torch.Tensor:
-        """(N,) bool: frames of ``split`` ("train", "test" or "all")."""
+        """(N,) bool: frames of ``split``: "train", "test", "all", or the training people divided for
+        choices, "fit" (training people but :data:`VALIDATION_SUBJECTS`) and "val" (those)."""
         if split == "all":
             return torch.ones(self.num_frames, dtype=torch.bool)
-        if split not in ("train", "test"):
-            raise PoseliftError(f"unknown split {split!r}; use train, test or all")
-        clip_in_split = torch.tensor([clip["split"] == split for clip in self.clips])
+        if split not in SPLITS:
+            raise PoseliftError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+        base = "test" if split == "test" else "train"
+        clip_in_split = torch.tensor([
+            clip["split"] == base and (split in ("train", "test") or
+                                       (clip["subject"] in VALIDATION_SUBJECTS) == (split == "val"))
+            for clip in self.clips])
         return clip_in_split[self.clip_index]
 
     def actions(self) -> list[str]:

@@ -66,7 +66,7 @@ from torch import Tensor, nn
 from poselift.encoding import PoseNormalizer, insert_root
 from poselift.errors import PoseliftError
 from poselift.models.admm import AGGREGATIONS, ConsensusSolver, check_groups
-from poselift.models.baseline import FrameLifting, frame_mpjpe_mm, make_activation, masked_mean
+from poselift.models.backbone import BackboneConfig, FrameLifting, frame_mpjpe_mm, make_activation, masked_mean
 from poselift.skeleton import H36M17
 
 ROOT_JOINT = "pelvis"
@@ -76,7 +76,7 @@ _MAX_GROUPS_PER_JOINT = 1000
 
 
 @dataclass
-class ConsensusConfig:
+class ConsensusConfig(BackboneConfig):
     """Deep pose consensus hyper-parameters (defaults = the paper where it gives them).
 
     group_size: n_g, joints per group (paper: 10 of 17 was best; Table 1 tries 8-17).
@@ -109,12 +109,7 @@ class ConsensusConfig:
     group_seed: int = 0
     num_groups: int | None = None
     groups: list[list[int]] | None = None
-    hidden_size: int = 1024
-    num_blocks: int = 2
-    dropout: float = 0.5
-    batch_norm: bool = True
     activation: str = "leaky_relu"
-    max_norm: float | None = 1.0
     aggregation: str = "l21"
     aggregation_weight: float = 1.0
     admm_max_iterations: int = 100
@@ -124,6 +119,7 @@ class ConsensusConfig:
     input_normalization: str = "image"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         for name in ("num_joints", "group_size", "min_groups_per_joint", "hidden_size"):
             if int(getattr(self, name)) < 1:
                 raise PoseliftError(f"consensus config: {name} must be >= 1, got {getattr(self, name)!r}")
@@ -246,20 +242,39 @@ class GroupedLinear(nn.Module):
     """``G`` independent linear layers applied in one batched product.
 
     ``(B, G, in_features)`` -> ``(B, G, out_features)``: ``y[:, g] = x[:, g] @ weight[g] + bias[g]``
-    with ``weight (G, in_features, out_features)``, ``bias (G, out_features)``. He-normal weights
-    (``std = sqrt(2 / in_features)``, as :class:`~poselift.models.baseline.ResidualMLP`), zero biases.
+    with ``weight (G, in_features, out_features)``, ``bias (G, out_features)``. ``init`` as the
+    backbone's (:class:`~poselift.models.backbone.BackboneConfig`): "torch" draws weights and biases
+    uniform in ``+-1/sqrt(in_features)`` (``nn.Linear``'s default), "kaiming" He-normal weights
+    (``std = sqrt(2 / in_features)``) and zero biases. ``clip_norm``: Martinez et al.'s in-graph clip of
+    each group's whole weight matrix to this Frobenius norm (the backbone's "matrix" max-norm mode).
     """
 
-    def __init__(self, num_groups: int, in_features: int, out_features: int):
+    def __init__(self, num_groups: int, in_features: int, out_features: int, init: str = "kaiming",
+                 clip_norm: float | None = None):
         super().__init__()
         self.num_groups, self.in_features, self.out_features = num_groups, in_features, out_features
+        self.clip_norm = clip_norm
         self.weight = nn.Parameter(torch.empty(num_groups, in_features, out_features))
         self.bias = nn.Parameter(torch.zeros(num_groups, out_features))
         with torch.no_grad():
-            self.weight.normal_(0.0, math.sqrt(2.0 / in_features))
+            if init == "kaiming":
+                self.weight.normal_(0.0, math.sqrt(2.0 / in_features))
+            elif init == "torch":
+                bound = 1.0 / math.sqrt(in_features)
+                self.weight.uniform_(-bound, bound)
+                self.bias.uniform_(-bound, bound)
+            else:
+                raise PoseliftError(f"init must be torch or kaiming, got {init!r}")
+
+    def effective_weight(self) -> Tensor:
+        """``(G, in, out)``: the weight the product uses (after the clip, if any)."""
+        if self.clip_norm is None:
+            return self.weight
+        norm = self.weight.norm(dim=(1, 2), keepdim=True).clamp(min=self.clip_norm)
+        return self.weight * (self.clip_norm / norm)
 
     def forward(self, features: Tensor) -> Tensor:
-        return torch.matmul(features.transpose(0, 1), self.weight).transpose(0, 1) + self.bias
+        return torch.matmul(features.transpose(0, 1), self.effective_weight()).transpose(0, 1) + self.bias
 
     @torch.no_grad()
     def apply_max_norm(self, max_norm: float) -> None:
@@ -272,12 +287,13 @@ class GroupedLinear(nn.Module):
 
 
 class GroupedDenseUnit(nn.Module):
-    """``GroupedLinear -> [BatchNorm over G x width channels] -> activation -> [Dropout]``, ``(B, G, ·)``."""
+    """``GroupedLinear -> [BatchNorm over G x width channels] -> activation -> [Dropout]``, ``(B, G, ·)``.
+    Without ``batch_norm`` and ``dropout`` it is the backbone's "linear" input layer."""
 
     def __init__(self, num_groups: int, in_dim: int, out_dim: int, dropout: float, activation: str,
-                 batch_norm: bool):
+                 batch_norm: bool, init: str = "kaiming", clip_norm: float | None = None):
         super().__init__()
-        self.linear = GroupedLinear(num_groups, in_dim, out_dim)
+        self.linear = GroupedLinear(num_groups, in_dim, out_dim, init, clip_norm)
         self.batch_norm = nn.BatchNorm1d(num_groups * out_dim) if batch_norm else None
         self.activation = make_activation(activation)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else None
@@ -291,20 +307,28 @@ class GroupedDenseUnit(nn.Module):
 
 
 class GroupedResidualMLP(nn.Module):
-    """``G`` Martinez residual MLPs side by side: stem, ``num_blocks`` residual blocks, linear head.
+    """``G`` Martinez residual MLPs side by side: input layer, ``num_blocks`` residual blocks, linear head.
 
     ``(B, G, in_dim)`` -> ``(B, G, out_dim)``; group ``g`` only ever sees its own slice (the layers
-    share nothing across groups but the batched product).
+    share nothing across groups but the batched product). Options as
+    :class:`~poselift.models.backbone.ResidualMLP`.
     """
 
     def __init__(self, num_groups: int, in_dim: int, out_dim: int, hidden: int = 1024, num_blocks: int = 2,
-                 dropout: float = 0.5, activation: str = "leaky_relu", batch_norm: bool = True):
+                 dropout: float = 0.5, activation: str = "leaky_relu", batch_norm: bool = True,
+                 init: str = "kaiming", input_layer: str = "dense", max_norm: float | None = None,
+                 max_norm_mode: str = "row"):
         super().__init__()
-        unit = lambda a, b: GroupedDenseUnit(num_groups, a, b, dropout, activation, batch_norm)  # noqa: E731
-        self.stem = unit(in_dim, hidden)
+        clip_norm = max_norm if max_norm_mode == "matrix" else None
+        unit = lambda a, b: GroupedDenseUnit(num_groups, a, b, dropout, activation, batch_norm,  # noqa: E731
+                                             init, clip_norm)
+        if input_layer == "dense":
+            self.stem = unit(in_dim, hidden)
+        else:
+            self.stem = GroupedDenseUnit(num_groups, in_dim, hidden, 0.0, activation, False, init, clip_norm)
         self.blocks = nn.ModuleList(nn.Sequential(unit(hidden, hidden), unit(hidden, hidden))
                                     for _ in range(num_blocks))
-        self.head = GroupedLinear(num_groups, hidden, out_dim)
+        self.head = GroupedLinear(num_groups, hidden, out_dim, init, clip_norm)
 
     def forward(self, features: Tensor) -> Tensor:
         features = self.stem(features)
@@ -350,8 +374,7 @@ class ConsensusLifter(FrameLifting, nn.Module):
         self.solver = ConsensusSolver(config.groups, config.num_joints, root, config.admm_max_iterations,
                                       config.admm_tolerance, config.admm_rho, config.admm_relaxation)
         num_groups, group_size = self.solver.num_groups, self.solver.group_size
-        self.network = GroupedResidualMLP(num_groups, 2 * group_size, 3 * group_size, config.hidden_size,
-                                          config.num_blocks, config.dropout, config.activation, config.batch_norm)
+        self.network = GroupedResidualMLP(num_groups, 2 * group_size, 3 * group_size, **config.backbone_options())
 
     @classmethod
     def prepare_config(cls, config: ConsensusConfig, train_source, epochs: int | None = None) -> ConsensusConfig:

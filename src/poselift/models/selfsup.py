@@ -60,7 +60,7 @@ from poselift.data.datasets import INPUTS, FrameSource, camera_tensors
 from poselift.encoding import PoseNormalizer, _Moments
 from poselift.errors import PoseliftError, ShapeError
 from poselift.geometry import triangulate_dlt
-from poselift.models.baseline import FrameLifting, ResidualMLP, frame_mpjpe_mm, masked_mean
+from poselift.models.backbone import BackboneConfig, FrameLifting, ResidualMLP, frame_mpjpe_mm, masked_mean
 
 REPROJECTIONS = ("transform", "plain")
 DEPTHS = ("log", "softplus")
@@ -72,7 +72,7 @@ MAX_RAY_SLOPE = 2.0              # |x / z| bound of the re-projection loss: 63 d
 
 
 @dataclass
-class SelfSupConfig:
+class SelfSupConfig(BackboneConfig):
     """Hyper-parameters (defaults = the paper where it gives them).
 
     num_blocks: residual blocks of each branch (paper: 4). hidden_size: the Martinez value.
@@ -124,11 +124,8 @@ class SelfSupConfig:
     """
 
     num_joints: int = 17
-    hidden_size: int = 1024
     num_blocks: int = 4
     dropout: float = 0.0
-    batch_norm: bool = True
-    activation: str = "relu"
     transform_weight: float = 1.0
     reprojection: str = "transform"
     pretrain_epochs: float = 1.25
@@ -330,8 +327,7 @@ class SelfSupervisedLifter(FrameLifting, nn.Module):
         if cfg.depth not in DEPTHS:
             raise PoseliftError(f"depth must be one of {', '.join(DEPTHS)}, got {cfg.depth!r}")
         self.normalizer = TwoDimensionalNormalizer(cfg.num_joints, cfg.input_normalization, cfg.output_scale_mm)
-        shared = dict(hidden=cfg.hidden_size, num_blocks=cfg.num_blocks, dropout=cfg.dropout,
-                      activation=cfg.activation, batch_norm=cfg.batch_norm)
+        shared = cfg.backbone_options()
         self.network = ResidualMLP(self.normalizer.input_dim, self.normalizer.output_dim, **shared)
         self.position_network = ResidualMLP(self.normalizer.input_dim, 3, **shared)
         self.register_buffer("views_seen", torch.tensor(0, dtype=torch.long))
@@ -588,17 +584,19 @@ class MultiViewSource(torch.utils.data.Dataset):
         return batch
 
 
-def selfsup_sources(benchmark: Benchmark, options, cameras, val_cameras, virtual, sequence_length: int):
+def selfsup_sources(benchmark: Benchmark, options, cameras, val_cameras, virtual, sequence_length: int, splits):
     """The ``"views"`` entry of :data:`poselift.recipes.SOURCE_BUILDERS`: 2D-only multi-view pairs for
-    training, single frames with 3D for validation (report only). ``sequence_length`` is unused."""
+    training, single frames with 3D for validation (``splits``: the split trained on, the split validated
+    on or None). ``sequence_length`` is unused."""
     unsupported = [flag for flag, used in (("flip", options.flip), ("joint dropout", options.joint_dropout > 0))
                    if used]
     if unsupported:
         raise PoseliftError(f"{', '.join(unsupported)}: not available for self-supervised multi-view training "
                             "(a mirrored view is not a camera)")
-    train_source = MultiViewSource(benchmark, "train", options.input, cameras=cameras, virtual_cameras=virtual,
+    train_source = MultiViewSource(benchmark, splits[0], options.input, cameras=cameras, virtual_cameras=virtual,
                                    frame_stride=options.frame_stride)
-    val_source = FrameSource(benchmark, "test", options.input, cameras=val_cameras, frame_stride=5)
+    val_source = None if splits[1] is None else FrameSource(benchmark, splits[1], options.input,
+                                                            cameras=val_cameras, frame_stride=5)
     return train_source, val_source
 
 

@@ -25,11 +25,11 @@ import torch
 from torch import Tensor, nn
 
 from poselift.encoding import PoseNormalizer
-from poselift.models.baseline import FrameLifting, ResidualMLP, eval_mode, frame_mpjpe_mm, masked_mean
+from poselift.models.backbone import BackboneConfig, FrameLifting, ResidualMLP, eval_mode, frame_mpjpe_mm, masked_mean
 
 
 @dataclass
-class SiameseConfig:
+class SiameseConfig(BackboneConfig):
     """Hyper-parameters (defaults = the paper).
 
     embedding_vectors: M, unit 3-vectors in the hidden code (paper: 128).
@@ -45,14 +45,11 @@ class SiameseConfig:
 
     num_joints: int = 17
     embedding_vectors: int = 128
-    hidden_size: int = 1024
     num_blocks: int = 1
     dropout: float = 0.2
-    batch_norm: bool = True
     activation: str = "leaky_relu"
     distance_scale: float = 0.01
     siamese_weight: float = 0.01
-    max_norm: float | None = 1.0
     input_normalization: str = "image"
 
 
@@ -95,10 +92,10 @@ class SiameseLifter(FrameLifting, nn.Module):
         cfg = self.config
         self.normalizer = PoseNormalizer(cfg.num_joints, input_normalization=cfg.input_normalization)
         code_size = 3 * cfg.embedding_vectors
-        shared = dict(hidden=cfg.hidden_size, num_blocks=cfg.num_blocks, dropout=cfg.dropout,
-                      activation=cfg.activation, batch_norm=cfg.batch_norm)
+        shared = cfg.backbone_options()
         self.encoder = ResidualMLP(self.normalizer.input_dim, code_size, **shared)
-        self.decoder = ResidualMLP(code_size, self.normalizer.output_dim, plain_stem=True, **shared)
+        # the paper's decoder has no BatchNorm/Dropout after its first layer, whatever the encoder's input layer
+        self.decoder = ResidualMLP(code_size, self.normalizer.output_dim, **{**shared, "input_layer": "linear"})
 
     def encode(self, encoded_2d: Tensor) -> Tensor:
         """``f``: ``(B, 2J)`` encoded 2D -> ``(B, M, 3)`` unit 3-vectors, camera frame."""

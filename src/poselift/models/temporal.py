@@ -43,7 +43,7 @@ from torch import Tensor, nn
 
 from poselift.encoding import PoseNormalizer
 from poselift.errors import PoseliftError, ShapeError
-from poselift.models.baseline import eval_mode, frame_mpjpe_mm, masked_mean
+from poselift.models.backbone import eval_mode, frame_mpjpe_mm, masked_mean
 from poselift.skeleton import H36M17
 
 # Joint sets of the smoothness term (Eq. 2), by H36M-17 joint name; every other joint but the root

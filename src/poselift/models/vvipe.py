@@ -49,7 +49,8 @@ from poselift.data.noise import DetectorNoiseConfig, simulate_detector
 from poselift.encoding import PoseNormalizer, insert_root, split_root
 from poselift.errors import PoseliftError, ShapeError
 from poselift.geometry import array_kind, axis_angle_to_matrix, canonicalize, rotation_about_z
-from poselift.models.baseline import (
+from poselift.models.backbone import (
+    BackboneConfig,
     FrameLifting,
     ResidualMLP,
     eval_mode,
@@ -266,7 +267,7 @@ def _tensor(values, reference: Tensor) -> Tensor:
 
 
 @dataclass
-class PoseVaeConfig:
+class PoseVaeConfig(BackboneConfig):
     """Stage-1 hyper-parameters (defaults = the paper, §4.1 and Eq. 2).
 
     latent_size: size of a V-VIPE (32). hidden_size, num_blocks, dropout: the backbone of encoder and
@@ -283,16 +284,11 @@ class PoseVaeConfig:
 
     num_joints: int = 17
     latent_size: int = 32
-    hidden_size: int = 1024
-    num_blocks: int = 2
     dropout: float = 0.1
-    batch_norm: bool = True
-    activation: str = "relu"
     kl_weight: float = 0.01
     triplet_weight: float = 1.0
     triplet_margin: float = 1.0
     negative_gap: float = 0.1
-    max_norm: float | None = 1.0
 
 
 class PoseVae(nn.Module):
@@ -312,8 +308,7 @@ class PoseVae(nn.Module):
         self.config = config if config is not None else PoseVaeConfig()
         cfg = self.config
         self.normalizer = CanonicalPoseNormalizer(cfg.num_joints)
-        shared = dict(hidden=cfg.hidden_size, num_blocks=cfg.num_blocks, dropout=cfg.dropout,
-                      activation=cfg.activation, batch_norm=cfg.batch_norm)
+        shared = cfg.backbone_options()
         pose_dim = self.normalizer.output_dim
         self.encoder = ResidualMLP(pose_dim, 2 * cfg.latent_size, **shared)
         self.decoder = ResidualMLP(cfg.latent_size, pose_dim, **shared)
@@ -425,7 +420,7 @@ def random_view_rotation(world_to_camera: Tensor, max_elevation_deg: float, max_
 
 
 @dataclass
-class VvipeConfig:
+class VvipeConfig(BackboneConfig):
     """Stage-2 hyper-parameters (defaults = the paper) and the stage-1 model it builds on.
 
     pose_vae_checkpoint: path of a trained ``vvipe_vae`` checkpoint. Building the model reads it
@@ -450,11 +445,7 @@ class VvipeConfig:
     pose_vae_source: str = ""
     pose_vae: dict | None = None
     num_joints: int = 17
-    hidden_size: int = 1024
-    num_blocks: int = 2
     dropout: float = 0.1
-    batch_norm: bool = True
-    activation: str = "relu"
     triplet_weight: float = 1.0
     triplet_margin: float = 1.0
     negative_gap: float = 0.1
@@ -462,7 +453,6 @@ class VvipeConfig:
     augment_elevation_deg: float = 30.0
     augment_roll_deg: float = 10.0
     augment_detector_noise: bool = False
-    max_norm: float | None = 1.0
 
 
 def _attach_pose_vae(config: VvipeConfig) -> tuple[VvipeConfig, dict | None]:
@@ -512,8 +502,7 @@ class VvipeLifter(FrameLifting, nn.Module):
         self.pose_vae.eval()
         self.normalizer = PoseNormalizer(config.num_joints, input_normalization="pose")
         self.encoder = ResidualMLP(self.normalizer.input_dim, self.pose_vae.config.latent_size,
-                                   hidden=config.hidden_size, num_blocks=config.num_blocks, dropout=config.dropout,
-                                   activation=config.activation, batch_norm=config.batch_norm)
+                                   **config.backbone_options())
 
     def _check_pose_vae(self, path: str) -> None:
         if not self.pose_vae.normalizer.is_fitted:
