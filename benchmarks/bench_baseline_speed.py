@@ -1,4 +1,4 @@
-"""Speed and memory of the Martinez baseline on CPU: inference, ``poselift lift`` end to end, training.
+"""Speed and memory of the Martinez baseline on CPU: inference and ``poselift lift`` end to end.
 
 Prints markdown tables of
 
@@ -11,9 +11,7 @@ Prints markdown tables of
 2. ``poselift lift FILE --out DIR --no-animation`` on a ``--frames`` 2D track (poselift npz): the time
    of each stage (read, model load, layout conversion, gap filling, normalisation, lift, writing
    npz, JSON and the figure), of ``lift_file`` as a whole, and of the command as a fresh process;
-3. training throughput (samples/s) of the shared loop (:func:`poselift.train.train`) at batch 64
-   and 256, on the benchmark's FrameSource (plain, and with the default model's augmentation);
-4. the peak resident memory (``ru_maxrss``) of each part: every part runs in its own process.
+3. the peak resident memory (``ru_maxrss``) of each part: every part runs in its own process.
 
 The 2D input is the benchmark's simulated-detector track (cameras in turn, frames in order, so the
 gap filling sees real detector gaps), or synthetic plausible poses projected by a Human3.6M camera
@@ -23,7 +21,7 @@ when the ``--data`` file is absent. Data preparation is not timed.
                                               [--quick] [--json OUT]
 
 ``--data`` (default ``benchmark.npz`` in the current folder) is the built benchmark; without it
-the 2D track and the training data are synthetic.
+the 2D track is synthetic. Training speed: ``benchmarks/bench_training_speed.py``.
 
 ``--quick`` is a smoke run (small sizes, a few repeats; under 30 s): its numbers mean nothing.
 """
@@ -50,7 +48,6 @@ DEFAULT_DATA = Path("benchmark.npz")          # what `poselift data build --out 
 FULL_BATCHES = (1, 256, 4_096, 65_536)
 LIFT_CHUNK = 4_096            # BaselineLifter.lift's default chunk (frames per forward pass)
 QUICK_BATCHES = (1, 256, 2_048)
-TRAIN_BATCHES = (64, 256)
 INPUT_FILE = "keypoints_2d.npz"
 
 
@@ -273,76 +270,8 @@ def _inference_model(model):
     return model.fuse_for_inference() if hasattr(model, "fuse_for_inference") else model
 
 
-def part_train(args) -> dict:
-    """Samples/s of the shared training loop at one batch size (normaliser fitted beforehand, not timed)."""
-    import torch
-
-    from poselift.models.registry import build_model
-    from poselift.train import TrainConfig, train
-
-    set_threads(args.threads)
-    source, description = _train_source(args)
-    warmup = 1 if args.quick else 10
-    steps = 3 if args.quick else (300 if args.train_batch <= 64 else 100)
-    torch.manual_seed(0)
-    model = build_model("baseline")
-    model.normalizer.fit_source(source)
-    times: list[float] = []
-    config = TrainConfig(epochs=1, batch_size=args.train_batch, max_steps=warmup + steps, checkpoint_every_steps=0,
-                         num_threads=args.threads, device="cpu", lr_decay_steps=10_000)
-    start = time.perf_counter()
-    train(model, source, config, args.workdir / f"train_{args.train_data}_{args.train_batch}", quiet=True,
-          force=True, step_callback=lambda step, terms: times.append(time.perf_counter()))
-    total = time.perf_counter() - start
-    measured = times[-1] - times[warmup - 1]
-    return {"batch": args.train_batch, "data": args.train_data, "source": description, "samples": len(source),
-            "steps_timed": steps, "samples_per_s": steps * args.train_batch / measured,
-            "step_ms": 1e3 * measured / steps, "call_seconds": total}
-
-
-class _SyntheticFrames:
-    """A training source of plausible random poses seen by the Human3.6M cameras (no benchmark file)."""
-
-    def __init__(self, count: int, seed: int = 0):
-        import torch
-        from bench_core import make_batch
-
-        from poselift.camera import h36m_rig
-
-        poses_cam = make_batch(count, torch.Generator().manual_seed(seed), torch.float64)["gt"]
-        self.keypoints_2d = h36m_rig()[0].project(poses_cam).float()
-        self.poses_3d = (poses_cam - poses_cam[:, :1]).float()
-
-    def __len__(self) -> int:
-        return len(self.poses_3d)
-
-    def batch(self, indices, generator=None):
-        import torch
-
-        keypoints = self.keypoints_2d[indices]
-        return {"keypoints_2d": keypoints, "confidence": torch.ones(keypoints.shape[:-1]),
-                "poses_3d": self.poses_3d[indices]}
-
-
-def _train_source(args):
-    if args.data is None or not args.data.exists():
-        return _SyntheticFrames(20_000 if args.quick else 200_000), "synthetic poses, camera 0"
-    from poselift.data.benchmark import load_benchmark
-    from poselift.recipes import DataOptions, training_sources
-
-    if args.train_data == "augmented":
-        options = DataOptions(input="noisy", virtual_cameras=True, flip=True, joint_dropout=0.05)
-        description = "noisy 2D, virtual cameras, flip, joint dropout 0.05 (the default model's recipe)"
-    else:
-        options = DataOptions(input="noisy")
-        description = "noisy 2D, cameras 0-3"
-    if args.quick:                                   # a smaller source: the normaliser fit is faster
-        options = dataclasses.replace(options, frame_stride=50)
-    return training_sources(load_benchmark(args.data), options)[0], description
-
-
 PARTS = {"prepare": part_prepare, "inference": part_inference, "lift-stages": part_lift_stages,
-         "lift-file": part_lift_file, "train": part_train}
+         "lift-file": part_lift_file}
 
 
 # ------------------------------------------------------------------------------------ orchestration
@@ -457,14 +386,7 @@ def print_report(results: dict) -> None:
     print(f"Target: lift_file rate >= half the best model-only rate ({half_model:,.0f} frames/s): "
           f"{frames / whole:,.0f} frames/s -> {'met' if frames / whole >= half_model else 'NOT met'}.\n")
 
-    print("## 3. Training throughput (poselift.train.train, baseline paper config, Adam + max-norm)\n")
-    print("| data | batch | samples/s | ms/step | steps timed |")
-    print("|---|---:|---:|---:|---:|")
-    for row in results["train"]:
-        print(f"| {row['source']} | {row['batch']} | {row['samples_per_s']:,.0f} | {row['step_ms']:.1f} | "
-              f"{row['steps_timed']} |")
-
-    print("\n## 4. Peak resident memory (ru_maxrss of each part's own process)\n")
+    print("\n## 3. Peak resident memory (ru_maxrss of each part's own process)\n")
     print("| part | peak RSS (MB) | process wall (s) |")
     print("|---|---:|---:|")
     print(f"| inference (model, {mm['size']}^2 mm, batch {max(r['batch'] for r in inference['rows']):,}) | "
@@ -476,9 +398,6 @@ def print_report(results: dict) -> None:
           f"{results['lift_file']['process']['wall_seconds']:.1f} |")
     print(f"| lift stages timed one by one (one process) | {stages['process']['peak_rss_mb']:,.0f} | "
           f"{stages['process']['wall_seconds']:.1f} |")
-    for row in results["train"]:
-        print(f"| training, {row['source']}, batch {row['batch']} (data loaded in memory) | "
-              f"{row['process']['peak_rss_mb']:,.0f} | {row['process']['wall_seconds']:.1f} |")
 
 
 def main() -> None:
@@ -486,15 +405,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--frames", type=int, default=100_000, help="frames of the lifted 2D file (default 100000)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                        help=f"benchmark npz for realistic 2D and training data (default {DEFAULT_DATA}; "
+                        help=f"benchmark npz for realistic 2D (default {DEFAULT_DATA}; "
                              "synthetic poses when absent)")
     parser.add_argument("--quick", action="store_true", help="tiny smoke run (< 30 s); the numbers mean nothing")
     parser.add_argument("--json", type=Path, help="also write every measurement as JSON")
     parser.add_argument("--part", choices=sorted(PARTS), help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--train-batch", type=int, default=64, help=argparse.SUPPRESS)
-    parser.add_argument("--train-data", choices=("plain", "augmented"), default="plain", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick and args.frames == parser.get_default("frames"):
         args.frames = 2_000
@@ -513,9 +430,6 @@ def main() -> None:
         results["lift_stages"] = run_part("lift-stages", args)
         results["lift_file"] = run_part("lift-file", args)
         results["lift_command"] = run_lift_command(args)
-        train_data = ("plain",) if args.quick else ("plain", "augmented")
-        results["train"] = [run_part("train", args, ["--train-batch", str(batch), "--train-data", data])
-                            for data in train_data for batch in TRAIN_BATCHES]
         results["header"]["load_average_end"] = os.getloadavg()
     finally:
         shutil.rmtree(args.workdir, ignore_errors=True)

@@ -7,7 +7,7 @@ from torch import nn
 
 from _ddp_worker import make_frames, random_poses_3d
 from poselift.errors import PoseliftError
-from poselift.models.backbone import ResidualBlock, ResidualMLP, apply_max_norm, fold_batch_norm
+from poselift.models.backbone import fold_batch_norm
 from poselift.models.baseline import BaselineConfig, BaselineLifter
 from poselift.models.registry import MODEL_KINDS, build_model
 
@@ -38,41 +38,6 @@ def test_paper_architecture_and_size():
     assert parameter_count == 35_840 + 4_198_400 + 49_200 + 10_240
     assert 4e6 < parameter_count < 5e6
     assert model(torch.zeros(8, 34)).shape == (8, 48)
-
-
-def test_residual_mlp_options():
-    mlp = ResidualMLP(10, 6, hidden=16, num_blocks=3, dropout=0.0, activation="leaky_relu", batch_norm=False)
-    kinds = {type(m) for m in mlp.modules()}
-    assert nn.BatchNorm1d not in kinds and nn.Dropout not in kinds and nn.ReLU not in kinds
-    assert nn.LeakyReLU in kinds and len(mlp.blocks) == 3
-    plain = ResidualMLP(10, 6, hidden=16, num_blocks=1, activation=nn.ELU, input_layer="linear")
-    assert [type(m) for m in plain.stem] == [nn.Linear, nn.ELU]
-    assert plain(torch.randn(4, 10)).shape == (4, 6)
-    with pytest.raises(PoseliftError, match="unknown activation 'swish'"):
-        ResidualMLP(4, 4, activation="swish")
-
-
-def test_residual_block_skip_connection():
-    block = ResidualBlock(8, dropout=0.5).eval()
-    features = torch.randn(5, 8)
-    with torch.no_grad():
-        block.layers[1][1].weight.zero_()  # second unit's BatchNorm scale 0: the pair outputs ReLU(0) = 0
-    assert torch.equal(block(features), features)
-
-
-def test_apply_max_norm_bounds_rows():
-    model = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 3))
-    with torch.no_grad():
-        model[0].weight.copy_(torch.tensor([[3.0, 4.0], [0.3, 0.4]]))
-        model[2].weight.copy_(torch.tensor([[0.0, -2.0], [1.0, 0.0], [0.6, 0.8]]))
-    apply_max_norm(model, 1.0)
-    assert torch.allclose(model[0].weight, torch.tensor([[0.6, 0.8], [0.3, 0.4]]))
-    assert torch.allclose(model[2].weight, torch.tensor([[0.0, -1.0], [1.0, 0.0], [0.6, 0.8]]))
-    big = BaselineLifter(BaselineConfig(hidden_size=64))
-    row_norms = lambda: torch.cat([m.weight.norm(dim=1) for m in big.modules() if isinstance(m, nn.Linear)])
-    assert row_norms().max() > 1.0  # He initialisation exceeds the bound
-    apply_max_norm(big, 0.5)
-    assert row_norms().max() <= 0.5 + 1e-6
 
 
 def test_loss_is_normalised_mse_over_visible_frames(small_model, batch):

@@ -24,6 +24,18 @@ def test_split_is_by_person(small_benchmark):
     assert small_benchmark.fps == 50.0
 
 
+def test_validation_people_divide_the_training_split(small_benchmark):
+    from poselift.data.benchmark import VALIDATION_SUBJECTS
+
+    masks = {split: small_benchmark.frame_mask(split) for split in ("train", "test", "fit", "val")}
+    assert torch.equal(masks["fit"] | masks["val"], masks["train"]) and not (masks["fit"] & masks["val"]).any()
+    assert not (masks["val"] & masks["test"]).any() and masks["val"].any() and masks["fit"].any()
+    subjects = {small_benchmark.clips[i]["subject"] for i in small_benchmark.clip_index[masks["val"]].tolist()}
+    assert subjects == set(VALIDATION_SUBJECTS)
+    with pytest.raises(PoseliftError, match="unknown split 'dev'"):
+        small_benchmark.frame_mask("dev")
+
+
 def test_poses_stand_on_the_floor_centred_and_human_sized(small_benchmark):
     poses = small_benchmark.poses_3d_world
     for clip in small_benchmark.clips:

@@ -133,3 +133,25 @@ def test_selfsup_whose_pretraining_fills_the_run_is_refused(capsys, tmp_path, sm
                              "--epochs", "2", "--quiet", "--set", "pretrain_epochs=2")
     assert_one_line_error(status, err, "pretrain_epochs=2 of 2 epochs")
     assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_train_validation_modes(capsys, tmp_path, small_benchmark_path):
+    """people: trained on the 'fit' people, validated on the 'val' ones, best.pt kept; test: the test split
+    is only reported, no best.pt; none: no validation rows."""
+    import json
+
+    common = ("--data", small_benchmark_path, "--epochs", "1", "--quiet", "--batch-size", "32", "--threads", "1",
+              "--set", "hidden_size=16", "num_blocks=1")
+    counts = {}
+    for mode in ("people", "test", "none"):
+        status, out, err = run_cli(capsys, "train", "baseline", "--out", tmp_path / mode, "--validation", mode,
+                                   *common)
+        assert status == 0, err
+        log = json.loads((tmp_path / mode / "log.json").read_text())
+        assert ("val_mpjpe_mm" in log[-1]) == (mode != "none")
+        assert (tmp_path / mode / "best.pt").exists() == (mode == "people")
+        counts[mode] = json.loads((tmp_path / mode / "run.json").read_text())["train_samples"]
+    assert counts["people"] < counts["test"] == counts["none"]
+    with pytest.raises(SystemExit):
+        run_cli(capsys, "train", "baseline", "--out", tmp_path / "bad", "--validation", "dev", *common)
+    assert "invalid choice: 'dev'" in capsys.readouterr().err

@@ -3,7 +3,9 @@
 A checkpoint is a ``torch.save`` dict of plain data (loadable with ``weights_only=True``):
 
 =================  ==================================================================
-format_version     int, :data:`FORMAT_VERSION` of the writer
+format_version     int, :data:`FORMAT_VERSION` of the writer (version 1 files, written before the
+                   backbone had its init / input-layer / max-norm-mode options, are read with
+                   the values they were trained with: :data:`VERSION_1_BACKBONE`)
 poselift_version   str
 model_kind         str, key of ``poselift.models.registry.MODEL_KINDS``
 model_config       dict, ``dataclasses.asdict`` of the model's config
@@ -36,8 +38,12 @@ import poselift
 from poselift.errors import FormatError, PoseliftError
 from poselift.fileio import atomic_path
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 DEFAULT_LAYOUT = "h36m17"
+# The backbone of every checkpoint of format 1 (He init, dense input layer, per-row max-norm); a
+# version-1 model config without these fields gets them, so it rebuilds the layers it was trained with.
+VERSION_1_BACKBONE = {"init": "kaiming", "input_layer": "dense", "max_norm_mode": "row"}
+VERSION_1_BACKBONE_KINDS = ("baseline", "consensus", "selfsup", "siamese", "vvipe", "vvipe_vae")
 _REQUIRED_KEYS = ("format_version", "model_kind", "model_config", "model_state")
 
 
@@ -148,7 +154,17 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
             f"checkpoint format version {version} is newer than this poselift "
             f"{poselift.__version__} reads (up to {FORMAT_VERSION}); upgrade poselift",
         )
+    if version == 1 and checkpoint["model_kind"] in VERSION_1_BACKBONE_KINDS:
+        _fill_version_1_backbone(checkpoint["model_config"])
     return checkpoint
+
+
+def _fill_version_1_backbone(model_config: dict) -> None:
+    """In place: the backbone options a format-1 config lacks (and its nested V-VIPE stage-1 config)."""
+    for key, value in VERSION_1_BACKBONE.items():
+        model_config.setdefault(key, value)
+    if isinstance(model_config.get("pose_vae"), dict):
+        _fill_version_1_backbone(model_config["pose_vae"])
 
 
 def model_from_checkpoint(checkpoint: dict[str, Any], path: str | os.PathLike = "<checkpoint>") -> nn.Module:

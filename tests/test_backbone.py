@@ -1,0 +1,168 @@
+"""The shared backbone: layers, initialisations, input layers, both max-norm modes, the config every model inherits."""
+
+import dataclasses
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from poselift.errors import PoseliftError
+from poselift.models.backbone import (
+    BackboneConfig,
+    ResidualBlock,
+    ResidualMLP,
+    WholeNormClip,
+    apply_max_norm,
+)
+from poselift.models.baseline import BaselineConfig, BaselineLifter
+from poselift.models.consensus import GroupedLinear, GroupedResidualMLP
+from poselift.models.registry import MODEL_KINDS
+
+
+def linears(module):
+    return [m for m in module.modules() if isinstance(m, nn.Linear)]
+
+
+def test_residual_mlp_options():
+    mlp = ResidualMLP(10, 6, hidden=16, num_blocks=3, dropout=0.0, activation="leaky_relu", batch_norm=False,
+                      input_layer="dense")
+    kinds = {type(m) for m in mlp.modules()}
+    assert nn.BatchNorm1d not in kinds and nn.Dropout not in kinds and nn.ReLU not in kinds
+    assert nn.LeakyReLU in kinds and len(mlp.blocks) == 3
+    plain = ResidualMLP(10, 6, hidden=16, num_blocks=1, activation=nn.ELU, input_layer="linear")
+    assert [type(m) for m in plain.stem] == [nn.Linear, nn.ELU]
+    assert plain(torch.randn(4, 10)).shape == (4, 6)
+    dense = ResidualMLP(10, 6, hidden=16, num_blocks=1, dropout=0.5, input_layer="dense")
+    assert [type(m) for m in dense.stem] == [nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Dropout]
+    with pytest.raises(PoseliftError, match="unknown activation 'swish'"):
+        ResidualMLP(4, 4, activation="swish")
+    for field, value in (("init", "xavier"), ("input_layer", "conv"), ("max_norm_mode", "column")):
+        with pytest.raises(PoseliftError, match=f"{field} must be one of"):
+            ResidualMLP(4, 4, **{field: value})
+        with pytest.raises(PoseliftError, match=f"{field} must be one of"):
+            BaselineConfig(**{field: value})
+
+
+def test_residual_block_skip_connection():
+    block = ResidualBlock(8, dropout=0.5).eval()
+    features = torch.randn(5, 8)
+    with torch.no_grad():
+        block.layers[1][1].weight.zero_()  # second unit's BatchNorm scale 0: the pair outputs ReLU(0) = 0
+    assert torch.equal(block(features), features)
+
+
+def test_initialisations_have_their_scales():
+    torch.manual_seed(0)
+    kaiming = ResidualMLP(256, 48, hidden=512, init="kaiming")
+    torch.manual_seed(0)
+    default = ResidualMLP(256, 48, hidden=512, init="torch")
+    for he, plain in zip(linears(kaiming), linears(default)):
+        fan_in = he.in_features
+        assert he.weight.std().item() == pytest.approx(math.sqrt(2 / fan_in), rel=0.05)
+        assert torch.count_nonzero(he.bias) == 0
+        bound = 1 / math.sqrt(fan_in)                       # nn.Linear's default: uniform in +-1/sqrt(fan_in)
+        assert plain.weight.abs().max() <= bound and plain.bias.abs().max() <= bound
+        assert plain.weight.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.05)
+
+
+def test_apply_max_norm_bounds_rows():
+    model = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 3))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[3.0, 4.0], [0.3, 0.4]]))
+        model[2].weight.copy_(torch.tensor([[0.0, -2.0], [1.0, 0.0], [0.6, 0.8]]))
+    apply_max_norm(model, 1.0)
+    assert torch.allclose(model[0].weight, torch.tensor([[0.6, 0.8], [0.3, 0.4]]))
+    assert torch.allclose(model[2].weight, torch.tensor([[0.0, -1.0], [1.0, 0.0], [0.6, 0.8]]))
+    big = BaselineLifter(BaselineConfig(hidden_size=64, init="kaiming"))
+    row_norms = lambda: torch.cat([m.weight.norm(dim=1) for m in linears(big)])  # noqa: E731
+    assert row_norms().max() > 1.0  # He initialisation exceeds the bound
+    apply_max_norm(big, 0.5)
+    assert row_norms().max() <= 0.5 + 1e-6
+
+
+def test_whole_matrix_clip_known_answer_and_gradient():
+    weight = torch.tensor([[3.0, 0.0], [0.0, 4.0]], requires_grad=True)          # Frobenius norm 5
+    clipped = WholeNormClip(1.0)(weight)
+    torch.testing.assert_close(clipped, torch.tensor([[0.6, 0.0], [0.0, 0.8]]))
+    clipped.sum().backward()                                                      # d/dW of sum(W) / ||W||
+    expected = torch.ones(2, 2) / 5 - weight.detach() * 7 / 125
+    torch.testing.assert_close(weight.grad, expected)
+    small = torch.tensor([[0.3, 0.4]])
+    assert torch.equal(WholeNormClip(1.0)(small), small)                         # inside the bound: unchanged
+
+
+def test_matrix_mode_clips_inside_the_graph_and_the_loop_does_not_project():
+    torch.manual_seed(0)
+    mlp = ResidualMLP(6, 3, hidden=32, num_blocks=1, init="kaiming", max_norm=1.0, max_norm_mode="matrix")
+    for linear in linears(mlp):
+        stored = linear.parametrizations.weight.original
+        assert stored.norm() > 1.0 and linear.weight.norm().item() == pytest.approx(1.0, rel=1e-5)
+    config = BaselineConfig(max_norm=1.0, max_norm_mode="matrix")
+    assert not config.projects_max_norm and BaselineConfig().projects_max_norm
+    assert not BaselineConfig(max_norm=None).projects_max_norm
+
+
+def test_matrix_mode_model_fuses_and_round_trips_its_state(tmp_path):
+    from poselift.checkpoint import load_model, save_checkpoint
+
+    torch.manual_seed(1)
+    model = BaselineLifter(BaselineConfig(hidden_size=32, num_blocks=1, max_norm_mode="matrix",
+                                          input_normalization="pose"))
+    keypoints = torch.randn(64, 17, 2) * 50 + 500
+    poses = torch.randn(64, 17, 3) * 200
+    model.normalizer.fit(keypoints, None, poses)
+    model.train()
+    model.loss({"keypoints_2d": keypoints, "poses_3d": poses})                   # move the BatchNorm statistics
+    model.eval()
+    expected = model.lift(keypoints)
+    torch.testing.assert_close(model.fuse_for_inference().lift(keypoints), expected, rtol=1e-4, atol=1e-3)
+    save_checkpoint(tmp_path / "matrix.pt", model=model)
+    torch.testing.assert_close(load_model(tmp_path / "matrix.pt").lift(keypoints), expected)
+
+
+def test_grouped_layers_follow_the_backbone_options():
+    torch.manual_seed(0)
+    plain = GroupedLinear(3, 400, 20, init="torch")
+    bound = 1 / math.sqrt(400)
+    assert plain.weight.abs().max() <= bound and plain.bias.abs().max() <= bound
+    he = GroupedLinear(3, 400, 20, init="kaiming")
+    assert he.weight.std().item() == pytest.approx(math.sqrt(2 / 400), rel=0.05) and not he.bias.any()
+    clipped = GroupedLinear(3, 400, 20, init="kaiming", clip_norm=1.0)
+    norms = clipped.effective_weight().norm(dim=(1, 2))
+    torch.testing.assert_close(norms, torch.ones(3))
+    linear = GroupedResidualMLP(2, 4, 6, hidden=8, num_blocks=1, input_layer="linear")
+    assert linear.stem.batch_norm is None and linear.stem.dropout is None
+    with pytest.raises(PoseliftError, match="init must be"):
+        GroupedLinear(1, 2, 2, init="xavier")
+
+
+def test_every_backbone_model_config_is_a_backbone_config():
+    for kind, (config_class, model_class) in MODEL_KINDS.items():
+        if kind == "temporal":                                                   # an LSTM, not the MLP backbone
+            assert not issubclass(config_class, BackboneConfig)
+            continue
+        assert issubclass(config_class, BackboneConfig), kind
+        names = {field.name for field in dataclasses.fields(config_class)}
+        assert {field.name for field in dataclasses.fields(BackboneConfig)} <= names
+
+
+def test_a_format_1_checkpoint_rebuilds_the_backbone_it_was_trained_with(tmp_path):
+    """Checkpoints written before the backbone options existed have none of them: they were He-initialised,
+    dense input layer, per-row max-norm, and must load as such whatever today's defaults are."""
+    from poselift.checkpoint import VERSION_1_BACKBONE, load_model, save_checkpoint
+
+    torch.manual_seed(2)
+    model = BaselineLifter(BaselineConfig(hidden_size=16, num_blocks=1, input_normalization="pose",
+                                          **VERSION_1_BACKBONE))
+    keypoints, poses = torch.randn(32, 17, 2) * 50 + 500, torch.randn(32, 17, 3) * 200
+    model.normalizer.fit(keypoints, None, poses)
+    save_checkpoint(tmp_path / "new.pt", model=model)
+    old = torch.load(tmp_path / "new.pt", weights_only=True)
+    old["format_version"] = 1
+    for key in VERSION_1_BACKBONE:
+        del old["model_config"][key]
+    torch.save(old, tmp_path / "old.pt")
+    loaded = load_model(tmp_path / "old.pt")
+    assert {key: getattr(loaded.config, key) for key in VERSION_1_BACKBONE} == VERSION_1_BACKBONE
+    torch.testing.assert_close(loaded.eval().lift(keypoints), model.eval().lift(keypoints))
