@@ -85,6 +85,22 @@ class Sweep:
                    noise_px: float = 0.0) -> dict:
         """Averages over actions (MPJPE, P-MPJPE, PCK, AUC, MPJVE, accel) of a run on one test input
         (default: the input it was trained on)."""
+        return self._evaluated(run, input_name, protocol, split, noise_px)["averages"]["mean_over_actions"]
+
+    def evaluation_info(self, run: RunSpec, input_name: str | None = None, protocol: int = 1,
+                        split: str = "test", noise_px: float = 0.0) -> dict:
+        """The ``info`` of that evaluation (cameras, samples, the 2D input's mean error, ...)."""
+        return self._evaluated(run, input_name, protocol, split, noise_px)["info"]
+
+    def train_seconds(self, run: RunSpec) -> float:
+        """Training time of a run from its per-epoch log (also right for a run that was resumed); the wall
+        time of the training call for a run stopped by ``max_steps`` inside its first epoch (no log row)."""
+        run_dir = self.trained(run)
+        if (run_dir / "log.json").exists():
+            return sum(row["train_seconds"] for row in json.loads((run_dir / "log.json").read_text()))
+        return json.loads((run_dir / "done").read_text())["train_seconds"]
+
+    def _evaluated(self, run: RunSpec, input_name: str | None, protocol: int, split: str, noise_px: float) -> dict:
         input_name = input_name or run.input
         run_dir = self.trained(run)
         cache_path = run_dir / "evals.json"
@@ -96,7 +112,7 @@ class Sweep:
                               input_noise_px=noise_px)
             cache[key] = {"averages": result.averages, "info": result.info}
             write_text_atomic(cache_path, json.dumps(cache, indent=1) + "\n")
-        return cache[key]["averages"]["mean_over_actions"]
+        return cache[key]
 
 
 def over_seeds(evaluations: list[dict], metrics) -> dict:

@@ -1,0 +1,163 @@
+"""Learning curves to convergence: validation P#1 against samples seen, each point a complete run.
+
+For a model kind, one training run per budget (``--epochs-list``, doubling: 1, 2, 4, ... epochs of the
+training source), each a complete schedule of the shared recipe (``poselift train KIND --validation
+people``: trained on the five "fit" training people, the learning rate's 48 decays spread over that
+run), evaluated with Protocol #1/#2 on the two "val" training people. The test split plays no part.
+The sweep stops after the first doubling that gains less than ``--tolerance`` (1 %) of validation
+P#1 on every input: the budget before that doubling is the **converged schedule** (training longer
+than it gains less than 1 %), which becomes the recipe's default.
+
+    python benchmarks/learning_curves.py --kind baseline --data benchmark.npz \\
+        --out benchmarks/results/curves/baseline --batch-size 256 --threads 2 --figure docs/images/curve_baseline.png
+    python benchmarks/learning_curves.py --kind baseline --data benchmark.npz --out /tmp/curve_quick --quick
+
+Every run is cached and resumable (:mod:`sweep`: ``OUT/epochs_E/runs/<name>``); ``OUT/summary.json``
+holds the curve (samples seen, steps, validation P#1/P#2 per budget and input), the converged budget
+and the device. ``--quick``: tiny width, 30 steps per run, two budgets; its numbers mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from pathlib import Path
+
+import torch
+from sweep import Sweep, spec
+
+from poselift.cli import _parse_assignments
+from poselift.data.benchmark import load_benchmark
+from poselift.fileio import write_text_atomic
+from poselift.recipes import DataOptions, model_source, training_sources
+
+REPORTED = ("mpjpe", "p_mpjpe")
+
+
+def converged_index(values: list[float], tolerance: float) -> int | None:
+    """Index of the first budget whose doubling gained less than ``tolerance`` (a fraction), or None.
+
+    ``values[i + 1]`` is the error after twice the budget of ``values[i]`` (lower is better).
+    """
+    for index in range(len(values) - 1):
+        if values[index + 1] > values[index] * (1.0 - tolerance):
+            return index
+    return None
+
+
+def samples_per_epoch(args, benchmark, kind: str, config: dict) -> int:
+    source_kind, sequence_length = model_source(kind, config)
+    options = DataOptions(validation="people", frame_stride=args.frame_stride)
+    return len(training_sources(benchmark, options, source_kind, sequence_length)[0])
+
+
+def plot(summary: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6.4, 4.0), dpi=120)
+    for input_name, points in summary["curves"].items():
+        samples = [point["samples"] for point in points]
+        axis.plot(samples, [point["mpjpe"] for point in points], "o-", label=f"{input_name} 2D")
+    converged = summary.get("converged")
+    if converged:
+        axis.axvline(converged["samples"], color="grey", linestyle="--",
+                     label=f"converged: {converged['epochs']} epochs ({converged['steps']:,} steps)")
+    axis.set_xscale("log")
+    axis.set_xlabel("training samples seen (one complete run per point)")
+    axis.set_ylabel("validation P#1 MPJPE (mm)")
+    axis.set_title(f"{summary['kind']}: batch {summary['batch_size']}, lr {summary['lr']:g}, "
+                   f"validated on {'+'.join(summary['validation_people'])}", fontsize=9)
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def print_table(summary: dict) -> None:
+    print(f"\nLearning curve of {summary['kind']} on {summary['benchmark']}: trained on the 'fit' people, "
+          f"validation P#1 / P#2 mm on {'+'.join(summary['validation_people'])} (mean over actions); batch "
+          f"{summary['batch_size']}, lr {summary['lr']:g} with 48 decays per run, frames every "
+          f"{summary['frame_stride']}, seed {summary['seed']}; device {summary['device']}")
+    inputs = list(summary["curves"])
+    print("| epochs | steps | samples seen | " + " | ".join(f"{name} P#1 | {name} P#2" for name in inputs) + " |")
+    print("|---:|---:|---:|" + "---:|---:|" * len(inputs))
+    for index, point in enumerate(summary["curves"][inputs[0]]):
+        cells = []
+        for name in inputs:
+            row = summary["curves"][name][index] if index < len(summary["curves"][name]) else None
+            cells += [f"{row['mpjpe']:.1f}", f"{row['p_mpjpe']:.1f}"] if row else ["-", "-"]
+        print(f"| {point['epochs']} | {point['steps']:,} | {point['samples']:,} | " + " | ".join(cells) + " |")
+    converged = summary.get("converged")
+    print(f"\nconverged schedule: {converged['epochs']} epochs = {converged['steps']:,} steps of batch "
+          f"{summary['batch_size']} (doubling it gains < {100 * summary['tolerance']:g} %)" if converged
+          else "\nnot converged within the budgets run: extend --epochs-list")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kind", default="baseline")
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--inputs", nargs="+", default=["gt", "noisy"], choices=["gt", "noisy"])
+    parser.add_argument("--epochs-list", nargs="+", type=int, default=[1, 2, 4, 8, 16, 32, 64, 128])
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--frame-stride", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tolerance", type=float, default=0.01, help="a doubling gaining less converges")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="model config overrides")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--figure", type=Path, help="write the curve as a PNG here")
+    parser.add_argument("--quick", action="store_true", help="smoke test: tiny model, 30 steps, two budgets")
+    args = parser.parse_args(argv)
+    config = _parse_assignments(args.set)
+    max_steps = None
+    if args.quick:
+        args.epochs_list, max_steps, config = args.epochs_list[:2], 30, {"hidden_size": 32, **config}
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from poselift.data.benchmark import VALIDATION_SUBJECTS
+
+    benchmark = load_benchmark(args.data)
+    per_epoch = samples_per_epoch(args, benchmark, args.kind, config)
+    steps_per_epoch = per_epoch // args.batch_size
+    summary = {"kind": args.kind, "benchmark": benchmark.version, "data": str(args.data), "quick": args.quick,
+               "device": f"{'CUDA' if args.device != 'cpu' and torch.cuda.is_available() else 'CPU'} "
+                         f"({platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__})",
+               "batch_size": args.batch_size, "lr": args.lr, "frame_stride": args.frame_stride, "seed": args.seed,
+               "config": config, "tolerance": args.tolerance, "validation_people": list(VALIDATION_SUBJECTS),
+               "samples_per_epoch": per_epoch, "curves": {name: [] for name in args.inputs}, "converged": None}
+    for epochs in args.epochs_list:
+        schedule = dict(epochs=epochs, batch_size=args.batch_size, lr=args.lr, num_threads=args.threads,
+                        max_steps=max_steps, device=args.device)
+        sweep = Sweep(args.data, benchmark, args.out / f"epochs_{epochs}", schedule,
+                      data={"frame_stride": args.frame_stride}, base_config={args.kind: config})
+        for input_name in args.inputs:
+            run = spec(args.kind, input_name, args.seed, data={"validation": "people"})
+            evaluation = sweep.evaluation(run, split="val")
+            steps = epochs * steps_per_epoch if max_steps is None else min(max_steps, epochs * steps_per_epoch)
+            summary["curves"][input_name].append({"epochs": epochs, "steps": steps, "samples": steps * args.batch_size,
+                                                  **{metric: evaluation[metric] for metric in REPORTED}})
+        found = [converged_index([p["mpjpe"] for p in points], args.tolerance) for points in summary["curves"].values()]
+        write_text_atomic(args.out / "summary.json", json.dumps(summary, indent=1) + "\n")
+        if all(index is not None for index in found):
+            index = max(found)                                  # every input converged by then
+            summary["converged"] = {key: summary["curves"][args.inputs[0]][index][key]
+                                    for key in ("epochs", "steps", "samples")}
+            break
+    write_text_atomic(args.out / "summary.json", json.dumps(summary, indent=1) + "\n")
+    if args.figure:
+        plot(summary, args.figure)
+        print(f"wrote {args.figure}")
+    print_table(summary)
+
+
+if __name__ == "__main__":
+    main()
