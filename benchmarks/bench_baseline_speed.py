@@ -267,7 +267,7 @@ def part_lift_file(args) -> dict:
 
 def _inference_model(model):
     """What lift_file runs: the fused copy when the model offers one."""
-    return model.fuse_for_inference() if hasattr(model, "fuse_for_inference") else model
+    return model.fuse_for_inference()
 
 
 PARTS = {"prepare": part_prepare, "inference": part_inference, "lift-stages": part_lift_stages,

@@ -144,8 +144,7 @@ def speed(sweep: Sweep, args) -> dict:
     results = {}
     for kind in ("baseline", "temporal"):
         model = load_model(sweep.trained(spec(kind, args.inputs[0], args.seeds[0], {})) / "last.pt")
-        if hasattr(model, "fuse_for_inference"):          # as `poselift lift` runs it
-            model = model.fuse_for_inference()
+        model = model.fuse_for_inference()          # as `poselift lift` runs it
         lift_clips(model, keypoints[:256], confidence[:256], torch.tensor([256]))   # warm-up
         started = time.perf_counter()
         lift_clips(model, keypoints, confidence, sequence_lengths)
@@ -158,52 +157,101 @@ SECTIONS = {"headline": headline, "variant": variant, "lengths": lengths, "ablat
             "speed": speed}
 
 
-def print_tables(summary: dict) -> None:
-    def cells(row: dict) -> str:
-        return "  ".join(f"{row[m]['mean']:>7.1f} ±{row[m]['std']:>4.1f}" for m in REPORTED)
+METRIC_TITLES = {"mpjpe": "P#1 MPJPE mm", "p_mpjpe": "P#2 P-MPJPE mm", "mpjve": "MPJVE mm/frame",
+                 "accel": "accel. error mm/frame^2"}
+DIGITS = {"mpjpe": 1, "p_mpjpe": 1, "mpjve": 2, "accel": 2}      # the smoothness errors are a few mm
 
-    titles = "  ".join(f"{title:>13}" for title in ("P#1 mm", "P#2 mm", "MPJVE mm/fr", "accel mm/fr2"))
-    results = summary["results"]
-    def print_comparison(title: str, rows: dict) -> None:
-        print(f"\n{title} (mean ± std over seeds {summary['seeds']})\n{'model':<22}{titles}")
+
+def mean_std(values: dict, digits: int = 1) -> str:
+    """``mean ± std`` over seeds, or the value alone for one seed."""
+    if len(values["per_seed"]) > 1:
+        return f"{values['mean']:.{digits}f} ± {values['std']:.{digits}f}"
+    return f"{values['mean']:.{digits}f}"
+
+
+def cells(row: dict) -> str:
+    """The REPORTED metrics of a row, as table cells."""
+    return " | ".join(mean_std(row[m], DIGITS[m]) for m in REPORTED)
+
+
+def header(first: tuple, last: tuple = ()) -> str:
+    """The markdown header of a table whose columns are ``first``, the REPORTED metrics, then ``last``."""
+    columns = [*first, *(METRIC_TITLES[m] for m in REPORTED), *last]
+    return "| " + " | ".join(columns) + " |\n" + "|---" * len(columns) + "|"
+
+
+def print_comparison(title: str, summary: dict, results: dict) -> None:
+    """Baseline, temporal model and their ratio for each 2D input of ``results``."""
+    print(f"\n{title}, mean ± std over seeds {summary['seeds']}\n")
+    print(header(("2D input", "model")))
+    for input_name, rows in ((key, value) for key, value in results.items() if key != "overrides"):
         for kind in ("baseline", "temporal"):
-            print(f"{kind:<22}{cells(rows[kind])}")
+            print(f"| `{input_name}` | {kind} | {cells(rows[kind])} |")
         ratio = rows["temporal / baseline"]
-        print(f"{'temporal / baseline':<22}" + "  ".join(f"{ratio[m]:>13.3f}" for m in REPORTED))
+        print(f"| `{input_name}` | temporal / baseline | " + " | ".join(f"{ratio[m]:.2f}" for m in REPORTED) + " |")
 
-    for input_name, rows in results.get("headline", {}).items():
-        print_comparison(f"Headline, {input_name} 2D", rows)
-    if "lengths" in results:
-        print(f"\nSequence length T ({summary['ablation_input']} 2D)\n{'T':<22}{titles}")
-        for length, row in results["lengths"].items():
-            print(f"{length:<22}{cells(row)}")
-    if "ablations" in results:
-        print(f"\nTable 4 ablations ({summary['ablation_input']} 2D, seeds {summary['ablation_seeds']})\n"
-              f"{'row':<38}{'P#1 mm':>8}{'delta':>8}{'paper delta':>13}")
-        paper_full = ABLATIONS["full model"][1]
-        for row, values in results["ablations"].items():
-            print(f"{row:<38}{values['mpjpe']['mean']:>8.1f}{values['delta_p1_mm']:>8.1f}"
-                  f"{values['paper_p1_mm'] - paper_full:>13.1f}")
-    if "variant" in results:
-        for input_name, rows in ((key, value) for key, value in results["variant"].items() if key != "overrides"):
-            print_comparison(f"Variant {results['variant']['overrides']}, {input_name} 2D", rows)
-    if "capacity" in results:
-        print(f"\nWidth ({summary['ablation_input']} 2D, seeds {summary['ablation_seeds']})\n{'model':<22}{titles}")
-        for kind, rows in results["capacity"].items():
-            for width, row in rows.items():
-                print(f"{kind + ' ' + width:<22}{cells(row)}")
-    if "noise" in results:
-        print("\nTable 3 robustness (trained on gt 2D), P#2 mm\n"
-              f"{'test input':<30}{'baseline':>10}{'temporal':>10}{'paper base':>12}{'paper temp':>12}")
-        for label, values in results["noise"].items():
-            paper = values["paper_p2_mm"] or {"baseline": float("nan"), "temporal": float("nan")}
-            ours = {kind: values[kind]["p_mpjpe"]["mean"] for kind in ("baseline", "temporal")}
-            print(f"{label:<30}{ours['baseline']:>10.1f}{ours['temporal']:>10.1f}"
-                  f"{paper['baseline']:>12.1f}{paper['temporal']:>12.1f}")
-    if "speed" in results:
-        print("\nInference on this CPU")
-        for kind, values in results["speed"].items():
-            print(f"{kind:<22}{values['frames_per_s']:>12.0f} frames/s ({values['frames']} frames)")
+
+def print_headline(summary: dict) -> None:
+    print_comparison("Headline, Protocol #1/#2", summary, summary["results"]["headline"])
+
+
+def print_variant(summary: dict) -> None:
+    results = summary["results"]["variant"]
+    overrides = " ".join(f"{key}={value}" for key, value in results["overrides"].items())
+    print_comparison(f"Variant: temporal with {overrides}, Protocol #1/#2", summary, results)
+
+
+def print_lengths(summary: dict) -> None:
+    rows = summary["results"]["lengths"]
+    print(f"\nSequence length T ({summary['ablation_input']} 2D, seeds {summary['ablation_seeds']})\n")
+    print("| T | " + " | ".join(rows) + " |\n" + "|---" * (len(rows) + 1) + "|")
+    for metric in REPORTED:
+        print(f"| {METRIC_TITLES[metric]} | " + " | ".join(mean_std(row[metric], DIGITS[metric]) for row in rows.values())
+              + " |")
+
+
+def print_ablations(summary: dict) -> None:
+    print(f"\nTable 4 ablations ({summary['ablation_input']} 2D, seeds {summary['ablation_seeds']}); change: P#1 "
+          f"against the full model\n")
+    print(header(("row",), ("P#1 change", "paper's change")))
+    paper_full = ABLATIONS["full model"][1]
+    for row, values in summary["results"]["ablations"].items():
+        print(f"| {row} | {cells(values)} | {values['delta_p1_mm']:+.1f} | {values['paper_p1_mm'] - paper_full:+.1f} |")
+
+
+def print_capacity(summary: dict) -> None:
+    print(f"\nWidth ({summary['ablation_input']} 2D, seeds {summary['ablation_seeds']})\n")
+    print(header(("model", "width")))
+    for kind, rows in summary["results"]["capacity"].items():
+        for width, row in rows.items():
+            print(f"| {kind} | {width} | {cells(row)} |")
+
+
+def print_noise(summary: dict) -> None:
+    print(f"\nTable 3 robustness: trained on gt 2D, P#2 mm, mean ± std over seeds {summary['seeds']}\n")
+    print("| test input | baseline | temporal | paper: baseline | paper: temporal |\n|---|---|---|---|---|")
+    for label, values in summary["results"]["noise"].items():
+        paper = values["paper_p2_mm"] or {"baseline": None, "temporal": None}
+        print(f"| {label} | " + " | ".join(mean_std(values[kind]["p_mpjpe"]) for kind in ("baseline", "temporal"))
+              + " | " + " | ".join(f"{paper[kind]:.1f}" if paper[kind] is not None else "-"
+                                   for kind in ("baseline", "temporal")) + " |")
+
+
+def print_speed(summary: dict) -> None:
+    print("\nInference on this CPU:\n")
+    for kind, values in summary["results"]["speed"].items():
+        print(f"- {kind}: {values['frames_per_s']:,.0f} frames/s ({values['frames']:,} frames)")
+
+
+TABLES = {"headline": print_headline, "variant": print_variant, "lengths": print_lengths, "ablations": print_ablations,
+          "capacity": print_capacity, "noise": print_noise, "speed": print_speed}
+
+
+def print_tables(summary: dict, sections=None) -> None:
+    """Print the markdown tables of ``sections`` (default: every section the summary holds)."""
+    for name, print_section in TABLES.items():
+        if name in summary["results"] and (sections is None or name in sections):
+            print_section(summary)
 
 
 def parse_args(argv=None):

@@ -295,6 +295,8 @@ class _LookupOracle:
     """Lifts by finding each 2D pose among the benchmark's ``gt`` 2D and returning that frame's 3D in
     ``output_frame``: an exact model, to check what :func:`poselift.evaluate.evaluate` compares it with."""
 
+    sequence_model = False                                                       # of the model contract
+
     def __init__(self, benchmark, output_frame: str):
         from poselift.camera import to_camera_frame
         from poselift.geometry import canonicalize

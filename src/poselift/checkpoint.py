@@ -120,7 +120,7 @@ def save_checkpoint(
         "poselift_version": poselift.__version__,
         "model_kind": model.kind,
         "model_config": _as_dict(model.config),
-        "layout": getattr(model, "layout", DEFAULT_LAYOUT),
+        "layout": model.layout,
         "model_state": model.state_dict(),
         "optimizer_state": None if optimizer is None else optimizer.state_dict(),
         "scheduler_state": None if scheduler is None else scheduler.state_dict(),
@@ -174,7 +174,7 @@ def model_from_checkpoint(checkpoint: dict[str, Any], path: str | os.PathLike = 
     kind = checkpoint["model_kind"]
     if kind not in MODEL_KINDS:
         raise FormatError(path, f"unknown model kind {kind!r}; this poselift knows {', '.join(sorted(MODEL_KINDS))}")
-    expected_layout = getattr(MODEL_KINDS[kind][1], "layout", DEFAULT_LAYOUT)
+    expected_layout = MODEL_KINDS[kind][1].layout
     layout = checkpoint.get("layout", DEFAULT_LAYOUT)
     if layout != expected_layout:
         raise FormatError(path, f"checkpoint is for keypoint layout {layout!r}; "

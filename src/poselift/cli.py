@@ -55,9 +55,13 @@ def _parse_assignments(pairs: list[str]) -> dict:
 
 
 def _cmd_train(args) -> None:
-    from poselift.recipes import DataOptions, train_on_benchmark
+    from poselift.recipes import DataOptions, default_schedule, train_on_benchmark
     from poselift.train import TrainConfig
 
+    schedule = default_schedule(args.kind)
+    for name in ("epochs", "batch_size", "lr"):
+        if getattr(args, name) is None:
+            setattr(args, name, schedule[name])
     data = DataOptions(input=args.input, protocol=args.protocol, validation=args.validation,
                        virtual_cameras=args.virtual_cameras, virtual_step_deg=args.virtual_step_deg,
                        flip=args.flip, frame_stride=args.frame_stride, joint_dropout=args.joint_dropout)
@@ -156,9 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     convert.set_defaults(handler=_cmd_data_convert)
 
     from poselift.models.registry import MODEL_KINDS
-    from poselift.train import TrainConfig
+    from poselift.recipes import default_schedule
 
-    schedule = TrainConfig()          # the one place the schedule's defaults live
+    schedules = {kind: default_schedule(kind) for kind in sorted(MODEL_KINDS)}
+    schedule_help = "; ".join(f"{kind} {s['epochs']} epochs, batch {s['batch_size']}, lr {s['lr']:g}"
+                              f"{'' if s['converged'] else ' (not converged)'}" for kind, s in schedules.items())
     train = commands.add_parser("train", help="train a lifting model on the benchmark")
     train.add_argument("kind", choices=sorted(MODEL_KINDS), help="model family")
     train.add_argument("--data", type=Path, required=True, help="benchmark .npz (poselift data build)")
@@ -177,12 +183,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="test: train on the 7 training people, log the test split (report only, no best.pt); "
                             "people: train on 5, validate on the other 2 and keep best.pt (for choices); "
                             "none: no validation (default test)")
-    train.add_argument("--epochs", type=int, default=schedule.epochs, help=f"default {schedule.epochs}")
-    train.add_argument("--batch-size", type=int, default=schedule.batch_size, help=f"default {schedule.batch_size}")
-    train.add_argument("--lr", type=float, default=schedule.lr, help=f"default {schedule.lr:g}")
+    train.add_argument("--epochs", type=int, default=None,
+                       help=f"default: the kind's schedule (poselift.recipes.default_schedule): {schedule_help}")
+    train.add_argument("--batch-size", type=int, default=None, help="default: the kind's schedule (see --epochs)")
+    train.add_argument("--lr", type=float, default=None, help="default: the kind's schedule (see --epochs)")
     train.add_argument("--lr-decay-steps", type=int, default=None,
                        help="steps per 0.96 decay (default: the paper's 48 decays spread over the run)")
-    train.add_argument("--seed", type=int, default=schedule.seed)
+    train.add_argument("--seed", type=int, default=0)
     train.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (resumable)")
     train.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     train.add_argument("--device", default="auto", help="auto, cpu or cuda")

@@ -102,7 +102,7 @@ def lift_clips(model, keypoints_2d: torch.Tensor, confidence: torch.Tensor, sequ
     lifts the frames independently (its ``lift`` batches them itself).
     """
     model.eval()
-    if hasattr(model, "lift_sequences"):
+    if model.sequence_model:
         return model.lift_sequences(keypoints_2d, confidence, sequence_lengths)
     return model.lift(keypoints_2d, confidence)
 
@@ -153,7 +153,7 @@ def evaluate(model, benchmark: Benchmark, input: str = "gt", protocol: int = 1, 
         batch["keypoints_2d"] = batch["keypoints_2d"] + noise.to(batch["keypoints_2d"])
     predicted = lift_clips(model, batch["keypoints_2d"], batch["confidence"], lengths)
     predicted, target = predicted.double(), batch["poses_3d"].double()
-    target_frame = getattr(model, "output_frame", "camera")
+    target_frame = model.output_frame
     if target_frame == "canonical":
         target = canonicalize(target)
     errors = per_sample_errors(predicted, target)
@@ -178,7 +178,7 @@ def evaluate(model, benchmark: Benchmark, input: str = "gt", protocol: int = 1, 
     info = dict(protocol=protocol, input=input, split=split, cameras=list(PROTOCOL_CAMERAS[protocol]),
                 samples=len(source), sequences=len(lengths), data_version=benchmark.version,
                 input_noise_px=input_noise_px, target_frame=target_frame,
-                sequence_inference=hasattr(model, "lift_sequences"),
+                sequence_inference=model.sequence_model,
                 mean_2d_input_error_px=float((batch["keypoints_2d"] - gt_2d).norm(dim=-1).mean()))
     averages = {"mean_over_actions": mean_over_actions, "mean_over_samples": mean_over_samples}
     return EvaluationResult(per_action, averages, info)

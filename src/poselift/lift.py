@@ -119,7 +119,7 @@ def lift_keypoints(keypoints: Keypoints2D, model, model_name: str = "", max_gap:
     not_lifted = ~np.isfinite(poses).all(axis=(-1, -2))
     still_missing = ~np.isfinite(keypoints_h36m).all(-1) | (confidence_h36m <= 0)
     report = LiftReport(len(poses), int(not_lifted.sum()), int(filled.sum()), int(still_missing.sum()), model_name)
-    record = Poses3D(poses_3d=poses, joint_names=H36M17.joint_names, frame="camera", fps=keypoints.fps,
+    record = Poses3D(poses_3d=poses, joint_names=H36M17.joint_names, frame=model.output_frame, fps=keypoints.fps,
                      layout="h36m17", meta={"model": model_name, "root_relative": True, "units": "mm"})
     return record, report, (keypoints_h36m, confidence_h36m)
 
@@ -143,8 +143,7 @@ def lift_file(input_path: str | Path, out_dir: str | Path, model: str | Path = D
 
     keypoints = load_keypoints_2d(input_path, **(read_options or {}))
     lifter = load_model(model)
-    if hasattr(lifter, "fuse_for_inference"):      # BatchNorm folded into the Linears: same poses, faster
-        lifter = lifter.fuse_for_inference()
+    lifter = lifter.fuse_for_inference()           # e.g. BatchNorm folded into the Linears: same poses, faster
     model_name = DEFAULT_MODEL if str(model) == DEFAULT_MODEL else str(model)
     if len(keypoints.keypoints_2d) == 0:
         raise PoseliftError(f"{input_path}: holds no frames")

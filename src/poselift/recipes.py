@@ -39,6 +39,18 @@ from poselift.train import TrainConfig, train
 
 PAPER_DECAYS = 48
 PROTOCOL_TRAIN_CAMERAS = {1: (0, 1, 2, 3), 3: (0, 1, 2)}
+# What ``poselift train KIND`` runs when --epochs / --batch-size / --lr are not given. A kind whose
+# learning curve was measured to convergence (benchmarks/learning_curves.py, docs/<kind>.md) has its
+# converged schedule in CONVERGED_SCHEDULES; the others keep the short schedule every earlier figure
+# of theirs was measured with (20 epochs of batch 64), which is NOT converged.
+PRECONVERGENCE_SCHEDULE = {"epochs": 20, "batch_size": 64, "lr": 1e-3}
+CONVERGED_SCHEDULES: dict[str, dict] = {}
+
+
+def default_schedule(kind: str) -> dict:
+    """``{"epochs", "batch_size", "lr", "converged"}``: the schedule ``poselift train KIND`` defaults to."""
+    converged = kind in CONVERGED_SCHEDULES
+    return {**PRECONVERGENCE_SCHEDULE, **CONVERGED_SCHEDULES.get(kind, {}), "converged": converged}
 
 
 @dataclass
@@ -143,7 +155,7 @@ def model_source(kind: str, model_config: dict | None = None) -> tuple[str, int]
     """(source kind, sequence length) a registered model kind trains on, from its class and config."""
     config = build_config(kind, model_config or {})
     model_class = MODEL_KINDS[kind][1]
-    return getattr(model_class, "source_kind", "frames"), int(getattr(config, "sequence_length", 1))
+    return model_class.source_kind, model_class.window_length(config)
 
 
 def train_on_benchmark(kind: str, benchmark_path: str | Path, out_dir: str | Path, data: DataOptions,
@@ -165,8 +177,7 @@ def train_on_benchmark(kind: str, benchmark_path: str | Path, out_dir: str | Pat
     torch.manual_seed(train_config.seed)                 # the initial weights follow the seed
     config = build_config(kind, model_config or {})
     model_class = MODEL_KINDS[kind][1]
-    if hasattr(model_class, "prepare_config"):           # e.g. joint groups drawn from the training motion
-        config = model_class.prepare_config(config, train_source, train_config.epochs)
+    config = model_class.prepare_config(config, train_source, train_config.epochs)   # e.g. consensus's groups
     model = model_class(config)
     if int(os.environ.get("RANK", "0")) == 0:
         run = {"kind": kind, "benchmark": str(benchmark_path), "benchmark_version": benchmark.version,

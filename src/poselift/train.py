@@ -53,7 +53,7 @@ from poselift.checkpoint import capture_rng_state, load_checkpoint, restore_rng_
 from poselift.encoding import BatchSource
 from poselift.errors import OutputExistsError, PoseliftError
 from poselift.fileio import write_text_atomic
-from poselift.models.backbone import BackboneConfig, apply_max_norm, eval_mode
+from poselift.models.backbone import eval_mode
 
 logger = logging.getLogger(__name__)
 
@@ -68,14 +68,15 @@ _STREAM_PERMUTATION, _STREAM_DATA, _STREAM_GLOBAL = 0, 1, 2
 
 @dataclass
 class TrainConfig:
-    """Training hyper-parameters (defaults = Martinez et al.) and run settings."""
+    """Training hyper-parameters (defaults = Martinez et al.) and run settings. ``poselift train`` does not
+    use these schedule defaults: it runs each model kind's own (:func:`poselift.recipes.default_schedule`)."""
 
     epochs: int = 200
     batch_size: int = 64  # per rank
     lr: float = 1e-3
     lr_decay: float = 0.96
     lr_decay_steps: int = 100_000
-    max_norm: bool = True  # apply the model config's "row" max_norm after each step
+    max_norm: bool = True  # run the model's after_optimizer_step (the backbone's "row" max-norm) after each step
     seed: int = 0
     log_every: int = 100  # steps between progress-bar updates
     checkpoint_every_steps: int = 10_000  # 0 = only at epoch ends
@@ -325,10 +326,6 @@ class _Trainer:
                 f"training data has {len(source)} samples, fewer than one batch of {global_batch} "
                 f"({config.batch_size} x {dist.world_size} ranks)"
             )
-        # "row" max-norm is a projection after each step; "matrix" mode clips inside the model's graph
-        model_config = getattr(model, "config", None)
-        projects = isinstance(model_config, BackboneConfig) and model_config.projects_max_norm
-        self.max_norm = model_config.max_norm if config.max_norm and projects else None
         self.step = self.epoch = self.step_in_epoch = 0
         self.epoch_sums: dict[str, Tensor] = {}
         self.epoch_steps = 0
@@ -345,7 +342,7 @@ class _Trainer:
         if checkpoint is not None:
             self._check_resumable(checkpoint)
             model.load_state_dict(checkpoint["model_state"])
-        elif hasattr(model, "normalizer") and not model.normalizer.is_fitted:
+        elif not model.normalizer.is_fitted:
             logger.info("fitting the pose statistics on %d training samples", len(self.source))
             model.normalizer.fit_source(self.source, seed=config.seed)
         model.to(self.device)
@@ -354,7 +351,7 @@ class _Trainer:
         # a model may scale the schedule from its own (checkpointed) state, e.g. a warm-up after a stage switch
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer,
-            lambda step: learning_rate_at(step, config) / config.lr * getattr(model, "learning_rate_factor", 1.0),
+            lambda step: learning_rate_at(step, config) / config.lr * model.learning_rate_factor,
         )
         if checkpoint is None:
             torch.manual_seed(derive_seed(config.seed, self.dist.rank, _STREAM_GLOBAL))
@@ -363,13 +360,13 @@ class _Trainer:
             self.data_generator.manual_seed(derive_seed(config.seed, self.dist.rank, _STREAM_DATA))
         else:
             self._restore(checkpoint)
-        self.stage = getattr(model, "training_stage", None)     # the stage the optimiser's moments belong to
+        self.stage = model.training_stage     # the stage the optimiser's moments belong to
         adapter = _LossAdapter(model)
         if self.dist.distributed:
             self.forward = DistributedDataParallel(
                 adapter,
                 device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                find_unused_parameters=getattr(model, "ddp_find_unused_parameters", False),
+                find_unused_parameters=model.ddp_find_unused_parameters,
             )
         else:
             self.forward = adapter
@@ -469,8 +466,8 @@ class _Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
         self.optimizer.step()
-        if self.max_norm is not None:
-            apply_max_norm(self.model, self.max_norm)
+        if self.config.max_norm:
+            self.model.after_optimizer_step()
         self.scheduler.step()
         self.step += 1
         self.step_in_epoch += 1
@@ -485,7 +482,7 @@ class _Trainer:
         """A model with stages (``training_stage``, e.g. pre-training then the main loss) gets a fresh
         Adam when its stage changes: the moments of the old loss would scale the new loss's first
         steps by the ratio of the two losses' gradients (the paper trains each stage with its own Adam)."""
-        stage = getattr(self.model, "training_stage", None)
+        stage = self.model.training_stage
         if stage != self.stage:
             if self.stage is not None:
                 self.optimizer.state.clear()

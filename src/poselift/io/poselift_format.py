@@ -5,7 +5,7 @@ float32 pixels, ``confidence`` (T, J) float32, ``layout`` (e.g. "h36m17", "coco1
 ``image_size`` (width, height) and ``fps``.
 
 3D file keys: ``format`` = "poselift.poses_3d", ``version`` = 1, ``poses_3d`` (T, J, 3) float32
-millimetres, ``joint_names``, ``frame`` ("camera" or "world"), optional ``fps``, ``layout``,
+millimetres, ``joint_names``, ``frame`` ("camera", "world" or "canonical"), optional ``fps``, ``layout``,
 ``model`` (a string, taken from / put back into ``meta["model"]``) and ``meta`` (JSON object).
 
 The JSON form has the same keys; NaN (a missing keypoint or pose) is written as null and every

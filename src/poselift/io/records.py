@@ -24,7 +24,7 @@ import numpy as np
 
 from poselift.errors import FormatError, LayoutError, PoseliftError, ShapeError
 
-FRAMES = ("camera", "world")
+FRAMES = ("camera", "world", "canonical")   # canonical: V-VIPE's body-aligned frame
 
 
 def layout_num_joints(layout: str) -> int:
@@ -152,7 +152,7 @@ class Poses3D:
         a world frame, as ``frame`` says. NaN marks a joint or frame that could not be
         estimated (e.g. a frame the lifter skipped); infinite values are rejected.
     joint_names: J names.
-    frame: ``"camera"`` or ``"world"``.
+    frame: ``"camera"``, ``"world"`` or ``"canonical"`` (a body-aligned frame, e.g. a V-VIPE model's output).
     fps: frames per second, or None.
     layout: layout name when the joints follow one (J and names must match it), else None.
     meta: free-form JSON-serialisable information (source file, subject, model, ...).

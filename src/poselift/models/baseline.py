@@ -29,6 +29,7 @@ from poselift.models.backbone import (
     frame_mpjpe_mm,
     masked_mean,
 )
+from poselift.models.base import LiftingModel
 
 
 def _fuse_sequential(sequential: nn.Sequential) -> None:
@@ -56,7 +57,7 @@ class BaselineConfig(BackboneConfig):
     input_normalization: str = "image"
 
 
-class BaselineLifter(FrameLifting, nn.Module):
+class BaselineLifter(FrameLifting, LiftingModel):
     """2D keypoints -> root-relative 3D pose with the Martinez residual MLP.
 
     ``forward(encoded_2d (B, 2J)) -> encoded_3d (B, 3(J-1))`` works in the normalised spaces of

@@ -67,6 +67,7 @@ from poselift.encoding import PoseNormalizer, insert_root
 from poselift.errors import PoseliftError
 from poselift.models.admm import AGGREGATIONS, ConsensusSolver, check_groups
 from poselift.models.backbone import BackboneConfig, FrameLifting, frame_mpjpe_mm, make_activation, masked_mean
+from poselift.models.base import LiftingModel
 from poselift.skeleton import H36M17
 
 ROOT_JOINT = "pelvis"
@@ -348,7 +349,7 @@ def aggregation_cost(solver: ConsensusSolver, partial_poses: Tensor) -> Tensor:
 
 
 # ------------------------------------------------------------------------------------- the model
-class ConsensusLifter(FrameLifting, nn.Module):
+class ConsensusLifter(FrameLifting, LiftingModel):
     """2D keypoints -> root-relative 3D pose by a consensus of partial-pose lifters.
 
     ``forward(encoded_2d (B, 2J)) -> partial poses (B, G, n_g, 3)`` mm, camera frame, each centred

@@ -13,6 +13,7 @@ from typing import Any
 from torch import nn
 
 from poselift.errors import PoseliftError
+from poselift.models.base import LiftingModel
 from poselift.models.baseline import BaselineConfig, BaselineLifter
 from poselift.models.consensus import ConsensusConfig, ConsensusLifter
 from poselift.models.selfsup import SelfSupConfig, SelfSupervisedLifter
@@ -33,7 +34,9 @@ MODEL_KINDS: dict[str, tuple[type, type[nn.Module]]] = {
 
 def register_model(kind: str, config_class: type, model_class: type[nn.Module]) -> None:
     """Add a model kind (for models defined outside poselift.models)."""
-    if getattr(model_class, "kind", None) != kind:
+    if not (isinstance(model_class, type) and issubclass(model_class, LiftingModel)):
+        raise PoseliftError(f"model class {model_class!r} must subclass poselift.models.base.LiftingModel")
+    if model_class.kind != kind:
         raise PoseliftError(f"model class {model_class.__name__} must have kind = {kind!r}")
     if kind in MODEL_KINDS and MODEL_KINDS[kind] != (config_class, model_class):
         raise PoseliftError(f"model kind {kind!r} is already registered")

@@ -61,6 +61,7 @@ from poselift.encoding import PoseNormalizer, _Moments
 from poselift.errors import PoseliftError, ShapeError
 from poselift.geometry import triangulate_dlt
 from poselift.models.backbone import BackboneConfig, FrameLifting, ResidualMLP, frame_mpjpe_mm, masked_mean
+from poselift.models.base import LiftingModel
 
 REPROJECTIONS = ("transform", "plain")
 DEPTHS = ("log", "softplus")
@@ -306,7 +307,7 @@ def refuse_ground_truth(batch: dict[str, Tensor]) -> None:
 # ----------------------------------------------------------------------------------------------
 
 
-class SelfSupervisedLifter(FrameLifting, nn.Module):
+class SelfSupervisedLifter(FrameLifting, LiftingModel):
     """Two-branch lifter trained by multi-view geometry only.
 
     ``forward(encoded_2d (B, 2J)) -> (B, 3(J-1))`` is the lifting branch (output in units of

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from poselift.encoding import PoseNormalizer
 from poselift.models.backbone import BackboneConfig, FrameLifting, ResidualMLP, eval_mode, frame_mpjpe_mm, masked_mean
+from poselift.models.base import LiftingModel
 
 
 @dataclass
@@ -74,7 +75,7 @@ def siamese_loss(embedding_1: Tensor, embedding_2: Tensor, rotation_1: Tensor, r
     return (code_distance - distance_scale * pose_distance_mm).square()
 
 
-class SiameseLifter(FrameLifting, nn.Module):
+class SiameseLifter(FrameLifting, LiftingModel):
     """2D keypoints -> root-relative 3D through a rotation-equivariant code of unit 3-vectors.
 
     ``forward(encoded_2d (B, 2J)) -> encoded_3d (B, 3(J-1))`` (normalised spaces of

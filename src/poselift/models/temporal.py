@@ -44,6 +44,7 @@ from torch import Tensor, nn
 from poselift.encoding import PoseNormalizer
 from poselift.errors import PoseliftError, ShapeError
 from poselift.models.backbone import eval_mode, frame_mpjpe_mm, masked_mean
+from poselift.models.base import LiftingModel
 from poselift.skeleton import H36M17
 
 # Joint sets of the smoothness term (Eq. 2), by H36M-17 joint name; every other joint but the root
@@ -281,7 +282,7 @@ def sliding_window_plan(sequence_lengths: Tensor, window: int) -> tuple[Tensor, 
 
 
 # ------------------------------------------------------------------------------------ the model
-class TemporalLifter(nn.Module):
+class TemporalLifter(LiftingModel):
     """2D pose sequences -> root-relative 3D pose sequences with the seq2seq LSTM of Hossain & Little.
 
     ``forward(encoded_2d (B, T, 2J)) -> encoded_3d (B, T, 3(J-1))`` works in the normalised spaces
@@ -292,6 +293,12 @@ class TemporalLifter(nn.Module):
     kind = "temporal"
     layout = "h36m17"
     source_kind = "windows"
+    sequence_model = True
+
+    @classmethod
+    def window_length(cls, config: TemporalConfig) -> int:
+        """Frames per training window: ``config.sequence_length``."""
+        return config.sequence_length
 
     def __init__(self, config: TemporalConfig | None = None):
         super().__init__()

@@ -58,6 +58,7 @@ from poselift.models.backbone import (
     map_in_chunks,
     masked_mean,
 )
+from poselift.models.base import LiftingModel
 from poselift.skeleton import H36M17
 
 PELVIS = H36M17.index("pelvis")
@@ -291,7 +292,7 @@ class PoseVaeConfig(BackboneConfig):
     negative_gap: float = 0.1
 
 
-class PoseVae(nn.Module):
+class PoseVae(LiftingModel):
     """§3.2: normalised canonical 3D pose -> latent (mean, log-variance) -> 3D pose.
 
     ``encode(encoded_3d (B, 3(J-1))) -> (mean, log_variance) (B, D)``; ``decode(latent (B, D)) ->
@@ -474,7 +475,7 @@ def _attach_pose_vae(config: VvipeConfig) -> tuple[VvipeConfig, dict | None]:
     return config, None
 
 
-class VvipeLifter(FrameLifting, nn.Module):
+class VvipeLifter(FrameLifting, LiftingModel):
     """§3.3: 2D keypoints -> V-VIPE (latent) -> frozen stage-1 decoder -> normalised canonical 3D.
 
     ``forward(encoded_2d (B, 2J)) -> latent (B, D)`` in the normalised 2D space of :attr:`normalizer`
