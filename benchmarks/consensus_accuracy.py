@@ -51,7 +51,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
-from sweep import Sweep, add_sweep_arguments, open_sweep, over_seeds, run_sections, spec, summary_header
+from sweep import Sweep, add_sweep_arguments, mean_std, open_sweep, over_seeds, run_sections, spec, summary_header
 
 from poselift.checkpoint import load_checkpoint
 from poselift.cli import _parse_assignments
@@ -235,61 +235,92 @@ SECTIONS = {"headline": headline, "group_sizes": group_sizes, "ablations": ablat
             "admm": admm}
 
 
-def print_tables(summary: dict) -> None:
-    def cells(values: dict) -> str:
-        return "  ".join(f"{values[metric]['mean']:>7.1f} ±{values[metric]['std']:>4.1f}" for metric in REPORTED)
 
-    def groups(values: dict) -> str:
-        counts = sorted({count for count in values["num_groups"] if count is not None})
-        return "/".join(map(str, counts)) if counts else "-"
 
-    titles = "  ".join(f"{title:>13}" for title in ("P#1 mm", "P#2 mm"))
-    results = summary["results"]
-    comparisons = [(f"Headline, {name} 2D", rows) for name, rows in results.get("headline", {}).items()]
-    if "variant" in results:
-        overrides = " ".join(f"{key}={value}" for key, value in results["variant"]["overrides"].items())
-        comparisons += [(f"Variant ({overrides}), {name} 2D", rows)
-                        for name, rows in results["variant"].items() if name != "overrides"]
-    for title, rows in comparisons:
-        print(f"\n{title} (mean ± std over seeds {summary['seeds']})\n"
-              f"{'model':<24}{titles}{'n_t':>8}")
+def groups(values: dict) -> str:
+    """The number of groups n_t of a row's runs ("-" for the baseline)."""
+    counts = sorted({count for count in values["num_groups"] if count is not None})
+    return "/".join(map(str, counts)) if counts else "-"
+
+
+def optional(value, digits: str = ".1f") -> str:
+    """``value`` formatted, or "-" when there is none."""
+    return format(value, digits) if value is not None else "-"
+
+
+def print_comparison(title: str, summary: dict, results: dict) -> None:
+    """Baseline, consensus and their ratio for each 2D input of ``results``."""
+    print(f"\n{title}, mean ± std over seeds {summary['seeds']}\n")
+    print("| 2D input | model | P#1 MPJPE mm | P#2 P-MPJPE mm | groups n_t |\n|---|---|---|---|---|")
+    for input_name, rows in ((key, value) for key, value in results.items() if key != "overrides"):
         for kind in ("baseline", "consensus"):
-            print(f"{kind:<24}{cells(rows[kind])}{groups(rows[kind]):>8}")
+            print(f"| `{input_name}` | {kind} | " + " | ".join(mean_std(rows[kind][m]) for m in REPORTED)
+                  + f" | {groups(rows[kind])} |")
         ratio = rows["consensus / baseline"]
-        print(f"{'consensus / baseline':<24}" + "  ".join(f"{ratio[metric]:>13.3f}" for metric in REPORTED))
-    if "group_sizes" in results:
-        print(f"\nTable 1, joints per group ({summary['table1_input']} 2D, seeds {summary['ablation_seeds']})\n"
-              f"{'row':<24}{titles}{'n_t':>8}{'paper P#1':>11}")
-        for name, values in results["group_sizes"].items():
-            paper = values["paper_p1_mm"]
-            print(f"{name:<24}{cells(values)}{groups(values):>8}{paper if paper else float('nan'):>11.1f}")
-    if "ablations" in results:
-        print(f"\nTable 5 ablations ({summary['ablation_input']} 2D, seeds {summary['ablation_seeds']})\n"
-              f"{'row':<34}{'P#1 mm':>8}{'delta':>8}{'paper delta':>13}{'n_t':>6}")
-        paper_full = ABLATIONS["full model"][2]
-        for name, values in results["ablations"].items():
-            paper = values["paper_p1_mm"]
-            paper_delta = paper - paper_full if paper is not None else float("nan")
-            print(f"{name:<34}{values['mpjpe']['mean']:>8.1f}{values['delta_p1_mm']:>8.1f}{paper_delta:>13.1f}"
-                  f"{groups(values):>6}")
-    if "admm" in results:
-        speed = results["admm"]
-        count = speed["batch"]
-        print(f"\nAggregation on this CPU ({speed['threads']} threads; {speed['num_groups']} groups of "
-              f"{speed['group_size']}, tolerance {speed['tolerance']:g}, cap {speed['max_iterations']})\n"
-              f"{'solver':<8}{f'poses/s @{count}':>16}{'iterations':>12}{'poses/s @1':>13}"
-              f"{'iterations @1 mean/max':>25}")
-        for norm in ("l21", "l1", "l2"):
-            values = speed[norm]
-            single = values["batch1_iterations"]
-            print(f"{norm:<8}{values[f'batch{count}_poses_per_s']:>16.0f}{values[f'batch{count}_iterations']:>12d}"
-                  f"{values['batch1_poses_per_s']:>13.0f}{single['mean']:>18.1f} / {single['max']:.0f}")
-        print(f"lifting frames/s @{count}: consensus {speed['lift_consensus_frames_per_s']:.0f}, "
-              f"baseline {speed['lift_baseline_frames_per_s']:.0f}")
-        if "partial_error_mm" in speed:
-            print(f"on these frames: group lifters' error {speed['partial_error_mm']:.1f} mm (centred per group), "
-                  f"the aggregated pose's {speed['aggregated_group_error_mm']:.1f} mm (same measure), "
-                  f"MPJPE {speed['aggregated_mpjpe_mm']:.1f} mm")
+        print(f"| `{input_name}` | consensus / baseline | " + " | ".join(f"{ratio[m]:.2f}" for m in REPORTED) + " | |")
+
+
+def print_headline(summary: dict) -> None:
+    print_comparison("Headline, Protocol #1/#2", summary, summary["results"]["headline"])
+
+
+def print_variant(summary: dict) -> None:
+    results = summary["results"]["variant"]
+    overrides = " ".join(f"{key}={value}" for key, value in results["overrides"].items())
+    print_comparison(f"Variant: consensus with {overrides}, Protocol #1/#2", summary, results)
+
+
+def print_group_sizes(summary: dict) -> None:
+    print(f"\nTable 1, joints per group ({summary['table1_input']} 2D, seeds {summary['ablation_seeds']})\n")
+    print("| row | P#1 mm | P#2 mm | groups n_t | paper P#1 |\n|---|---|---|---|---|")
+    for name, values in summary["results"]["group_sizes"].items():
+        print(f"| {name} | " + " | ".join(mean_std(values[m]) for m in REPORTED)
+              + f" | {groups(values)} | {optional(values['paper_p1_mm'])} |")
+
+
+def print_ablations(summary: dict) -> None:
+    print(f"\nTable 5 ablations ({summary['ablation_input']} 2D, seeds {summary['ablation_seeds']}); change: P#1 "
+          f"against the full model\n")
+    print("| row | P#1 mm | change | paper change | groups n_t |\n|---|---|---|---|---|")
+    paper_full = ABLATIONS["full model"][2]
+    for name, values in summary["results"]["ablations"].items():
+        paper = values["paper_p1_mm"]
+        print(f"| {name} | {mean_std(values['mpjpe'])} | {values['delta_p1_mm']:+.1f} "
+              f"| {optional(paper - paper_full if paper is not None else None, '+.1f')} | {groups(values)} |")
+
+
+SOLVERS = {"l21": "l2,1 ADMM (the paper)", "l1": "l1 ADMM", "l2": "l2 (closed form)"}
+
+
+def print_admm(summary: dict) -> None:
+    speed = summary["results"]["admm"]
+    count = speed["batch"]
+    print(f"\nAggregation on this CPU ({speed['threads']} threads; {speed['num_groups']} groups of "
+          f"{speed['group_size']}, tolerance {speed['tolerance']:g}, at most {speed['max_iterations']} iterations)\n")
+    print(f"| solver | poses/s, batch {count:,} | iterations, batch {count:,} | poses/s, one at a time "
+          f"| iterations per pose, mean / max |\n|---|---|---|---|---|")
+    for norm, label in SOLVERS.items():
+        values = speed[norm]
+        single = values["batch1_iterations"]
+        print(f"| {label} | {values[f'batch{count}_poses_per_s']:,.0f} | {values[f'batch{count}_iterations']} "
+              f"| {values['batch1_poses_per_s']:,.0f} | {single['mean']:.1f} / {single['max']:.0f} |")
+    print(f"\nLifting frames/s, batch {count:,}: consensus {speed['lift_consensus_frames_per_s']:,.0f}, "
+          f"baseline {speed['lift_baseline_frames_per_s']:,.0f}.")
+    if "partial_error_mm" in speed:
+        print(f"On these frames: group lifters' error {speed['partial_error_mm']:.1f} mm (centred per group), "
+              f"the aggregated pose's {speed['aggregated_group_error_mm']:.1f} mm (same measure), "
+              f"MPJPE {speed['aggregated_mpjpe_mm']:.1f} mm.")
+
+
+TABLES = {"headline": print_headline, "group_sizes": print_group_sizes, "ablations": print_ablations,
+          "variant": print_variant, "admm": print_admm}
+
+
+def print_tables(summary: dict, sections=None) -> None:
+    """Print the markdown tables of ``sections`` (default: every section the summary holds)."""
+    for name, print_section in TABLES.items():
+        if name in summary["results"] and (sections is None or name in sections):
+            print_section(summary)
 
 
 def parse_args(argv=None):

@@ -33,13 +33,15 @@ RESULTS = BENCHMARKS / "results"
 @dataclass(frozen=True)
 class Report:
     """One generated block: ``doc`` (relative to the repository), the script ``module`` in benchmarks/
-    and its ``function(results)`` that prints the table, and the ``results`` JSON it reads."""
+    and its ``function(results, **arguments)`` that prints the table, the ``results`` JSON it reads, and
+    ``arguments`` as ``(keyword, value)`` pairs (e.g. ``(("sections", ("headline",)),)``: one section's tables)."""
 
     name: str
     doc: str
     module: str
     function: str
     results: str
+    arguments: tuple = ()
 
 
 REPORTS = (
@@ -50,6 +52,56 @@ REPORTS = (
            "baseline/summary.json"),
     Report("training-speed", "docs/speed.md", "bench_training_speed", "print_report",
            "speed/training_2threads.json"),
+    Report("siamese-weight", "docs/siamese.md", "siamese_accuracy", "print_tables", "siamese/summary.json",
+           (("sections", ("weight",)),)),
+    Report("siamese-headline", "docs/siamese.md", "siamese_accuracy", "print_tables", "siamese/summary.json",
+           (("sections", ("headline",)),)),
+    Report("siamese-ablations", "docs/siamese.md", "siamese_accuracy", "print_tables", "siamese/summary.json",
+           (("sections", ("ablations",)),)),
+    Report("siamese-protocol1", "docs/siamese.md", "siamese_accuracy", "print_tables", "siamese/summary.json",
+           (("sections", ("protocol1",)),)),
+    Report("siamese-rotation", "docs/siamese.md", "siamese_accuracy", "print_tables", "siamese/summary.json",
+           (("sections", ("rotation",)),)),
+    Report("siamese-pairs", "docs/siamese.md", "siamese_accuracy", "print_tables", "siamese/summary.json",
+           (("sections", ("pairs",)),)),
+    Report("vvipe-hits", "docs/vvipe.md", "vvipe_accuracy", "print_tables", "vvipe/summary.json",
+           (("sections", ("hits",)),)),
+    Report("vvipe-lifting", "docs/vvipe.md", "vvipe_accuracy", "print_tables", "vvipe/summary.json",
+           (("sections", ("lifting",)),)),
+    Report("vvipe-kl", "docs/vvipe.md", "vvipe_accuracy", "print_tables", "vvipe/summary.json",
+           (("sections", ("kl",)),)),
+    Report("vvipe-triplet", "docs/vvipe.md", "vvipe_accuracy", "print_tables", "vvipe/summary.json",
+           (("sections", ("triplet",)),)),
+    Report("consensus-headline", "docs/consensus.md", "consensus_accuracy", "print_tables", "consensus/summary.json",
+           (("sections", ("headline",)),)),
+    Report("consensus-group-sizes", "docs/consensus.md", "consensus_accuracy", "print_tables", "consensus/summary.json",
+           (("sections", ("group_sizes",)),)),
+    Report("consensus-ablations", "docs/consensus.md", "consensus_accuracy", "print_tables", "consensus/summary.json",
+           (("sections", ("ablations",)),)),
+    Report("consensus-variant", "docs/consensus.md", "consensus_accuracy", "print_tables", "consensus/summary.json",
+           (("sections", ("variant",)),)),
+    Report("consensus-admm", "docs/consensus.md", "consensus_accuracy", "print_tables", "consensus/summary.json",
+           (("sections", ("admm",)),)),
+    Report("selfsup-headline", "docs/selfsup.md", "selfsup_accuracy", "print_tables", "selfsup/summary.json",
+           (("sections", ("headline",)),)),
+    Report("selfsup-views", "docs/selfsup.md", "selfsup_accuracy", "print_tables", "selfsup/summary.json",
+           (("sections", ("views",)),)),
+    Report("selfsup-choices", "docs/selfsup.md", "selfsup_accuracy", "print_tables", "selfsup/summary.json",
+           (("sections", ("stability", "warmup")),)),
+    Report("selfsup-pose2sim", "docs/selfsup.md", "selfsup_accuracy", "print_tables", "selfsup/summary.json",
+           (("sections", ("pose2sim",)),)),
+    Report("selfsup-uncalibrated", "docs/selfsup.md", "selfsup_accuracy", "print_tables", "selfsup/summary.json",
+           (("sections", ("uncalibrated",)),)),
+    Report("temporal-headline", "docs/temporal.md", "temporal_accuracy", "print_tables", "temporal/summary.json",
+           (("sections", ("headline",)),)),
+    Report("temporal-variant", "docs/temporal.md", "temporal_accuracy", "print_tables", "temporal/summary.json",
+           (("sections", ("variant",)),)),
+    Report("temporal-ablations", "docs/temporal.md", "temporal_accuracy", "print_tables", "temporal/summary.json",
+           (("sections", ("ablations",)),)),
+    Report("temporal-lengths", "docs/temporal.md", "temporal_accuracy", "print_tables", "temporal/summary.json",
+           (("sections", ("lengths",)),)),
+    Report("temporal-noise", "docs/temporal.md", "temporal_accuracy", "print_tables", "temporal/summary.json",
+           (("sections", ("noise",)),)),
 )
 
 
@@ -61,7 +113,7 @@ def render(report: Report) -> str:
     results = json.loads((RESULTS / report.results).read_text())
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        function(results)
+        function(results, **dict(report.arguments))
     return printed.getvalue().strip("\n")
 
 

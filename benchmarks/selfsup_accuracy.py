@@ -52,7 +52,7 @@ import itertools
 from pathlib import Path
 
 import numpy as np
-from sweep import Sweep, add_sweep_arguments, open_sweep, over_seeds, run_sections, spec, summary_header
+from sweep import Sweep, add_sweep_arguments, mean_std, open_sweep, over_seeds, run_sections, spec, summary_header
 
 from poselift.camera import to_world_frame
 from poselift.errors import PoseliftError
@@ -250,64 +250,104 @@ SECTIONS = {"headline": headline, "views": views, "stability": stability, "warmu
             "uncalibrated": uncalibrated}
 
 
-def print_tables(summary: dict) -> None:
-    def cells(row: dict) -> str:
-        return "  ".join(f"{row[m]['mean']:>7.1f} ±{row[m]['std']:>4.1f}" for m in REPORTED)
 
-    def paper(value) -> str:
-        return f"{value:>8.1f}" if value is not None else f"{'-':>8}"
 
-    results = summary["results"]
-    for input_name, rows in results.get("headline", {}).items():
-        print(f"\nProtocol #1/#2, 4 views, {input_name} 2D (seeds {summary['seeds']})\n"
-              f"{'model':<40}{'MPJPE mm':>14}{'P-MPJPE mm':>16}{'paper':>8}")
+def paper(value) -> str:
+    """The paper's value, or "-" where it has none."""
+    return f"{value:.1f}" if value is not None else "-"
+
+
+def errors(values: dict) -> str:
+    """The P#1 and P#2 cells of a row."""
+    return " | ".join(mean_std(values[m]) for m in REPORTED)
+
+
+def print_headline(summary: dict) -> None:
+    others = "; ".join(f"{row}: {summary[key]}" for row, (*_, key) in HEADLINE_ROWS.items() if key != "seeds")
+    print(f"\nProtocol #1/#2, 4 views, the lifting branch alone; mean ± std over seeds {summary['seeds']} "
+          f"({others})\n")
+    print("| 2D input | model | P#1 MPJPE mm | P#2 P-MPJPE mm | paper P#1 |\n|---|---|---|---|---|")
+    for input_name, rows in summary["results"]["headline"].items():
         for row in HEADLINE_ROWS:
-            print(f"{row:<40}{cells(rows[row])}{paper(rows[row]['paper_p1_mm'])}")
+            print(f"| `{input_name}` | {row} | {errors(rows[row])} | {paper(rows[row]['paper_p1_mm'])} |")
         ratio = rows["selfsup / baseline"]
-        print(f"{'selfsup / baseline':<40}" + "  ".join(f"{ratio[m]:>13.3f}" for m in REPORTED))
-    for input_name, rows in results.get("views", {}).items():
-        print(f"\nSelf-supervised, 4 vs 12 views, {input_name} 2D (seeds {summary['ablation_seeds']})\n"
-              f"{'views':<40}{'MPJPE mm':>14}{'P-MPJPE mm':>16}{'paper':>8}")
+        print(f"| `{input_name}` | selfsup / baseline | " + " | ".join(f"{ratio[m]:.2f}" for m in REPORTED) + " | |")
+
+
+def print_views(summary: dict) -> None:
+    print(f"\nSelf-supervised, 4 vs 12 views, seeds {summary['ablation_seeds']}\n")
+    print("| 2D input | views | P#1 MPJPE mm | P#2 P-MPJPE mm | paper P#1 |\n|---|---|---|---|---|")
+    for input_name, rows in summary["results"]["views"].items():
         for label, values in rows.items():
-            print(f"{label:<40}{cells(values)}{paper(values['paper_p1_mm'])}")
-    for section, title in (("stability", "each open choice undone"), ("warmup", "with and without the warm-up")):
-        for input_name, rows in results.get(section, {}).items():
-            print(f"\nSelf-supervised, {title}, {input_name} 2D (seeds {summary['ablation_seeds']})\n"
-                  f"{'variant':<40}{'MPJPE mm':>14}{'P-MPJPE mm':>16}  validation MPJPE by epoch (first seed)")
-            for label, values in rows.items():
-                curve = " ".join(f"{value:.0f}" for value in values["val_mpjpe_by_epoch"][0])
-                print(f"{label:<40}{cells(values)}  {curve}")
-    for name in ("pose2sim", "uncalibrated"):
-        if "skipped" in results.get(name, {}):
-            print(f"\n{name}: skipped ({results[name]['skipped']})")
-    real = results.get("pose2sim", {})
-    if "before" in real:
-        print(f"\npose2sim real videos ({real['frames']} frames, {len(real['views'])} views), before and after "
-              f"fine-tuning ({real['finetune_steps']} steps)")
-        before, after = real["before"], real["after"]
-        print_before_after("mean distance between views' lifted poses in world axes, mm", "pair",
-                           before["pairs_mm"], after["pairs_mm"], before["mean_mm"], after["mean_mm"])
-        print_before_after("each view's lifted pose against the multi-view triangulation (root-relative, "
-                           "world axes), mm", "view", before["to_triangulation_mm"], after["to_triangulation_mm"],
-                           before["to_triangulation_mean_mm"], after["to_triangulation_mean_mm"])
-    recovered = results.get("uncalibrated", {})
-    if "rotation_error_deg" in recovered:
-        print(f"\nuncalibrated mode on the pose2sim detections ({recovered['frames']} frames): rotation "
-              f"recovered from the 2D vs the calibration, degrees")
-        for threshold, errors in recovered["rotation_error_deg"].items():
-            print(f"RANSAC {threshold:<6} " + (errors["error"] if "error" in errors else
-                                              ", ".join(f"{pair} {value:.2f}" for pair, value in errors.items())))
+            print(f"| `{input_name}` | {label} | {errors(values)} | {paper(values['paper_p1_mm'])} |")
 
 
-def print_before_after(title: str, first_column: str, before: dict, after: dict, mean_before, mean_after) -> None:
+def print_variants(summary: dict, section: str, title: str) -> None:
+    """One row per variant and 2D input, with the validation MPJPE after each epoch of its first seed."""
+    print(f"\nSelf-supervised, {title}, seeds {summary['ablation_seeds']}\n")
+    print("| variant | P#1 MPJPE mm | P#2 P-MPJPE mm | validation by epoch (first seed), mm |\n|---|---|---|---|")
+    for input_name, rows in summary["results"][section].items():
+        for label, values in rows.items():
+            curve = ", ".join(f"{value:.0f}" for value in values["val_mpjpe_by_epoch"][0])
+            print(f"| {label}, `{input_name}` | {errors(values)} | {curve} |")
+
+
+def print_stability(summary: dict) -> None:
+    print_variants(summary, "stability", "each open choice undone")
+
+
+def print_warmup(summary: dict) -> None:
+    print_variants(summary, "warmup", "with and without the warm-up")
+
+
+def print_pose2sim(summary: dict) -> None:
+    real = summary["results"]["pose2sim"]
+    if "skipped" in real:
+        print(f"\npose2sim: skipped ({real['skipped']})")
+        return
+    print(f"\npose2sim real videos ({real['frames']} frames, {len(real['views'])} views), before and after "
+          f"fine-tuning ({real['finetune_steps']} steps), mm")
+    before, after = real["before"], real["after"]
+    print_before_after("pair of views", before["pairs_mm"], after["pairs_mm"], before["mean_mm"], after["mean_mm"])
+    print_before_after("view against the triangulation", before["to_triangulation_mm"], after["to_triangulation_mm"],
+                       before["to_triangulation_mean_mm"], after["to_triangulation_mean_mm"])
+
+
+def print_before_after(first_column: str, before: dict, after: dict, mean_before, mean_after) -> None:
     """One table of per-item values (mm, None when unknown) before and after fine-tuning, with their means."""
     def cell(value) -> str:
-        return f"{value if value is not None else float('nan'):>10.1f}"
+        return f"{value:.1f}" if value is not None else "-"
 
-    print(f"\n{title}\n{first_column:<20}{'before':>10}{'after':>10}")
+    print(f"\n| {first_column} | before | after |\n|---|---|---|")
     for name, value in before.items():
-        print(f"{name:<20}{cell(value)}{cell(after[name])}")
-    print(f"{'mean':<20}{cell(mean_before)}{cell(mean_after)}")
+        print(f"| {name} | {cell(value)} | {cell(after[name])} |")
+    print(f"| mean | {cell(mean_before)} | {cell(mean_after)} |")
+
+
+def print_uncalibrated(summary: dict) -> None:
+    recovered = summary["results"]["uncalibrated"]
+    if "skipped" in recovered:
+        print(f"\nuncalibrated: skipped ({recovered['skipped']})")
+        return
+    rows = recovered["rotation_error_deg"]
+    pairs = next((list(errors) for errors in rows.values() if "error" not in errors), [])
+    print(f"\nUncalibrated mode on the pose2sim detections ({recovered['frames']} frames): rotation recovered "
+          f"from the 2D against the calibration, degrees\n")
+    print("| RANSAC threshold | " + " | ".join(pairs) + " |\n" + "|---" * (len(pairs) + 1) + "|")
+    for threshold, errors in rows.items():
+        cells = [errors["error"]] if "error" in errors else [f"{errors[pair]:.2f}" for pair in pairs]
+        print(f"| {threshold} | " + " | ".join(cells) + " |")
+
+
+TABLES = {"headline": print_headline, "views": print_views, "stability": print_stability, "warmup": print_warmup,
+          "pose2sim": print_pose2sim, "uncalibrated": print_uncalibrated}
+
+
+def print_tables(summary: dict, sections=None) -> None:
+    """Print the markdown tables of ``sections`` (default: every section the summary holds)."""
+    for name, print_section in TABLES.items():
+        if name in summary["results"] and (sections is None or name in sections):
+            print_section(summary)
 
 
 def parse_args(argv=None):

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sweep import Sweep, add_sweep_arguments, open_sweep, over_seeds, run_sections, spec, summary_header
+from sweep import Sweep, add_sweep_arguments, mean_std, open_sweep, over_seeds, run_sections, spec, summary_header
 
 from poselift.camera import virtual_camera
 from poselift.data.datasets import FrameSource
@@ -220,47 +220,82 @@ SECTIONS = {"weight": weight, "pairs": pairs, "headline": headline, "ablations":
             "rotation": rotation}
 
 
-def print_tables(summary: dict) -> None:
-    def cells(row: dict) -> str:
-        return "  ".join(f"{row[m]['mean']:>7.1f} ±{row[m]['std']:>4.1f}" for m in REPORTED)
 
-    results = summary["results"]
-    if "weight" in results:
-        print(f"\nSiamese loss weight (seeds {summary['ablation_seeds']}, {summary['weight_input']} 2D), P#3 mm\n"
-              f"{'lambda2':<10}{'validation P#1':>16}{'P#2':>14}{'test P#1':>16}{'P#2':>14}")
-        for value, row in results["weight"].items():
-            print(f"{value:<10}{cells(row['validation']):>30}  {cells(row['test']):>30}")
-    for input_name, rows in results.get("headline", {}).items():
-        print(f"\nProtocol #3 with augmentation, {input_name} 2D (seeds {summary['seeds']})\n"
-              f"{'model':<22}{'MPJPE mm':>14}{'P-MPJPE mm':>16}")
+
+def both(values: dict) -> str:
+    """MPJPE / P-MPJPE in one cell."""
+    return f"{mean_std(values['mpjpe'])} / {mean_std(values['p_mpjpe'])}"
+
+
+def print_weight(summary: dict) -> None:
+    print(f"\nSiamese loss weight lambda2: Protocol #3 MPJPE / P-MPJPE mm, {summary['weight_input']} 2D, "
+          f"seeds {summary['ablation_seeds']}\n")
+    print("| lambda2 | validation (train subjects, camera 3) | test (test subjects, camera 3) |\n|---|---|---|")
+    for value, row in summary["results"]["weight"].items():
+        chosen = " (chosen)" if float(value) == summary.get("siamese_weight") else ""
+        print(f"| {value}{chosen} | {both(row['validation'])} | {both(row['test'])} |")
+
+
+def print_headline(summary: dict) -> None:
+    print(f"\nProtocol #3 with augmentation, mean ± std over seeds {summary['seeds']}\n")
+    print("| 2D input | model | P#3 MPJPE mm | P#3 P-MPJPE mm |\n|---|---|---|---|")
+    for input_name, rows in summary["results"]["headline"].items():
         for kind in ("baseline", "siamese"):
-            print(f"{kind:<22}{cells(rows[kind])}")
+            print(f"| `{input_name}` | {kind} | " + " | ".join(mean_std(rows[kind][m]) for m in REPORTED) + " |")
         ratio = rows["siamese / baseline"]
-        print(f"{'siamese / baseline':<22}" + "  ".join(f"{ratio[m]:>13.3f}" for m in REPORTED))
-    for input_name, rows in results.get("ablations", {}).items():
-        print(f"\nTable 5(a), Protocol #3, {input_name} 2D (seeds {summary['ablation_seeds']})\n"
-              f"{'row':<30}{'MPJPE mm':>14}{'P-MPJPE mm':>16}{'paper':>8}")
-        for row, values in rows.items():
-            print(f"{row:<30}{cells(values)}{values['paper_p3_mm']:>8.1f}")
-    for input_name, rows in results.get("protocol1", {}).items():
-        print(f"\nProtocol #1/#2, all cameras, {input_name} 2D (seeds {summary['ablation_seeds']})\n"
-              f"{'model':<22}{'P#1 mm':>14}{'P#2 mm':>16}{'paper P#1':>11}")
+        print(f"| `{input_name}` | siamese / baseline | " + " | ".join(f"{ratio[m]:.2f}" for m in REPORTED) + " |")
+
+
+def print_ablations(summary: dict) -> None:
+    results = summary["results"]["ablations"]
+    print(f"\nTable 5(a), Protocol #3 MPJPE / P-MPJPE mm, seeds {summary['ablation_seeds']}\n")
+    print("| row | " + " | ".join(f"`{input_name}` 2D" for input_name in results) + " | paper MPJPE |")
+    print("|---" * (len(results) + 2) + "|")
+    for row, values in next(iter(results.values())).items():
+        print(f"| {row} | " + " | ".join(both(rows[row]) for rows in results.values())
+              + f" | {values['paper_p3_mm']:.1f} |")
+
+
+def print_protocol1(summary: dict) -> None:
+    print(f"\nProtocol #1/#2, all cameras, no augmentation, seeds {summary['ablation_seeds']}\n")
+    print("| 2D input | model | P#1 MPJPE mm | P#2 P-MPJPE mm | paper P#1 |\n|---|---|---|---|---|")
+    for input_name, rows in summary["results"]["protocol1"].items():
         for kind, values in rows.items():
-            print(f"{kind:<22}{cells(values)}{values['paper_p1_mm']:>11.1f}")
-    if "pairs" in results:
-        print(f"\nThe siamese loss on 2048 training pairs after training\n{'lambda2':<10}{'pairs':<12}{'l_S':>8}"
-              f"{'code dist':>11}{'lambda1 |dP|':>14}{'share > 2 sqrt(M)':>19}")
-        for value, rows in results["pairs"].items():
-            for kind, row in rows.items():
-                print(f"{value:<10}{kind.split()[0]:<12}{row['l_S']:>8.2f}{row['code_distance']:>11.2f}"
-                      f"{row['target_distance']:>14.2f}{row['target_above_code_maximum']:>19.2f}")
-    if "rotation" in results:
-        rows = results["rotation"]["mpjpe_mm_by_angle"]
-        labels = list(next(iter(rows.values())))
-        print(f"\nFigure 5: camera 3 turned about the vertical axis ({results['rotation']['input']} 2D, MPJPE mm)\n"
-              f"{'angle':>6}" + "".join(f"{label:>34}" for label in labels))
-        for angle, values in rows.items():
-            print(f"{angle:>6}" + "".join(f"{values[label]:>34.1f}" for label in labels))
+            print(f"| `{input_name}` | {kind} | " + " | ".join(mean_std(values[m]) for m in REPORTED)
+                  + f" | {values['paper_p1_mm']:.1f} |")
+
+
+def print_pairs(summary: dict) -> None:
+    print("\nThe siamese loss on 2,048 training pairs after training (M: the number of unit vectors of a code)\n")
+    print("| lambda2 | same-frame l_S | same-frame code distance | random l_S | random code distance "
+          "| random target | random targets above 2 sqrt(M) |\n|---|---|---|---|---|---|---|")
+    for value, rows in summary["results"]["pairs"].items():
+        same, random = rows["same-frame pairs"], rows["random pairs"]
+        print(f"| {value} | {same['l_S']:#.3g} | {same['code_distance']:#.3g} | {random['l_S']:#.3g} "
+              f"| {random['code_distance']:#.3g} | {random['target_distance']:#.3g} "
+              f"| {100 * random['target_above_code_maximum']:.0f} % |")
+
+
+def print_rotation(summary: dict) -> None:
+    results = summary["results"]["rotation"]
+    rows = results["mpjpe_mm_by_angle"]
+    labels = list(next(iter(rows.values())))
+    print(f"\nFigure 5: camera 3 turned about the vertical axis, MPJPE mm ({results['input']} 2D, "
+          f"{results['frames']} frames)\n")
+    print("| angle (deg) | " + " | ".join(labels) + " |\n" + "|---" * (len(labels) + 1) + "|")
+    for angle, values in rows.items():
+        print(f"| {angle} | " + " | ".join(f"{values[label]:.1f}" for label in labels) + " |")
+
+
+TABLES = {"weight": print_weight, "headline": print_headline, "ablations": print_ablations,
+          "protocol1": print_protocol1, "rotation": print_rotation, "pairs": print_pairs}
+
+
+def print_tables(summary: dict, sections=None) -> None:
+    """Print the markdown tables of ``sections`` (default: every section the summary holds)."""
+    for name, print_section in TABLES.items():
+        if name in summary["results"] and (sections is None or name in sections):
+            print_section(summary)
 
 
 def parse_args(argv=None):

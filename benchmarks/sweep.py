@@ -125,6 +125,13 @@ def over_seeds(evaluations: list[dict], metrics) -> dict:
     return summary
 
 
+def mean_std(values: dict, digits: int = 1) -> str:
+    """A table cell of an :func:`over_seeds` entry: ``mean ± std`` over seeds, or the value alone for one seed."""
+    if len(values["per_seed"]) > 1:
+        return f"{values['mean']:.{digits}f} ± {values['std']:.{digits}f}"
+    return f"{values['mean']:.{digits}f}"
+
+
 def schedule_of(args) -> dict:
     """The :class:`TrainConfig` fields every run of a sweep shares, from the common options."""
     return dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, num_threads=args.threads,

@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 import torch
-from sweep import Sweep, add_sweep_arguments, open_sweep, run_sections, spec, summary_header
+from sweep import Sweep, add_sweep_arguments, mean_std, open_sweep, run_sections, spec, summary_header
 from sweep import over_seeds as sweep_over_seeds
 
 from poselift.cli import _parse_assignments
@@ -162,13 +162,6 @@ METRIC_TITLES = {"mpjpe": "P#1 MPJPE mm", "p_mpjpe": "P#2 P-MPJPE mm", "mpjve": 
 DIGITS = {"mpjpe": 1, "p_mpjpe": 1, "mpjve": 2, "accel": 2}      # the smoothness errors are a few mm
 
 
-def mean_std(values: dict, digits: int = 1) -> str:
-    """``mean ± std`` over seeds, or the value alone for one seed."""
-    if len(values["per_seed"]) > 1:
-        return f"{values['mean']:.{digits}f} ± {values['std']:.{digits}f}"
-    return f"{values['mean']:.{digits}f}"
-
-
 def cells(row: dict) -> str:
     """The REPORTED metrics of a row, as table cells."""
     return " | ".join(mean_std(row[m], DIGITS[m]) for m in REPORTED)
@@ -206,8 +199,8 @@ def print_lengths(summary: dict) -> None:
     print(f"\nSequence length T ({summary['ablation_input']} 2D, seeds {summary['ablation_seeds']})\n")
     print("| T | " + " | ".join(rows) + " |\n" + "|---" * (len(rows) + 1) + "|")
     for metric in REPORTED:
-        print(f"| {METRIC_TITLES[metric]} | " + " | ".join(mean_std(row[metric], DIGITS[metric]) for row in rows.values())
-              + " |")
+        values = [mean_std(row[metric], DIGITS[metric]) for row in rows.values()]
+        print(f"| {METRIC_TITLES[metric]} | " + " | ".join(values) + " |")
 
 
 def print_ablations(summary: dict) -> None:

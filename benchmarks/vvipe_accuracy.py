@@ -52,7 +52,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sweep import Sweep, add_sweep_arguments, open_sweep, over_seeds, run_sections, spec, summary_header
+from sweep import Sweep, add_sweep_arguments, mean_std, open_sweep, over_seeds, run_sections, spec, summary_header
 
 from poselift.encoding import scale_normalize_2d
 from poselift.fileio import atomic_path, write_text_atomic
@@ -367,48 +367,78 @@ SECTIONS = {"hits": hits, "lifting": lifting, "kl": kl, "triplet": triplet, "spe
 # ---------------------------------------------------------------------------------------------- report
 
 
-def print_tables(summary: dict) -> None:
-    results = summary["results"]
-    if "hits" in results:
-        stats = results["hits"]["test_set"]
-        print(f"\nHit@k (%), test split: {stats['distinct_poses']} distinct poses of {stats['test_frames']} frames "
-              f"(stride {stats['stride']}), 12 ordered camera pairs, {stats['answers_per_query']:.1f} answers per query.\n"
-              f"Near-duplicate candidates are pairs < 0.15 apart in the canonical frame; of the "
-              f"{stats['pairs_0.1_to_0.15_canonical']} pairs 0.1 - 0.15 apart, {stats['near_duplicates_among_them']} "
-              f"are near-duplicates (0 = the radius has room to spare)")
-        for input_name in (key for key in results["hits"] if key != "test_set"):
-            rows = results["hits"][input_name]
-            print(f"\n{input_name} 2D (seeds {summary['seeds']})\n{'method':<22}" + "".join(f"{m:>16}" for m in HIT_METRICS))
-            for name in ("V-VIPE", "V-VIPE w/o triplet", "2D keypoints"):
-                print(f"{name:<22}" + "".join(f"{rows[name][m]['mean']:>10.1f} ±{rows[name][m]['std']:>4.1f}"
-                                             for m in HIT_METRICS))
-            for name, values in rows["paper"].items():
-                print(f"{'paper: ' + name:<22}" + "".join(f"{values[m]:>16.1f}" for m in HIT_METRICS))
-    for input_name, rows in results.get("lifting", {}).items():
-        print(f"\nDecoded 3D, {input_name} 2D, mm (per action, then over actions; seeds {summary['seeds']})\n"
-              f"{'MPJPE (canonical)':>22}{'P-MPJPE':>16}{'paper MPJPE':>14}")
-        print("".join(f"{rows[m]['mean']:>16.1f} ±{rows[m]['std']:>4.1f}" for m in LIFT_METRICS)
-              + f"{rows['paper_mpjpe_mm']:>14.1f}")
-    if "kl" in results:
-        print(f"\nStage-1 KL weight ({results['kl']['input']} 2D for Hit@k, seed {results['kl']['seed']})\n"
-              f"{'weight':<10}{'recon. mm':>10}{'KL nats':>10}" + "".join(f"{m:>9}" for m in HIT_METRICS))
-        for weight, row in results["kl"]["weights"].items():
-            print(f"{weight:<10}{row['reconstruction_mm']:>10.1f}{row['kl_nats']:>10.1f}"
-                  + "".join(f"{row[m]:>9.1f}" for m in HIT_METRICS))
-    if "triplet" in results:
-        print(f"\nStage-2 triplet weight ({results['triplet']['input']} 2D, seed {results['triplet']['seed']})\n"
-              f"{'weight':<10}" + "".join(f"{m:>9}" for m in HIT_METRICS) + f"{'MPJPE':>9}{'P-MPJPE':>9}")
-        for weight, row in results["triplet"]["weights"].items():
-            print(f"{weight:<10}" + "".join(f"{row[m]:>9.1f}" for m in HIT_METRICS)
-                  + "".join(f"{row[m]:>9.1f}" for m in LIFT_METRICS))
-    if "speed" in results:
-        rows = results["speed"]
-        print(f"\nExact {rows['k']}-NN search in {rows['index_size']:,} embeddings of size {rows['dim']}")
-        for name, row in rows.items():
-            if isinstance(row, dict):
-                print(f"{name:<34}{row['queries_per_s']:>12,.0f} queries/s ({row['queries']} in {row['seconds']:.2f} s)")
-    if "figures" in results:
-        print(f"\nfigures: {results['figures']['generation']}, {results['figures']['embeddings']}")
+
+
+HIT_TITLES = " | ".join(metric.capitalize() for metric in HIT_METRICS)
+LIFT_TITLES = "MPJPE (canonical) mm | P-MPJPE mm"
+
+
+def print_hits(summary: dict) -> None:
+    results = summary["results"]["hits"]
+    stats = results["test_set"]
+    print(f"\nHit@k %, test split: {stats['distinct_poses']:,} distinct poses of {stats['test_frames']:,} frames "
+          f"(stride {stats['stride']}; near-duplicates among the {stats['pairs_0.1_to_0.15_canonical']:,} pairs "
+          f"0.1 - 0.15 apart: {stats['near_duplicates_among_them']}), 12 ordered camera pairs, "
+          f"{stats['answers_per_query']:.1f} answers per query; mean ± std over seeds {summary['seeds']}\n")
+    print(f"| 2D input | method | {HIT_TITLES} |\n|---|---|---|---|---|")
+    for input_name in (key for key in results if key != "test_set"):
+        rows = results[input_name]
+        for name in ("V-VIPE", "V-VIPE w/o triplet", "2D keypoints"):
+            print(f"| `{input_name}` | {name} | " + " | ".join(mean_std(rows[name][m]) for m in HIT_METRICS) + " |")
+        for name, values in rows["paper"].items():
+            print(f"| `{input_name}` | paper: {name} | " + " | ".join(f"{values[m]:.1f}" for m in HIT_METRICS) + " |")
+
+
+def print_lifting(summary: dict) -> None:
+    results = summary["results"]["lifting"]
+    paper = next(iter(results.values()))["paper_mpjpe_mm"]
+    print(f"\nDecoded 3D, mm (per action, then over actions), mean ± std over seeds {summary['seeds']}; "
+          f"paper: MPJPE {paper:.1f} mm from detections\n")
+    print(f"| 2D input | {LIFT_TITLES} |\n|---|---|---|")
+    for input_name, rows in results.items():
+        print(f"| `{input_name}` | " + " | ".join(mean_std(rows[m]) for m in LIFT_METRICS) + " |")
+
+
+def print_kl(summary: dict) -> None:
+    results = summary["results"]["kl"]
+    print(f"\nStage-1 KL weight: reconstruction of the test poses and KL, and the Hit@k % of its stage 2 "
+          f"({results['input']} 2D, seed {results['seed']})\n")
+    print(f"| KL weight | reconstruction mm | KL nats | {HIT_TITLES} |\n|---|---|---|---|---|---|")
+    for weight, row in results["weights"].items():
+        print(f"| {weight} | {row['reconstruction_mm']:.1f} | {row['kl_nats']:.1f} | "
+              + " | ".join(f"{row[m]:.1f}" for m in HIT_METRICS) + " |")
+
+
+def print_triplet(summary: dict) -> None:
+    results = summary["results"]["triplet"]
+    print(f"\nStage-2 triplet weight: Hit@k % and the decoded 3D ({results['input']} 2D, seed {results['seed']})\n")
+    print(f"| triplet weight | {HIT_TITLES} | {LIFT_TITLES} |\n|---|---|---|---|---|---|")
+    for weight, row in results["weights"].items():
+        print(f"| {weight} | " + " | ".join(f"{row[m]:.1f}" for m in HIT_METRICS + LIFT_METRICS) + " |")
+
+
+def print_speed(summary: dict) -> None:
+    results = summary["results"]["speed"]
+    print(f"\nExact {results['k']}-NN search in {results['index_size']:,} embeddings of size {results['dim']}:\n")
+    for name, row in results.items():
+        if isinstance(row, dict):
+            print(f"- {name}: {row['queries_per_s']:,.0f} queries/s ({row['queries']:,} in {row['seconds']:.2f} s)")
+
+
+def print_figures(summary: dict) -> None:
+    results = summary["results"]["figures"]
+    print(f"\nfigures: {results['generation']}, {results['embeddings']}")
+
+
+TABLES = {"hits": print_hits, "lifting": print_lifting, "kl": print_kl, "triplet": print_triplet,
+          "speed": print_speed, "figures": print_figures}
+
+
+def print_tables(summary: dict, sections=None) -> None:
+    """Print the markdown tables of ``sections`` (default: every section the summary holds)."""
+    for name, print_section in TABLES.items():
+        if name in summary["results"] and (sections is None or name in sections):
+            print_section(summary)
 
 
 def parse_args(argv=None):
