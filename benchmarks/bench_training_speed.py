@@ -1,8 +1,10 @@
 """Training speed of the one loop against the machine's own limit: samples/s and FLOP fraction per batch.
 
-For each batch size (``--batches``, default 64, 256, 1024) and each backbone variant (``--variants``:
-``default`` = the baseline's config defaults, ``paper`` = He init, dense input layer, per-row
-max-norm: poselift's backbone before the ablation), in one process with the same threads:
+For each batch size (``--batches``, default 64, 256, 1024) and each variant (``--variants``:
+``default`` = the baseline's config defaults; ``bernoulli-dropout`` = the same with PyTorch's own
+``nn.Dropout`` instead of the backbone's :class:`~poselift.models.backbone.Dropout`; ``paper`` = He init,
+dense input layer, per-row max-norm and ``nn.Dropout``: poselift's backbone before this work), in one
+process with the same threads:
 
 - **loop**: :func:`poselift.train.train` itself (Adam, the per-step learning-rate decay, the model's
   max-norm, the benchmark's FrameSource on ``noisy`` 2D, cameras 0-3); samples/s from
@@ -31,17 +33,28 @@ import time
 from pathlib import Path
 
 import torch
+from torch import nn
 from bench_baseline_speed import cpu_model, matmul_flops_per_pose, median_seconds
 
 from poselift.data.benchmark import load_benchmark
 from poselift.fileio import write_text_atomic
-from poselift.models.backbone import apply_max_norm
+from poselift.models.backbone import Dropout, apply_max_norm
 from poselift.models.registry import build_model
 from poselift.recipes import DataOptions, training_sources
 from poselift.train import TrainConfig, train
 
-VARIANTS = {"default": {}, "paper": {"init": "kaiming", "input_layer": "dense", "max_norm": 1.0,
-                                     "max_norm_mode": "row"}}
+# name -> (baseline config overrides, whether to put PyTorch's nn.Dropout back)
+VARIANTS = {"default": ({}, False), "bernoulli-dropout": ({}, True),
+            "paper": ({"init": "kaiming", "input_layer": "dense", "max_norm": 1.0, "max_norm_mode": "row"}, True)}
+
+
+def with_torch_dropout(model):
+    """The model with every backbone Dropout replaced by ``nn.Dropout`` of the same ``p`` (in place)."""
+    for module in model.modules():
+        for name, child in module.named_children():
+            if isinstance(child, Dropout):
+                setattr(module, name, nn.Dropout(child.p))
+    return model
 
 
 def mm_gflops(size: int, repeats: int) -> float:
@@ -99,13 +112,17 @@ def measure(args) -> dict:
     with tempfile.TemporaryDirectory(prefix="poselift_train_speed_") as workdir:
         for variant in args.variants:
             torch.manual_seed(0)
-            model = build_model("baseline", VARIANTS[variant])
+            overrides, torch_dropout = VARIANTS[variant]
+            model = build_model("baseline", overrides)
+            if torch_dropout:
+                with_torch_dropout(model)
             model.normalizer.fit_source(source)
             flops = 3 * matmul_flops_per_pose(model)
             for batch in args.batches:
                 steps = 3 if args.quick else max(20, 20_000 // batch)
                 rate = loop_rate(model, source, batch, steps, 2 if args.quick else 10, Path(workdir) / variant)
-                results["rows"].append({"variant": variant, "config": VARIANTS[variant], "batch": batch,
+                results["rows"].append({"variant": variant, "config": overrides, "torch_dropout": torch_dropout,
+                                        "batch": batch,
                                         "steps_timed": steps, "samples_per_s": rate,
                                         "gflops": rate * flops / 1e9, "flops_per_sample": flops,
                                         "breakdown_ms": breakdown_ms(model, source, batch, 3 if args.quick else 20)})

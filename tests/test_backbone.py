@@ -10,6 +10,7 @@ from torch import nn
 from poselift.errors import PoseliftError
 from poselift.models.backbone import (
     BackboneConfig,
+    Dropout,
     ResidualBlock,
     ResidualMLP,
     WholeNormClip,
@@ -34,7 +35,7 @@ def test_residual_mlp_options():
     assert [type(m) for m in plain.stem] == [nn.Linear, nn.ELU]
     assert plain(torch.randn(4, 10)).shape == (4, 6)
     dense = ResidualMLP(10, 6, hidden=16, num_blocks=1, dropout=0.5, input_layer="dense")
-    assert [type(m) for m in dense.stem] == [nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Dropout]
+    assert [type(m) for m in dense.stem] == [nn.Linear, nn.BatchNorm1d, nn.ReLU, Dropout]
     with pytest.raises(PoseliftError, match="unknown activation 'swish'"):
         ResidualMLP(4, 4, activation="swish")
     for field, value in (("init", "xavier"), ("input_layer", "conv"), ("max_norm_mode", "column")):
@@ -166,3 +167,17 @@ def test_a_format_1_checkpoint_rebuilds_the_backbone_it_was_trained_with(tmp_pat
     loaded = load_model(tmp_path / "old.pt")
     assert {key: getattr(loaded.config, key) for key in VERSION_1_BACKBONE} == VERSION_1_BACKBONE
     torch.testing.assert_close(loaded.eval().lift(keypoints), model.eval().lift(keypoints))
+
+
+def test_dropout_keeps_the_expected_share_scales_and_passes_gradients_through_the_mask():
+    torch.manual_seed(0)
+    features = torch.ones(400, 500, requires_grad=True)
+    dropout = Dropout(0.3)
+    out = dropout(features)
+    kept = out != 0
+    assert kept.float().mean().item() == pytest.approx(0.7, abs=0.005)         # 200,000 draws
+    torch.testing.assert_close(out[kept], torch.full_like(out[kept], 1 / 0.7))
+    out.sum().backward()
+    torch.testing.assert_close(features.grad, kept.float() / 0.7)
+    assert torch.equal(dropout.eval()(features), features)
+    assert torch.equal(Dropout(1.0)(features), torch.zeros_like(features))

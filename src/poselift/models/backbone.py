@@ -104,6 +104,21 @@ def make_activation(activation: ActivationSpec) -> nn.Module:
         raise PoseliftError(f"unknown activation {activation!r}; known: {', '.join(_ACTIVATIONS)}") from None
 
 
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` whose keep mask compares uniform draws with ``p`` (``torch.rand_like(x) >= p``) instead
+    of ``bernoulli_``: the same distribution and the same ``1 / (1 - p)`` scaling, but drawing the mask
+    is about 4 times faster on CPU, where ``bernoulli_`` made each of the backbone's dropout layers
+    cost about half a Linear's forward pass (``benchmarks/bench_training_speed.py``). Identity in eval mode."""
+
+    def forward(self, features: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return features
+        if self.p == 1.0:
+            return features * 0.0
+        keep = torch.rand_like(features) >= self.p
+        return features * keep * (1.0 / (1.0 - self.p))
+
+
 class WholeNormClip(nn.Module):
     """Parametrisation ``W -> W * min(1, max_norm / ||W||_F)`` (the whole matrix's norm, inside the graph)."""
 
@@ -124,7 +139,7 @@ def dense_unit(
         layers.append(nn.BatchNorm1d(out_dim))
     layers.append(make_activation(activation))
     if dropout > 0:
-        layers.append(nn.Dropout(dropout))
+        layers.append(Dropout(dropout))
     return nn.Sequential(*layers)
 
 

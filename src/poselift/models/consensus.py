@@ -66,7 +66,7 @@ from torch import Tensor, nn
 from poselift.encoding import PoseNormalizer, insert_root
 from poselift.errors import PoseliftError
 from poselift.models.admm import AGGREGATIONS, ConsensusSolver, check_groups
-from poselift.models.backbone import BackboneConfig, FrameLifting, frame_mpjpe_mm, make_activation, masked_mean
+from poselift.models.backbone import BackboneConfig, Dropout, FrameLifting, frame_mpjpe_mm, make_activation, masked_mean
 from poselift.models.base import LiftingModel
 from poselift.skeleton import H36M17
 
@@ -297,7 +297,7 @@ class GroupedDenseUnit(nn.Module):
         self.linear = GroupedLinear(num_groups, in_dim, out_dim, init, clip_norm)
         self.batch_norm = nn.BatchNorm1d(num_groups * out_dim) if batch_norm else None
         self.activation = make_activation(activation)
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else None
+        self.dropout = Dropout(dropout) if dropout > 0 else None
 
     def forward(self, features: Tensor) -> Tensor:
         features = self.linear(features)
