@@ -15,6 +15,11 @@ def test_h36m17_order_and_parents():
     assert sorted(H36M17.left_right) == [(4, 1), (5, 2), (6, 3), (11, 14), (12, 15), (13, 16)]
 
 
+def test_the_layout_knows_its_root():
+    assert H36M17.root_index == H36M17.index("pelvis") == 0
+
+
+
 @pytest.mark.parametrize("name,count", [("h36m17", 17), ("h36m32", 32), ("coco17", 17),
                                         ("openpose25", 25), ("mediapipe33", 33), ("sh16", 16)])
 def test_layouts_are_trees_with_mirrored_pairs(name, count):

@@ -240,7 +240,7 @@ def compare_views(results: Sequence, cameras: Sequence[Camera], out_dir: Path,
     frames = _common_frames(keypoints)
     fps = keypoints[0].fps
     triangulation = triangulate_views(keypoints, cameras)
-    pelvis_world = triangulation.poses_world[:, H36M17.index("pelvis")]
+    pelvis_world = triangulation.poses_world[:, H36M17.root_index]
     views, lifted_world, lines = [], [], []
     if any(track.num_frames != frames for track in keypoints):
         lines.append("views compared over their first " + f"{frames} frames (" + ", ".join(

@@ -51,6 +51,12 @@ class Layout:
     def num_joints(self) -> int:
         return len(self.joint_names)
 
+    @property
+    def root_index(self) -> int:
+        """Index of the layout's root joint (the first without a parent; H36M-17: the pelvis), the joint
+        that root-relative poses put at the origin."""
+        return self.parents.index(-1)
+
     def index(self, joint_name: str) -> int:
         """Index of ``joint_name``; :class:`LayoutError` naming the layout if it has no such joint."""
         try:

@@ -36,7 +36,7 @@ from poselift.io.asf_amc import read_asf
 from poselift.skeleton import H36M17
 
 BENCHMARK_VERSION = "mocap-h36m-rig/1.0"
-PELVIS = H36M17.index("pelvis")
+PELVIS = H36M17.root_index
 # Two of the seven training people, held out of training whenever a choice is made (hyper-parameters,
 # variants, the converged schedule): one HDM05 actor and one CMU subject, as the test split mixes both.
 # "fit" = the other five training people, "val" = these two; the test split never chooses anything.

@@ -38,6 +38,8 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from poselift.errors import PoseliftError
+from poselift.geometry import root_relative
+from poselift.metrics import mpjpe
 
 ActivationSpec = str | Callable[[], nn.Module]
 
@@ -247,10 +249,9 @@ def masked_mean(values: Tensor, mask: Tensor) -> Tensor:
 
 
 def frame_mpjpe_mm(predicted_3d: Tensor, target_3d: Tensor, root_index: int = 0) -> Tensor:
-    """Per-frame mean joint error ``(B,)`` mm of two ``(B, J, 3)`` poses after root alignment."""
-    predicted = predicted_3d - predicted_3d[..., root_index : root_index + 1, :]
-    target = target_3d - target_3d[..., root_index : root_index + 1, :]
-    return (predicted - target).norm(dim=-1).mean(dim=-1)
+    """Per-frame Protocol #1 error ``(B,)`` mm of two ``(B, J, 3)`` poses: :func:`poselift.metrics.mpjpe`
+    after :func:`poselift.geometry.root_relative` (the training losses' progress indicator)."""
+    return mpjpe(root_relative(predicted_3d, root_index), root_relative(target_3d, root_index))
 
 
 @contextmanager

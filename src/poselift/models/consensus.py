@@ -70,7 +70,6 @@ from poselift.models.backbone import BackboneConfig, Dropout, FrameLifting, fram
 from poselift.models.base import LiftingModel
 from poselift.skeleton import H36M17
 
-ROOT_JOINT = "pelvis"
 GROUP_SELECTIONS = ("learned", "random")
 # Drawing stops with an error after this many groups per joint (only reachable with absurd settings).
 _MAX_GROUPS_PER_JOINT = 1000
@@ -369,7 +368,7 @@ class ConsensusLifter(FrameLifting, LiftingModel):
                                     "training trajectories (poselift train does), or pass groups=...")
             config = self.prepare_config(config, None)
         self.config = config
-        self.root_index = root = H36M17.index(ROOT_JOINT)
+        self.root_index = root = H36M17.root_index
         self.normalizer = PoseNormalizer(config.num_joints, root_index=root,
                                          input_normalization=config.input_normalization)
         self.solver = ConsensusSolver(config.groups, config.num_joints, root, config.admm_max_iterations,

@@ -51,7 +51,6 @@ from poselift.skeleton import H36M17
 # (which is not predicted) belongs to torso_head.
 LIMB_MID_JOINTS = ("r_knee", "l_knee", "l_elbow", "r_elbow")
 LIMB_TERMINAL_JOINTS = ("r_ankle", "l_ankle", "l_wrist", "r_wrist")
-ROOT_JOINT = "pelvis"
 
 
 @dataclass
@@ -216,7 +215,7 @@ def smoothness_joint_weights(torso_head: float = 1.0, limb_mid: float = 2.5, lim
     weights = torch.full((H36M17.num_joints,), float(torso_head))
     weights[[H36M17.index(name) for name in LIMB_MID_JOINTS]] = float(limb_mid)
     weights[[H36M17.index(name) for name in LIMB_TERMINAL_JOINTS]] = float(limb_terminal)
-    root = H36M17.index(ROOT_JOINT)
+    root = H36M17.root_index
     return torch.cat([weights[:root], weights[root + 1:]])
 
 
@@ -304,7 +303,7 @@ class TemporalLifter(LiftingModel):
         super().__init__()
         self.config = config if config is not None else TemporalConfig()
         config = self.config
-        self.normalizer = PoseNormalizer(H36M17.num_joints, root_index=H36M17.index(ROOT_JOINT),
+        self.normalizer = PoseNormalizer(H36M17.num_joints, root_index=H36M17.root_index,
                                          input_normalization=config.input_normalization)
         pose_dim = self.normalizer.output_dim
         self.encoder = RecurrentStack(self.normalizer.input_dim, config.hidden_size, config.num_layers,

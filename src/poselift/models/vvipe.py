@@ -61,7 +61,7 @@ from poselift.models.backbone import (
 from poselift.models.base import LiftingModel
 from poselift.skeleton import H36M17
 
-PELVIS = H36M17.index("pelvis")
+PELVIS = H36M17.root_index
 # Pinhole used to film the augmented views (the H36M rig's focal length and a 1000 px image); the
 # "pose" 2D normalisation removes focal length and position, so these only set the noise's scale.
 _AUGMENT_FOCAL_PX = 1145.0
