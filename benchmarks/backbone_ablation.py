@@ -66,7 +66,7 @@ def print_tables(summary: dict) -> None:
     print(f"\nBackbone ablation on {summary['benchmark']}: baseline trained on the 5 'fit' training people, "
           f"evaluated on the 2 'val' people (Protocol #1/#2, all cameras, mean over actions), "
           f"{summary['inputs'][0]} 2D; {summary['epochs']} epochs, frames every {summary['frame_stride']}, "
-          f"batch {summary['batch_size']}; seeds {summary['seeds']} (mean ± std); device {summary['device']}")
+          f"batch {summary['batch_size']}; seeds {summary['seeds']} (mean ± std); device {summary['device']}\n")
     print("| variant | " + " | ".join(METRIC_TITLES[m] for m in REPORTED) + " |")
     print("|---" * (len(REPORTED) + 1) + "|")
     for name, row in sorted(rows.items(), key=lambda item: item[1]["mpjpe"]["mean"]):

@@ -41,7 +41,7 @@ def print_tables(summary: dict) -> None:
     print(f"Baseline (Martinez MLP, {summary['baseline_config'] or 'default config'}) on {summary['benchmark']}, "
           f"test split, 4 cameras, Protocol #1/#2, mean over actions (± std over seeds {summary['seeds']}); "
           f"trained on all 7 training people, {summary['epochs']} epochs, frames every {summary['frame_stride']}, "
-          f"batch {summary['batch_size']}, lr {summary['lr']:g}; device {summary['device']}")
+          f"batch {summary['batch_size']}, lr {summary['lr']:g}; device {summary['device']}\n")
     print("| 2D input | " + " | ".join(METRIC_TITLES[m] for m in METRICS) + " | training time per run |")
     print("|---" * (len(METRICS) + 2) + "|")
     for input_name, row in rows.items():

@@ -83,7 +83,7 @@ def print_table(summary: dict) -> None:
     print(f"\nLearning curve of {summary['kind']} on {summary['benchmark']}: trained on the 'fit' people, "
           f"validation P#1 / P#2 mm on {'+'.join(summary['validation_people'])} (mean over actions); batch "
           f"{summary['batch_size']}, lr {summary['lr']:g} with 48 decays per run, frames every "
-          f"{summary['frame_stride']}, seed {summary['seed']}; device {summary['device']}")
+          f"{summary['frame_stride']}, seed {summary['seed']}; device {summary['device']}\n")
     inputs = list(summary["curves"])
     print("| epochs | steps | samples seen | " + " | ".join(f"{name} P#1 | {name} P#2" for name in inputs) + " |")
     print("|---:|---:|---:|" + "---:|---:|" * len(inputs))

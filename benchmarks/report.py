@@ -118,7 +118,8 @@ def render(report: Report) -> str:
 
 
 def block_pattern(name: str) -> re.Pattern:
-    return re.compile(rf"(<!-- report:{re.escape(name)} -->\n)(.*?)(\n<!-- /report:{re.escape(name)} -->)", re.S)
+    """The block of ``name``: group 1 the opening marker, 2 the table (may be empty), 3 the closing marker."""
+    return re.compile(rf"(<!-- report:{re.escape(name)} -->)\n(.*?)\n?(<!-- /report:{re.escape(name)} -->)", re.S)
 
 
 def update(check: bool) -> list[str]:
@@ -134,7 +135,7 @@ def update(check: bool) -> list[str]:
         table = render(report)
         if match.group(2) != table:
             stale.append(f"{report.doc}: {report.name}")
-            docs[path] = text[:match.start(2)] + table + text[match.end(2):]
+            docs[path] = f"{text[:match.start()]}{match.group(1)}\n{table}\n{match.group(3)}{text[match.end():]}"
     if not check:
         for path, text in docs.items():
             if text != path.read_text():

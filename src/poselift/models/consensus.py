@@ -249,7 +249,7 @@ class GroupedLinear(nn.Module):
     each group's whole weight matrix to this Frobenius norm (the backbone's "matrix" max-norm mode).
     """
 
-    def __init__(self, num_groups: int, in_features: int, out_features: int, init: str = "kaiming",
+    def __init__(self, num_groups: int, in_features: int, out_features: int, init: str = "torch",
                  clip_norm: float | None = None):
         super().__init__()
         self.num_groups, self.in_features, self.out_features = num_groups, in_features, out_features
@@ -291,7 +291,7 @@ class GroupedDenseUnit(nn.Module):
     Without ``batch_norm`` and ``dropout`` it is the backbone's "linear" input layer."""
 
     def __init__(self, num_groups: int, in_dim: int, out_dim: int, dropout: float, activation: str,
-                 batch_norm: bool, init: str = "kaiming", clip_norm: float | None = None):
+                 batch_norm: bool, init: str = "torch", clip_norm: float | None = None):
         super().__init__()
         self.linear = GroupedLinear(num_groups, in_dim, out_dim, init, clip_norm)
         self.batch_norm = nn.BatchNorm1d(num_groups * out_dim) if batch_norm else None
@@ -316,8 +316,8 @@ class GroupedResidualMLP(nn.Module):
 
     def __init__(self, num_groups: int, in_dim: int, out_dim: int, hidden: int = 1024, num_blocks: int = 2,
                  dropout: float = 0.5, activation: str = "leaky_relu", batch_norm: bool = True,
-                 init: str = "kaiming", input_layer: str = "dense", max_norm: float | None = None,
-                 max_norm_mode: str = "row"):
+                 init: str = "torch", input_layer: str = "dense", max_norm: float | None = None,
+                 max_norm_mode: str = "matrix"):
         super().__init__()
         clip_norm = max_norm if max_norm_mode == "matrix" else None
         unit = lambda a, b: GroupedDenseUnit(num_groups, a, b, dropout, activation, batch_norm,  # noqa: E731
