@@ -58,18 +58,45 @@ def ablation(sweep, args) -> dict:
     return rows
 
 
-SECTIONS = {"ablation": ablation}
+WIDTH_VARIANTS = ({"init": "torch", "input_layer": "dense", **MAX_NORMS["matrix"]},
+                  {"init": "torch", "input_layer": "dense", **MAX_NORMS["row"]},
+                  {"init": "torch", "input_layer": "linear", **MAX_NORMS["off"]})
 
 
-def print_tables(summary: dict) -> None:
-    rows = summary["results"].get("ablation", {})
-    print(f"\nBackbone ablation on {summary['benchmark']}: baseline trained on the 5 'fit' training people, "
-          f"evaluated on the 2 'val' people (Protocol #1/#2, all cameras, mean over actions), "
-          f"{summary['inputs'][0]} 2D; {summary['epochs']} epochs, frames every {summary['frame_stride']}, "
-          f"batch {summary['batch_size']}; seeds {summary['seeds']} (mean ± std); device {summary['device']}\n")
+def widths(sweep, args) -> dict:
+    """The whole-matrix clip bounds the linear head's output by the norm of its input features, which
+    grows with the width: the top variants again at narrower widths (``--widths``)."""
+    rows = {}
+    for width in args.widths:
+        for variant in WIDTH_VARIANTS:
+            config = {**variant, "hidden_size": width}
+            runs = [spec("baseline", args.inputs[0], seed, config, {"validation": "people"}) for seed in args.seeds]
+            rows[f"width {width}: {label(variant)}"] = {
+                "config": config, **over_seeds([sweep.evaluation(run, split="val") for run in runs], REPORTED)}
+    return rows
+
+
+SECTIONS = {"ablation": ablation, "widths": widths}
+
+
+def print_tables(summary: dict, sections=None) -> None:
+    for name in ("ablation", "widths"):
+        if name in summary["results"] and (sections is None or name in sections):
+            print_rows(summary, summary["results"][name], name)
+
+
+def print_rows(summary: dict, rows: dict, section: str) -> None:
+    if section == "widths":
+        print("\nThe top variants at narrower widths (the width is the baseline's hidden_size), same schedule\n")
+    else:
+        print(f"\nBackbone ablation on {summary['benchmark']}: baseline trained on the 5 'fit' training people, "
+              f"evaluated on the 2 'val' people (Protocol #1/#2, all cameras, mean over actions), "
+              f"{summary['inputs'][0]} 2D; {summary['epochs']} epochs, frames every {summary['frame_stride']}, "
+              f"batch {summary['batch_size']}; seeds {summary['seeds']} (mean ± std); device {summary['device']}\n")
     print("| variant | " + " | ".join(METRIC_TITLES[m] for m in REPORTED) + " |")
     print("|---" * (len(REPORTED) + 1) + "|")
-    for name, row in sorted(rows.items(), key=lambda item: item[1]["mpjpe"]["mean"]):
+    ordered = sorted(rows.items(), key=lambda item: item[1]["mpjpe"]["mean"]) if section == "ablation" else rows.items()
+    for name, row in ordered:
         print(f"| {name} | " + " | ".join(f"{row[m]['mean']:.1f} ± {row[m]['std']:.1f}" for m in REPORTED) + " |")
 
 
@@ -78,6 +105,7 @@ def parse_args(argv=None):
     add_sweep_arguments(parser, SECTIONS, batch_size=64, frame_stride=4)
     parser.add_argument("--baseline-set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="baseline config overrides shared by every run")
+    parser.add_argument("--widths", nargs="+", type=int, default=[128, 256], help="hidden sizes of the widths section")
     args = parser.parse_args(argv)
     args.inputs = args.inputs[:1]
     if args.quick:

@@ -75,7 +75,7 @@ def test_apply_max_norm_bounds_rows():
     apply_max_norm(model, 1.0)
     assert torch.allclose(model[0].weight, torch.tensor([[0.6, 0.8], [0.3, 0.4]]))
     assert torch.allclose(model[2].weight, torch.tensor([[0.0, -1.0], [1.0, 0.0], [0.6, 0.8]]))
-    big = BaselineLifter(BaselineConfig(hidden_size=64, init="kaiming"))
+    big = BaselineLifter(BaselineConfig(hidden_size=64, init="kaiming", max_norm_mode="row"))
     row_norms = lambda: torch.cat([m.weight.norm(dim=1) for m in linears(big)])  # noqa: E731
     assert row_norms().max() > 1.0  # He initialisation exceeds the bound
     apply_max_norm(big, 0.5)
@@ -100,7 +100,7 @@ def test_matrix_mode_clips_inside_the_graph_and_the_loop_does_not_project():
         stored = linear.parametrizations.weight.original
         assert stored.norm() > 1.0 and linear.weight.norm().item() == pytest.approx(1.0, rel=1e-5)
     config = BaselineConfig(max_norm=1.0, max_norm_mode="matrix")
-    assert not config.projects_max_norm and BaselineConfig().projects_max_norm
+    assert not config.projects_max_norm and BaselineConfig(max_norm_mode="row").projects_max_norm
     assert not BaselineConfig(max_norm=None).projects_max_norm
 
 

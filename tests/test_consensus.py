@@ -238,7 +238,8 @@ def test_training_lowers_the_loss_on_real_mocap(frames, tmp_path):
     source, _ = frames
     torch.manual_seed(0)
     config = ConsensusLifter.prepare_config(ConsensusConfig(hidden_size=32, num_blocks=1, dropout=0.0,
-                                                            group_size=8, min_groups_per_joint=3), source)
+                                                            group_size=8, min_groups_per_joint=3,
+                                                            max_norm_mode="row"), source)  # the whole-matrix clip of norm 1 suits the paper's width, not this tiny one (docs/baseline.md)
     model = ConsensusLifter(config)
     val = FrameSource(source.benchmark, "test", "gt", cameras=(0,), frame_stride=20)
     result = train(model, source, TrainConfig(epochs=3, batch_size=64, lr=3e-3, num_threads=1, device="cpu"),

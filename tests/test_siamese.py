@@ -50,7 +50,8 @@ def test_architecture_follows_the_paper():
     assert isinstance(model.encoder.stem[2], torch.nn.LeakyReLU)
     assert model.encoder.head.out_features == 3 * 128 and len(model.encoder.blocks) == 1
     # the decoder's first layer has no BatchNorm or Dropout after it
-    assert [type(layer) for layer in model.decoder.stem] == [torch.nn.Linear, torch.nn.LeakyReLU]
+    assert [isinstance(layer, kind) for layer, kind in zip(model.decoder.stem, (torch.nn.Linear, torch.nn.LeakyReLU))] \
+        == [True, True] and len(model.decoder.stem) == 2
     assert model.decoder.head.out_features == 3 * 16
     code = model.eval().encode(torch.randn(5, 34))
     assert code.shape == (5, 128, 3)

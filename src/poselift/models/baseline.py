@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from poselift.encoding import PoseNormalizer
 from poselift.errors import PoseliftError
@@ -30,6 +31,20 @@ from poselift.models.backbone import (
     masked_mean,
 )
 from poselift.models.base import LiftingModel
+
+
+@torch.no_grad()
+def _bake_clipped_weights(module: nn.Module) -> None:
+    """In place: every Linear with a "matrix" max-norm clip becomes a plain Linear holding the clipped weight.
+    (Not ``parametrize.remove_parametrizations``: on a deep copy it edits the class the original shares.)"""
+    for parent in list(module.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.Linear) and parametrize.is_parametrized(child, "weight"):
+                plain = nn.Linear(child.in_features, child.out_features, device=child.bias.device,
+                                  dtype=child.bias.dtype)
+                plain.weight.copy_(child.weight)
+                plain.bias.copy_(child.bias)
+                setattr(parent, name, plain)
 
 
 def _fuse_sequential(sequential: nn.Sequential) -> None:
@@ -83,7 +98,8 @@ class BaselineLifter(FrameLifting, LiftingModel):
     def fuse_for_inference(self) -> "BaselineLifter":
         """A copy for inference only: same outputs as this model in eval mode, computed faster.
 
-        Every ``Linear -> BatchNorm1d`` pair becomes one Linear (:func:`fold_batch_norm`, running
+        Each Linear's clipped weight ("matrix" max-norm) is stored as a plain weight, then every
+        ``Linear -> BatchNorm1d`` pair becomes one Linear (:func:`fold_batch_norm`, running
         statistics), Dropout (a no-op in eval mode) is removed and ReLUs work in place, so a forward
         pass is the six matrix products plus bias, ReLU and the residual sums: no pass over the
         activations for BatchNorm. Outputs agree with the unfused eval model to float32 rounding.
@@ -91,6 +107,7 @@ class BaselineLifter(FrameLifting, LiftingModel):
         so keep (and save) the original model for training and checkpoints.
         """
         fused = copy.deepcopy(self).eval()
+        _bake_clipped_weights(fused.network)
         for module in list(fused.network.modules()):
             if isinstance(module, nn.Sequential):
                 _fuse_sequential(module)
