@@ -10,10 +10,10 @@ from torch import nn
 from poselift.errors import PoseliftError
 from poselift.models.backbone import (
     BackboneConfig,
+    ClippedLinear,
     Dropout,
     ResidualBlock,
     ResidualMLP,
-    WholeNormClip,
     apply_max_norm,
 )
 from poselift.models.baseline import BaselineConfig, BaselineLifter
@@ -82,26 +82,42 @@ def test_apply_max_norm_bounds_rows():
     assert row_norms().max() <= 0.5 + 1e-6
 
 
-def test_whole_matrix_clip_known_answer_and_gradient():
-    weight = torch.tensor([[3.0, 0.0], [0.0, 4.0]], requires_grad=True)          # Frobenius norm 5
-    clipped = WholeNormClip(1.0)(weight)
-    torch.testing.assert_close(clipped, torch.tensor([[0.6, 0.0], [0.0, 0.8]]))
-    clipped.sum().backward()                                                      # d/dW of sum(W) / ||W||
-    expected = torch.ones(2, 2) / 5 - weight.detach() * 7 / 125
-    torch.testing.assert_close(weight.grad, expected)
-    small = torch.tensor([[0.3, 0.4]])
-    assert torch.equal(WholeNormClip(1.0)(small), small)                         # inside the bound: unchanged
+def test_clipped_linear_known_answer_and_gradient():
+    layer = ClippedLinear(2, 2, clip_norm=1.0).double()
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[3.0, 0.0], [0.0, 4.0]]))                  # Frobenius norm 5
+        layer.bias.copy_(torch.tensor([1.0, -1.0]))
+    torch.testing.assert_close(layer.effective_weight(), torch.tensor([[0.6, 0.0], [0.0, 0.8]], dtype=torch.double))
+    features = torch.tensor([[1.0, 2.0]], dtype=torch.double)
+    torch.testing.assert_close(layer(features), torch.tensor([[1.6, 0.6]], dtype=torch.double))   # bias not clipped
+    # the gradient is that of x @ (W c / max(||W||, c)).T + b through autograd, clipped or not, any leading dims
+    for size in (10.0, 0.01):                                                     # 0.01: inside the bound
+        torch.manual_seed(0)
+        layer = ClippedLinear(6, 4, clip_norm=1.0).double()
+        with torch.no_grad():
+            layer.weight.mul_(size)
+        weight = layer.weight.detach().clone().requires_grad_(True)
+        inputs = torch.randn(3, 5, 6, dtype=torch.double, requires_grad=True)
+        reference = inputs @ (weight / weight.norm().clamp(min=1.0)).T + layer.bias.detach()
+        grad_output = torch.randn_like(reference)
+        expected = torch.autograd.grad(reference, (inputs, weight), grad_output)
+        got = torch.autograd.grad(layer(inputs), (inputs, layer.weight), grad_output)
+        for want, have in zip(expected, got):
+            torch.testing.assert_close(have, want)
 
 
 def test_matrix_mode_clips_inside_the_graph_and_the_loop_does_not_project():
     torch.manual_seed(0)
     mlp = ResidualMLP(6, 3, hidden=32, num_blocks=1, init="kaiming", max_norm=1.0, max_norm_mode="matrix")
     for linear in linears(mlp):
-        stored = linear.parametrizations.weight.original
-        assert stored.norm() > 1.0 and linear.weight.norm().item() == pytest.approx(1.0, rel=1e-5)
+        assert isinstance(linear, ClippedLinear)
+        assert linear.weight.norm() > 1.0 and linear.effective_weight().norm().item() == pytest.approx(1.0, rel=1e-5)
     config = BaselineConfig(max_norm=1.0, max_norm_mode="matrix")
     assert not config.projects_max_norm and BaselineConfig(max_norm_mode="row").projects_max_norm
     assert not BaselineConfig(max_norm=None).projects_max_norm
+    before = [linear.weight.clone() for linear in linears(mlp)]
+    apply_max_norm(mlp, 0.5)                                                      # a clipped layer is left alone
+    assert all(torch.equal(old, linear.weight) for old, linear in zip(before, linears(mlp)))
 
 
 def test_matrix_mode_model_fuses_and_round_trips_its_state(tmp_path):

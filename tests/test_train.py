@@ -73,7 +73,7 @@ def test_max_norm_after_training(trained, tmp_path):
     clipped = small_model(0)               # the default "matrix" mode: every weight the forward uses within norm 1
     train(clipped, SyntheticPoseSource(128, seed=1), TrainConfig(epochs=1, batch_size=32, num_threads=1, device="cpu"),
           tmp_path / "matrix", quiet=True)
-    assert max(float(m.weight.detach().norm()) for m in clipped.modules() if isinstance(m, nn.Linear)) <= 1.0 + 1e-5
+    assert max(float(m.effective_weight().norm()) for m in clipped.modules() if isinstance(m, nn.Linear)) <= 1.0 + 1e-5
     for enabled in (True, False):          # "row" mode: the loop's projection, switched by TrainConfig.max_norm
         row_mode = small_model(0, init="kaiming", max_norm_mode="row")
         config = TrainConfig(epochs=1, batch_size=32, max_norm=enabled, num_threads=1, device="cpu")

@@ -14,7 +14,7 @@ linear head). Their options (:class:`BackboneConfig`, a base of every model conf
   ``<= max_norm`` after every optimiser step (:func:`apply_max_norm`, run by the training loop);
   ``"matrix"`` is Martinez et al.'s code: every weight matrix is used as
   ``W * min(1, max_norm / ||W||_F)`` inside the forward pass (``tf.clip_by_norm(w, 1)``), so the
-  stored weight is unchanged and the gradient flows through the clip (:class:`WholeNormClip`).
+  stored weight is unchanged and the gradient flows through the clip (:class:`ClippedLinear`).
 
 Why the choice matters: a Linear feeding a BatchNorm gives outputs independent of its weight scale,
 but Adam moves every weight by about the learning rate per step whatever its size, so large initial
@@ -37,7 +37,6 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.nn.utils import parametrize
 
 from poselift.errors import PoseliftError
 from poselift.geometry import root_relative
@@ -124,15 +123,69 @@ class Dropout(nn.Dropout):
         return features * keep * (1.0 / (1.0 - self.p))
 
 
-class WholeNormClip(nn.Module):
-    """Parametrisation ``W -> W * min(1, max_norm / ||W||_F)`` (the whole matrix's norm, inside the graph)."""
+class _ClippedLinearFunction(torch.autograd.Function):
+    """``y = s * (x @ W.T) + b`` with ``s = c / max(||W||_F, c)``: one scalar per forward, and a backward
+    that applies the clip's gradient in place (``dL/dW = s * G - s * <G, W> / ||W||^2 * W`` when clipped,
+    ``G = dL/dy.T @ x``), instead of autograd materialising the clipped matrix and its gradient."""
 
-    def __init__(self, max_norm: float):
-        super().__init__()
-        self.max_norm = float(max_norm)
+    @staticmethod
+    def forward(ctx, features: Tensor, weight: Tensor, bias: Tensor, clip_norm: float) -> Tensor:
+        norm = float(torch.linalg.vector_norm(weight))
+        scale = clip_norm / max(norm, clip_norm)
+        ctx.save_for_backward(features, weight)
+        ctx.scale, ctx.clipped, ctx.norm = scale, norm > clip_norm, norm
+        return torch.addmm(bias, features, weight.t(), alpha=scale)
 
-    def forward(self, weight: Tensor) -> Tensor:
-        return weight * (self.max_norm / weight.norm().clamp(min=self.max_norm))
+    @staticmethod
+    def backward(ctx, grad_output: Tensor):
+        features, weight = ctx.saved_tensors
+        grad_features = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[0]:
+            grad_features = torch.mm(grad_output, weight).mul_(ctx.scale)
+        if ctx.needs_input_grad[1]:
+            grad_weight = torch.mm(grad_output.t(), features)
+            if ctx.clipped:
+                along_weight = float(torch.vdot(grad_weight.flatten(), weight.flatten())) / ctx.norm**2
+                grad_weight.mul_(ctx.scale).add_(weight, alpha=-ctx.scale * along_weight)
+        if ctx.needs_input_grad[2]:
+            grad_bias = grad_output.sum(0)
+        return grad_features, grad_weight, grad_bias, None
+
+
+class ClippedLinear(nn.Linear):
+    """``nn.Linear`` whose weight is used as ``W * min(1, clip_norm / ||W||_F)``: Martinez et al.'s
+    ``tf.clip_by_norm(w, 1)`` inside the graph (the stored weight is unchanged, the gradient flows
+    through the clip; the bias is not clipped). ``(B, in) -> (B, out)``; same state dict as ``nn.Linear``."""
+
+    def __init__(self, in_features: int, out_features: int, clip_norm: float = 1.0, **options):
+        super().__init__(in_features, out_features, **options)
+        self.clip_norm = float(clip_norm)
+
+    def forward(self, features: Tensor) -> Tensor:
+        if features.ndim != 2:                           # the fused product takes (B, in); keep any leading dims
+            return self(features.reshape(-1, features.shape[-1])).reshape(*features.shape[:-1], -1)
+        return _ClippedLinearFunction.apply(features, self.weight, self.bias, self.clip_norm)
+
+    @torch.no_grad()
+    def effective_weight(self) -> Tensor:
+        """``(out, in)``: the weight the layer uses."""
+        return self.weight * (self.clip_norm / max(float(self.weight.norm()), self.clip_norm))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, clip_norm={self.clip_norm}"
+
+
+@torch.no_grad()
+def clip_linears(module: nn.Module, clip_norm: float) -> None:
+    """In place: every ``nn.Linear`` inside ``module`` becomes a :class:`ClippedLinear` with the same weights."""
+    for parent in list(module.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is nn.Linear:
+                clipped = ClippedLinear(child.in_features, child.out_features, clip_norm,
+                                        device=child.weight.device, dtype=child.weight.dtype)
+                clipped.weight.copy_(child.weight)
+                clipped.bias.copy_(child.bias)
+                setattr(parent, name, clipped)
 
 
 def dense_unit(
@@ -203,8 +256,7 @@ class ResidualMLP(nn.Module):
         elif init != "torch":
             raise PoseliftError(f"init must be one of {', '.join(INITS)}, got {init!r}")
         if max_norm is not None and max_norm_mode == "matrix":
-            for linear in linears:
-                parametrize.register_parametrization(linear, "weight", WholeNormClip(max_norm))
+            clip_linears(self, max_norm)
         elif max_norm_mode not in MAX_NORM_MODES:
             raise PoseliftError(f"max_norm_mode must be one of {', '.join(MAX_NORM_MODES)}, got {max_norm_mode!r}")
 
@@ -218,8 +270,9 @@ def fold_batch_norm(linear: nn.Linear, batch_norm: nn.BatchNorm1d) -> nn.Linear:
 
     ``BN(Wx + b) = s * (Wx + b - mean) + beta`` with ``s = gamma / sqrt(var + eps)``, i.e. a Linear
     with weight ``s[:, None] * W`` and bias ``s * (b - mean) + beta``; ``(B, in) -> (B, out)``.
-    ``W`` is the weight the layer uses (after a :class:`WholeNormClip`, if it has one).
+    ``W`` is the weight the layer uses (:meth:`ClippedLinear.effective_weight` for a clipped layer).
     """
+    weight = linear.effective_weight() if isinstance(linear, ClippedLinear) else linear.weight
     scale = batch_norm.running_var.add(batch_norm.eps).rsqrt()
     if batch_norm.affine:
         scale = scale * batch_norm.weight
@@ -227,7 +280,7 @@ def fold_batch_norm(linear: nn.Linear, batch_norm: nn.BatchNorm1d) -> nn.Linear:
     bias = linear.bias if linear.bias is not None else torch.zeros_like(batch_norm.running_mean)
     folded = nn.Linear(linear.in_features, linear.out_features, device=linear.weight.device,
                        dtype=linear.weight.dtype)
-    folded.weight.copy_(linear.weight * scale[:, None])
+    folded.weight.copy_(weight * scale[:, None])
     folded.bias.copy_(bias * scale + shift)
     return folded
 
@@ -237,9 +290,9 @@ def apply_max_norm(model: nn.Module, max_norm: float) -> None:
     """Rescale every row (one output unit) of every ``nn.Linear`` weight to L2 norm <= ``max_norm``
     (the "row" mode's projection); other layers with weights (e.g. grouped linear layers) apply it
     through their own ``apply_max_norm``. All rows are rescaled in one fused pass per layer. A layer
-    with a "matrix" mode clip (:class:`WholeNormClip`) is left alone: its clip already bounds it."""
+    with a "matrix" mode clip (:class:`ClippedLinear`) is left alone: its clip already bounds it."""
     for module in model.modules():
-        if isinstance(module, nn.Linear) and parametrize.is_parametrized(module, "weight"):
+        if isinstance(module, ClippedLinear):
             continue
         if isinstance(module, nn.Linear):
             weight = module.weight

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils import parametrize
 
 from poselift.encoding import PoseNormalizer
 from poselift.errors import PoseliftError
 from poselift.models.backbone import (
     BackboneConfig,
+    ClippedLinear,
     FrameLifting,
     ResidualMLP,
     fold_batch_norm,
@@ -35,14 +35,13 @@ from poselift.models.base import LiftingModel
 
 @torch.no_grad()
 def _bake_clipped_weights(module: nn.Module) -> None:
-    """In place: every Linear with a "matrix" max-norm clip becomes a plain Linear holding the clipped weight.
-    (Not ``parametrize.remove_parametrizations``: on a deep copy it edits the class the original shares.)"""
+    """In place: every :class:`ClippedLinear` ("matrix" max-norm) becomes a plain Linear holding the weight it uses."""
     for parent in list(module.modules()):
         for name, child in list(parent.named_children()):
-            if isinstance(child, nn.Linear) and parametrize.is_parametrized(child, "weight"):
+            if isinstance(child, ClippedLinear):
                 plain = nn.Linear(child.in_features, child.out_features, device=child.bias.device,
                                   dtype=child.bias.dtype)
-                plain.weight.copy_(child.weight)
+                plain.weight.copy_(child.effective_weight())
                 plain.bias.copy_(child.bias)
                 setattr(parent, name, plain)
 

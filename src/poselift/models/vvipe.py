@@ -51,6 +51,7 @@ from poselift.errors import PoseliftError, ShapeError
 from poselift.geometry import array_kind, axis_angle_to_matrix, canonicalize, rotation_about_z
 from poselift.models.backbone import (
     BackboneConfig,
+    ClippedLinear,
     FrameLifting,
     ResidualMLP,
     eval_mode,
@@ -509,9 +510,10 @@ class VvipeLifter(FrameLifting, LiftingModel):
         if not self.pose_vae.normalizer.is_fitted:
             raise PoseliftError(f"{path}: the stage-1 model was never trained (its pose size is not fitted)")
         bound = self.config.max_norm
-        if bound is not None:
-            largest = max(float(module.weight.detach().norm(dim=1).max()) for module in self.pose_vae.modules()
-                          if isinstance(module, nn.Linear))
+        projected = [module for module in self.pose_vae.modules()             # what the loop's row projection
+                     if isinstance(module, nn.Linear) and not isinstance(module, ClippedLinear)]  # would touch
+        if self.config.projects_max_norm and projected:
+            largest = max(float(module.weight.detach().norm(dim=1).max()) for module in projected)
             if largest > bound * (1 + 1e-5):
                 raise PoseliftError(f"{path}: stage-1 weights have rows of norm up to {largest:.3g}, above this "
                                     f"model's max_norm={bound}, which would change the frozen decoder; train stage 2 "
