@@ -46,7 +46,9 @@ class Report:
 
 REPORTS = (
     Report("backbone-ablation", "docs/baseline.md", "backbone_ablation", "print_tables",
-           "backbone_ablation/summary.json"),
+           "backbone_ablation/summary.json", (("sections", ("ablation",)),)),
+    Report("backbone-widths", "docs/baseline.md", "backbone_ablation", "print_tables",
+           "backbone_ablation/summary.json", (("sections", ("widths",)),)),
     Report("curve-baseline", "docs/baseline.md", "learning_curves", "print_table", "curves/baseline/summary.json"),
     Report("baseline-converged", "docs/baseline.md", "baseline_accuracy", "print_tables",
            "baseline/summary.json"),
