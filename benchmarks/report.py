@@ -33,7 +33,8 @@ RESULTS = BENCHMARKS / "results"
 @dataclass(frozen=True)
 class Report:
     """One generated block: ``doc`` (relative to the repository), the script ``module`` in benchmarks/
-    and its ``function(results, **arguments)`` that prints the table, the ``results`` JSON it reads, and
+    and its ``function(results, **arguments)`` that prints the table, the ``results`` JSON it reads (""
+    passes the whole ``benchmarks/results`` folder, for tables assembled from several), and
     ``arguments`` as ``(keyword, value)`` pairs (e.g. ``(("sections", ("headline",)),)``: one section's tables)."""
 
     name: str
@@ -45,13 +46,14 @@ class Report:
 
 
 REPORTS = (
+    Report("readme-models", "README.md", "overview", "print_models", ""),
+    Report("readme-comparisons", "README.md", "overview", "print_comparisons", ""),
+    Report("readme-retrieval", "README.md", "overview", "print_retrieval", ""),
     Report("backbone-ablation", "docs/baseline.md", "backbone_ablation", "print_tables",
            "backbone_ablation/summary.json", (("sections", ("ablation",)),)),
     Report("backbone-widths", "docs/baseline.md", "backbone_ablation", "print_tables",
            "backbone_ablation/summary.json", (("sections", ("widths",)),)),
     Report("curve-baseline", "docs/baseline.md", "learning_curves", "print_table", "curves/baseline/summary.json"),
-    Report("baseline-converged", "docs/baseline.md", "baseline_accuracy", "print_tables",
-           "baseline/summary.json"),
     Report("training-speed", "docs/speed.md", "bench_training_speed", "print_report",
            "speed/training_2threads.json"),
     Report("siamese-weight", "docs/siamese.md", "siamese_accuracy", "print_tables", "siamese/summary.json",
@@ -112,7 +114,7 @@ def render(report: Report) -> str:
     if str(BENCHMARKS) not in sys.path:
         sys.path.insert(0, str(BENCHMARKS))
     function = getattr(importlib.import_module(report.module), report.function)
-    results = json.loads((RESULTS / report.results).read_text())
+    results = json.loads((RESULTS / report.results).read_text()) if report.results else RESULTS
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         function(results, **dict(report.arguments))
