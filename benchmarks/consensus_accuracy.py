@@ -51,7 +51,17 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
-from sweep import Sweep, add_sweep_arguments, mean_std, open_sweep, over_seeds, run_sections, spec, summary_header
+from sweep import (
+    Sweep,
+    add_sweep_arguments,
+    mean_std,
+    open_sweep,
+    over_seeds,
+    print_sections,
+    run_sections,
+    spec,
+    summary_header,
+)
 
 from poselift.checkpoint import load_checkpoint
 from poselift.cli import _parse_assignments
@@ -318,9 +328,7 @@ TABLES = {"headline": print_headline, "group_sizes": print_group_sizes, "ablatio
 
 def print_tables(summary: dict, sections=None) -> None:
     """Print the markdown tables of ``sections`` (default: every section the summary holds)."""
-    for name, print_section in TABLES.items():
-        if name in summary["results"] and (sections is None or name in sections):
-            print_section(summary)
+    print_sections(TABLES, summary, sections)
 
 
 def parse_args(argv=None):

@@ -52,7 +52,17 @@ import itertools
 from pathlib import Path
 
 import numpy as np
-from sweep import Sweep, add_sweep_arguments, mean_std, open_sweep, over_seeds, run_sections, spec, summary_header
+from sweep import (
+    Sweep,
+    add_sweep_arguments,
+    mean_std,
+    open_sweep,
+    over_seeds,
+    print_sections,
+    run_sections,
+    spec,
+    summary_header,
+)
 
 from poselift.camera import to_world_frame
 from poselift.errors import PoseliftError
@@ -345,9 +355,7 @@ TABLES = {"headline": print_headline, "views": print_views, "stability": print_s
 
 def print_tables(summary: dict, sections=None) -> None:
     """Print the markdown tables of ``sections`` (default: every section the summary holds)."""
-    for name, print_section in TABLES.items():
-        if name in summary["results"] and (sections is None or name in sections):
-            print_section(summary)
+    print_sections(TABLES, summary, sections)
 
 
 def parse_args(argv=None):

@@ -37,7 +37,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sweep import Sweep, add_sweep_arguments, mean_std, open_sweep, over_seeds, run_sections, spec, summary_header
+from sweep import (
+    Sweep,
+    add_sweep_arguments,
+    mean_std,
+    open_sweep,
+    over_seeds,
+    print_sections,
+    run_sections,
+    spec,
+    summary_header,
+)
 
 from poselift.camera import virtual_camera
 from poselift.data.datasets import FrameSource
@@ -293,9 +303,7 @@ TABLES = {"weight": print_weight, "headline": print_headline, "ablations": print
 
 def print_tables(summary: dict, sections=None) -> None:
     """Print the markdown tables of ``sections`` (default: every section the summary holds)."""
-    for name, print_section in TABLES.items():
-        if name in summary["results"] and (sections is None or name in sections):
-            print_section(summary)
+    print_sections(TABLES, summary, sections)
 
 
 def parse_args(argv=None):

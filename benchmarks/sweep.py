@@ -132,6 +132,14 @@ def mean_std(values: dict, digits: int = 1) -> str:
     return f"{values['mean']:.{digits}f}"
 
 
+def print_sections(tables: dict, summary: dict, sections=None) -> None:
+    """Print the markdown tables of ``sections`` (default: every section the summary holds); ``tables``
+    maps a section name to its printing function, in the order to print."""
+    for name, print_section in tables.items():
+        if name in summary["results"] and (sections is None or name in sections):
+            print_section(summary)
+
+
 def schedule_of(args) -> dict:
     """The :class:`TrainConfig` fields every run of a sweep shares, from the common options."""
     return dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, num_threads=args.threads,

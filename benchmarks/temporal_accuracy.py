@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 import torch
-from sweep import Sweep, add_sweep_arguments, mean_std, open_sweep, run_sections, spec, summary_header
+from sweep import Sweep, add_sweep_arguments, mean_std, open_sweep, print_sections, run_sections, spec, summary_header
 from sweep import over_seeds as sweep_over_seeds
 
 from poselift.cli import _parse_assignments
@@ -242,9 +242,7 @@ TABLES = {"headline": print_headline, "variant": print_variant, "lengths": print
 
 def print_tables(summary: dict, sections=None) -> None:
     """Print the markdown tables of ``sections`` (default: every section the summary holds)."""
-    for name, print_section in TABLES.items():
-        if name in summary["results"] and (sections is None or name in sections):
-            print_section(summary)
+    print_sections(TABLES, summary, sections)
 
 
 def parse_args(argv=None):

@@ -52,7 +52,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sweep import Sweep, add_sweep_arguments, mean_std, open_sweep, over_seeds, run_sections, spec, summary_header
+from sweep import (
+    Sweep,
+    add_sweep_arguments,
+    mean_std,
+    open_sweep,
+    over_seeds,
+    print_sections,
+    run_sections,
+    spec,
+    summary_header,
+)
 
 from poselift.encoding import scale_normalize_2d
 from poselift.fileio import atomic_path, write_text_atomic
@@ -436,9 +446,7 @@ TABLES = {"hits": print_hits, "lifting": print_lifting, "kl": print_kl, "triplet
 
 def print_tables(summary: dict, sections=None) -> None:
     """Print the markdown tables of ``sections`` (default: every section the summary holds)."""
-    for name, print_section in TABLES.items():
-        if name in summary["results"] and (sections is None or name in sections):
-            print_section(summary)
+    print_sections(TABLES, summary, sections)
 
 
 def parse_args(argv=None):
