@@ -65,10 +65,11 @@ from sweep import (
 )
 
 from poselift.camera import to_world_frame
+from poselift.data.datasets import MultiViewSource
 from poselift.errors import PoseliftError
 from poselift.io import load_poses_3d
 from poselift.lift import load_model
-from poselift.models.selfsup import PAPER_VIRTUAL_STEP_DEG, MultiViewSource
+from poselift.models.selfsup import PAPER_VIRTUAL_STEP_DEG
 from poselift.relative_pose import rig_from_views, rotation_error_deg
 from poselift.train import TrainConfig, train
 

@@ -7,16 +7,14 @@ import pytest
 import torch
 
 from poselift.camera import h36m_rig, to_camera_frame
-from poselift.data.datasets import camera_tensors
+from poselift.data.datasets import MultiViewSource, camera_tensors
 from poselift.errors import PoseliftError
 from poselift.models.selfsup import (
-    MultiViewSource,
     SelfSupConfig,
     SelfSupervisedLifter,
     geometric_terms,
     paper_virtual_cameras,
     relative_transform,
-    selfsup_sources,
     transform_between_views,
     weighted_reprojection_error,
 )
@@ -244,10 +242,9 @@ def test_plain_reprojection_variant_and_bad_options(small_benchmark):
     terms = model.loss(source.batch(torch.arange(8)))
     assert float(terms["pretraining"]) == 0.0
     assert torch.allclose(terms["loss"], terms["reproj"])
-    from poselift.recipes import DataOptions
+    from poselift.recipes import DataOptions, training_sources
     with pytest.raises(PoseliftError, match="flip"):
-        selfsup_sources(small_benchmark, DataOptions(flip=True), (0, 1, 2, 3), (0, 1, 2, 3), [], 1,
-                            ("train", "test"))
+        training_sources(small_benchmark, DataOptions(flip=True), "views")
 
 
 def test_recordings_give_the_same_batches_as_the_benchmark(small_benchmark):

@@ -30,11 +30,10 @@ import torch
 
 from poselift.camera import virtual_rig
 from poselift.data.benchmark import load_benchmark
-from poselift.data.datasets import FramePairSource, FrameSource, WindowSource
+from poselift.data.datasets import FramePairSource, FrameSource, MultiViewSource, WindowSource
 from poselift.errors import PoseliftError
 from poselift.fileio import write_text_atomic
 from poselift.models.registry import MODEL_KINDS, build_config
-from poselift.models.selfsup import selfsup_sources
 from poselift.train import TrainConfig, train
 
 PAPER_DECAYS = 48
@@ -120,8 +119,24 @@ def _window_sources(benchmark, options: DataOptions, cameras, val_cameras, virtu
     return train_source, val_source
 
 
+def _view_sources(benchmark, options: DataOptions, cameras, val_cameras, virtual, sequence_length: int, splits):
+    """The same frame by two cameras, 2D and cameras only (self-supervised training), validated on single
+    frames with 3D (``splits``: the split trained on, the split validated
+    on or None). ``sequence_length`` is unused."""
+    unsupported = [flag for flag, used in (("flip", options.flip), ("joint dropout", options.joint_dropout > 0))
+                   if used]
+    if unsupported:
+        raise PoseliftError(f"{', '.join(unsupported)}: not available for self-supervised multi-view training "
+                            "(a mirrored view is not a camera)")
+    train_source = MultiViewSource(benchmark, splits[0], options.input, cameras=cameras, virtual_cameras=virtual,
+                                   frame_stride=options.frame_stride)
+    val_source = None if splits[1] is None else FrameSource(benchmark, splits[1], options.input,
+                                                            cameras=val_cameras, frame_stride=5)
+    return train_source, val_source
+
+
 SOURCE_BUILDERS = {"frames": _frame_sources, "pairs": _pair_sources, "windows": _window_sources,
-                   "views": selfsup_sources}
+                   "views": _view_sources}
 
 
 def training_sources(benchmark, options: DataOptions, source_kind: str = "frames", sequence_length: int = 1):

@@ -121,7 +121,7 @@ def rig_from_views(keypoints_2d_px, cameras: list[Camera], distances_mm, confide
 
     Each other camera's pose relative to camera 0 comes from :func:`relative_pose` on the joints both
     saw, so the result can stand in for a calibration (e.g. for
-    :meth:`poselift.models.selfsup.MultiViewSource.from_recordings`).
+    :meth:`poselift.data.datasets.MultiViewSource.from_recordings`).
 
     Args:
         keypoints_2d_px: ``(C, F, J, 2)`` px of the C cameras over the same F frames (NaN where missing).

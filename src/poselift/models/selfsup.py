@@ -50,16 +50,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from poselift.camera import Camera, project_points, to_camera_frame, to_world_frame, undistort_pixels, virtual_rig
-from poselift.data.benchmark import Benchmark
-from poselift.data.datasets import INPUTS, FrameSource, camera_tensors
 from poselift.encoding import PoseNormalizer, _Moments
 from poselift.errors import PoseliftError, ShapeError
-from poselift.geometry import triangulate_dlt
 from poselift.models.backbone import BackboneConfig, FrameLifting, ResidualMLP, frame_mpjpe_mm, masked_mean
 from poselift.models.base import LiftingModel
 
@@ -456,7 +452,7 @@ class SelfSupervisedLifter(FrameLifting, LiftingModel):
 
 
 # ----------------------------------------------------------------------------------------------
-# data: the same frame by two cameras, 2D only
+# the paper's augmentation (its training pairs: poselift.data.datasets.MultiViewSource)
 # ----------------------------------------------------------------------------------------------
 
 
@@ -466,143 +462,8 @@ def paper_virtual_cameras(cameras: list[Camera], exclude_near: list[Camera] | No
     return virtual_rig(cameras, step_deg=PAPER_VIRTUAL_STEP_DEG, exclude_near=exclude_near)
 
 
-class MultiViewSource(torch.utils.data.Dataset):
-    """The same frame seen by two different cameras, with 2D, confidences and cameras only.
-
-    Sample ``i`` is frame ``frames[i // P]`` with the ordered pair ``pairs[i % P]`` of the chosen
-    benchmark cameras. With ``virtual_cameras`` each view's camera is instead drawn uniformly from the
-    pool (the chosen cameras, then the virtual ones), the two different; a virtual camera's 2D is the
-    projection of the frame triangulated from the chosen cameras' 2D (:func:`triangulate_dlt`,
-    confidence-weighted), with each joint's confidence the mean of its real views' confidences. No
-    3D ground truth is read, ever: not even for the augmentation.
-
-    Args:
-        benchmark: a loaded benchmark. split: "train", "test" or "all". input: "gt" or "noisy".
-        cameras: benchmark camera indices (>= 2). virtual_cameras: extra cameras or None.
-        frame_stride: keep every k-th frame.
-    """
-
-    def __init__(self, benchmark: Benchmark, split: str = "train", input: str = "gt", cameras=(0, 1, 2, 3),
-                 virtual_cameras: list[Camera] | None = None, frame_stride: int = 1):
-        if input not in INPUTS:
-            raise PoseliftError(f"unknown 2D input {input!r}; use one of {', '.join(INPUTS)}")
-        self.input = input
-        frames = torch.nonzero(benchmark.frame_mask(split)).squeeze(1)[::frame_stride]
-        self._setup(benchmark.keypoints_2d[input], benchmark.confidence[input], benchmark.cameras, cameras, frames,
-                    virtual_cameras)
-
-    @classmethod
-    def from_recordings(cls, keypoints_2d, confidence, cameras: list[Camera],
-                        virtual_cameras: list[Camera] | None = None) -> "MultiViewSource":
-        """A source over synchronised recordings instead of a benchmark (e.g. real calibrated videos).
-
-        Args:
-            keypoints_2d: ``(C, F, J, 2)`` px of the C cameras over F frames (NaN where missing).
-            confidence: ``(C, F, J)`` in [0, 1]. cameras: the C calibrated cameras.
-        """
-        keypoints = torch.as_tensor(np.asarray(keypoints_2d), dtype=torch.float32)
-        confidence_t = torch.nan_to_num(torch.as_tensor(np.asarray(confidence), dtype=torch.float32))
-        if keypoints.ndim != 4 or keypoints.shape[0] != len(cameras) or confidence_t.shape != keypoints.shape[:-1]:
-            raise ShapeError(f"recordings: expected keypoints_2d (C={len(cameras)}, F, J, 2) and confidence "
-                             f"(C, F, J), got {tuple(keypoints.shape)} and {tuple(confidence_t.shape)}")
-        source = cls.__new__(cls)
-        source.input = "recorded"
-        source._setup(keypoints, confidence_t, list(cameras), range(len(cameras)), torch.arange(keypoints.shape[1]),
-                      virtual_cameras)
-        return source
-
-    def _setup(self, keypoints_2d: Tensor, confidence: Tensor, real_cameras: list[Camera], cameras, frames: Tensor,
-               virtual_cameras: list[Camera] | None) -> None:
-        """Keep the chosen frames' 2D ``(C, F, J, 2)``/``(C, F, J)`` of every real camera (and triangulate
-        them for the virtual cameras)."""
-        camera_list = [int(camera) for camera in cameras]
-        if len(camera_list) < 2:
-            raise PoseliftError(f"multi-view training needs at least two cameras, got {camera_list}")
-        self.camera_ids = torch.tensor(camera_list, dtype=torch.long)
-        self.pairs = torch.tensor([(a, b) for a in camera_list for b in camera_list if a != b], dtype=torch.long)
-        self.frames = frames
-        self.virtual_cameras = list(virtual_cameras or [])
-        self.num_real = len(real_cameras)
-        self._cameras = camera_tensors(real_cameras + self.virtual_cameras)
-        self._keypoints = keypoints_2d[:, frames].float()
-        self._confidence = confidence[:, frames].float()
-        self._triangulated = None
-        if self.virtual_cameras:
-            chosen = self.camera_ids
-            self._triangulated = triangulate_dlt(self._keypoints[chosen], [real_cameras[i] for i in camera_list],
-                                                 self._confidence[chosen])                      # (F, J, 3) world
-            self._virtual_confidence = self._confidence[chosen].mean(dim=0)                        # (F, J)
-
-    def __len__(self) -> int:
-        return len(self.frames) * len(self.pairs)
-
-    def __getitem__(self, index: int) -> dict[str, Tensor]:
-        return {key: value[0] for key, value in self.batch(torch.tensor([index])).items()}
-
-    @property
-    def camera_pool(self) -> Tensor:
-        """Camera indices a view can come from, ``(P,)``: the chosen benchmark cameras, then the virtual
-        ones (numbered after the benchmark's cameras)."""
-        virtual = torch.arange(self.num_real, self.num_real + len(self.virtual_cameras))
-        return torch.cat([self.camera_ids, virtual])
-
-    def _view(self, position: Tensor, camera: Tensor, suffix: str) -> dict[str, Tensor]:
-        """One view of the frames at ``position`` (B,) in :attr:`frames` filmed by ``camera`` (B,)."""
-        params = {key: value[camera] for key, value in self._cameras.items()}
-        real_camera = camera.clamp(max=self.num_real - 1)
-        keypoints = self._keypoints[real_camera, position]
-        confidence = self._confidence[real_camera, position]
-        if self._triangulated is not None:
-            is_virtual = camera >= self.num_real
-            points_cam = to_camera_frame(self._triangulated[position], params["rotation"], params["position"])
-            projected = project_points(points_cam, params["focal"], params["principal"], params["radial"],
-                                       params["tangential"])
-            seen = torch.isfinite(projected).all(dim=-1) & (points_cam[..., 2] > 0)
-            virtual_confidence = torch.where(seen, self._virtual_confidence[position], 0.0)
-            projected = torch.where(seen[..., None], projected, torch.nan)
-            keypoints = torch.where(is_virtual[:, None, None], projected, keypoints)
-            confidence = torch.where(is_virtual[:, None], virtual_confidence, confidence)
-        view = {"keypoints_2d": keypoints, "confidence": confidence, "camera": camera}
-        view.update({key: params[key] for key in ("rotation", "position", "focal", "principal", "radial",
-                                                  "tangential", "image_size")})
-        return {f"{key}{suffix}": value for key, value in view.items()}
-
-    def batch(self, indices: Tensor, generator: torch.Generator | None = None) -> dict[str, Tensor]:
-        """Keys with suffix ``_1`` / ``_2``: keypoints_2d (B,J,2) px, confidence (B,J), rotation (B,3,3)
-        world->camera, position (B,3) camera centre mm, focal (B,2), principal (B,2), radial (B,3),
-        tangential (B,2), image_size (B,2), camera (B,); plus frame (B,). No 3D key."""
-        position = indices // len(self.pairs)
-        pair = self.pairs[indices % len(self.pairs)]
-        camera_1, camera_2 = pair[:, 0], pair[:, 1]
-        if self.virtual_cameras:
-            pool = self.camera_pool
-            first = torch.randint(len(pool), (len(indices),), generator=generator)
-            second = (first + torch.randint(1, len(pool), (len(indices),), generator=generator)) % len(pool)
-            camera_1, camera_2 = pool[first], pool[second]
-        batch = {"frame": self.frames[position]}
-        batch.update(self._view(position, camera_1, "_1"))
-        batch.update(self._view(position, camera_2, "_2"))
-        return batch
-
-
-def selfsup_sources(benchmark: Benchmark, options, cameras, val_cameras, virtual, sequence_length: int, splits):
-    """The ``"views"`` entry of :data:`poselift.recipes.SOURCE_BUILDERS`: 2D-only multi-view pairs for
-    training, single frames with 3D for validation (``splits``: the split trained on, the split validated
-    on or None). ``sequence_length`` is unused."""
-    unsupported = [flag for flag, used in (("flip", options.flip), ("joint dropout", options.joint_dropout > 0))
-                   if used]
-    if unsupported:
-        raise PoseliftError(f"{', '.join(unsupported)}: not available for self-supervised multi-view training "
-                            "(a mirrored view is not a camera)")
-    train_source = MultiViewSource(benchmark, splits[0], options.input, cameras=cameras, virtual_cameras=virtual,
-                                   frame_stride=options.frame_stride)
-    val_source = None if splits[1] is None else FrameSource(benchmark, splits[1], options.input,
-                                                            cameras=val_cameras, frame_stride=5)
-    return train_source, val_source
-
-
 __all__ = [
-    "SelfSupConfig", "SelfSupervisedLifter", "MultiViewSource", "TwoDimensionalNormalizer", "selfsup_sources",
+    "SelfSupConfig", "SelfSupervisedLifter", "TwoDimensionalNormalizer",
     "paper_virtual_cameras", "transform_between_views", "relative_transform", "reproject",
     "weighted_reprojection_error", "pose_disagreement", "geometric_terms", "refuse_ground_truth",
 ]
