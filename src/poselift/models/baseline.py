@@ -3,12 +3,13 @@
 Method: z-scored 2D keypoints ``(2J)`` -> ``Linear(2J, 1024)`` + BatchNorm + ReLU + Dropout(0.5) ->
 two residual blocks, each ``[Linear(1024, 1024), BatchNorm, ReLU, Dropout] x 2`` with a skip
 connection around the pair -> ``Linear(1024, 3(J-1))`` = z-scored root-relative 3D without the root.
-Loss: mean squared error in that normalised 3D space. Every Linear weight is kept within a
-max-norm of 1 (:func:`apply_max_norm`, run by the training loop after each optimiser step).
-About 4.3 M parameters for J = 17.
+Loss: mean squared error in that normalised 3D space. Every weight matrix is used clipped to
+Frobenius norm 1 inside the graph (their code's ``tf.clip_by_norm(w, 1)``; ``max_norm_mode="row"`` is
+the per-row projection poselift used before). About 4.3 M parameters for J = 17.
 
-The backbone pieces (:func:`dense_unit`, :class:`ResidualBlock`, :class:`ResidualMLP`) are shared
-with the later papers, which change width, depth, activation, dropout and batch norm.
+The backbone (:mod:`poselift.models.backbone`) is shared with the later papers, which change width,
+depth, activation, dropout and batch norm. Departure from the paper's code, measured: PyTorch's
+initialisation instead of He-normal weights (6.6 mm better validation P#1, docs/baseline.md).
 """
 
 from __future__ import annotations

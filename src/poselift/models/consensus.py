@@ -92,7 +92,8 @@ class ConsensusConfig(BackboneConfig):
         None until then ("random" groups are drawn when the model is built).
     hidden_size, num_blocks, dropout, batch_norm, activation: each group lifter (Martinez et al.'s
         residual MLP with LeakyReLU, as the paper).
-    max_norm: per-row weight norm bound of every linear layer after each step (Martinez et al.).
+    init, input_layer, max_norm, max_norm_mode: the backbone's (:class:`~poselift.models.backbone.BackboneConfig`),
+        applied to every group lifter ("matrix": each group's weight matrix clipped on its own).
     aggregation: "l21" (the paper), "l1" (Table 5's "w/o l2,1") or "l2" (least squares).
     aggregation_weight: weight of L_aggre (paper: 1; 0 = Table 5's "w/o L_aggre").
     admm_max_iterations, admm_tolerance, admm_rho, admm_relaxation: the ADMM solver's iteration

@@ -105,7 +105,7 @@ class SelfSupConfig(BackboneConfig):
     ray_offset_scale: the position branch's offset from the detected root's ray is this times its
         output (normalised image units): an untrained branch starts on the ray instead of up to a
         metre beside it, which made the depths collapse to ``min_depth`` in the first steps.
-    max_norm: per-row weight norm bound (the paper uses none).
+    max_norm: None (the paper uses none); init, input_layer, max_norm_mode: the backbone's.
     restart_optimizer: start a fresh Adam when the stage switches (:attr:`SelfSupervisedLifter.training_stage`),
         as two separate trainings would. Off by default: one Adam trained on every seed and input
         of the benchmark. With it, the second moments of the pre-training loss (mm^2, gradients

@@ -40,7 +40,8 @@ class SiameseConfig(BackboneConfig):
         among 0.001, 0.01, 0.1 and 1 (docs/siamese.md); 0 switches the siamese loss off (Table 5a
         "w/o siamese loss").
     activation: "leaky_relu" (the paper) or "relu" (Table 5a "w/o Leaky ReLU").
-    max_norm: per-row weight norm bound after each step, as the baseline (None = off).
+    init, input_layer, max_norm, max_norm_mode: the backbone's (:class:`~poselift.models.backbone.BackboneConfig`);
+        the decoder's first layer is always a plain Linear + activation, as the paper.
     input_normalization: "image" (z-scored pixels) or "pose", see :mod:`poselift.encoding`.
     """
 

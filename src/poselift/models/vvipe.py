@@ -280,8 +280,8 @@ class PoseVaeConfig(BackboneConfig):
     0.001, with 5, 19 and 69 nats of KL), so the default 0.01 keeps the latent informative and
     still close to N(0, I) for generation; ``benchmarks/vvipe_accuracy.py`` sweeps it.
     triplet_margin: m (1.0). negative_gap: how much further than the positive a negative must be,
-    normalised units (0.1). max_norm: per-row weight bound after each step, as the baseline
-    backbone (None = off).
+    normalised units (0.1). init, input_layer, max_norm, max_norm_mode: the backbone's
+    (:class:`~poselift.models.backbone.BackboneConfig`).
     """
 
     num_joints: int = 17
@@ -440,7 +440,9 @@ class VvipeConfig(BackboneConfig):
         says "randomly rotate"; our choice keeps cameras roughly upright: 30 and 10 degrees).
     augment_detector_noise: film the augmented views through the benchmark's simulated detector
         (set it when training on ``noisy`` 2D so both halves of a batch look alike).
-    max_norm: per-row weight bound after each step (the frozen VAE must already satisfy it).
+    init, input_layer, max_norm, max_norm_mode: the backbone's (:class:`~poselift.models.backbone.BackboneConfig`);
+        with "row" max-norm the loop's projection would also reach the frozen VAE's plain Linears, so
+        those must already satisfy the bound.
     """
 
     pose_vae_checkpoint: str = ""
