@@ -124,29 +124,30 @@ class Dropout(nn.Dropout):
 
 
 class _ClippedLinearFunction(torch.autograd.Function):
-    """``y = s * (x @ W.T) + b`` with ``s = c / max(||W||_F, c)``: one scalar per forward, and a backward
-    that applies the clip's gradient in place (``dL/dW = s * G - s * <G, W> / ||W||^2 * W`` when clipped,
-    ``G = dL/dy.T @ x``), instead of autograd materialising the clipped matrix and its gradient."""
+    """``y = s * (x @ W.T) + b`` with ``s = c / max(||W||_F, c)``, and a backward that applies the clip's
+    gradient in place (``dL/dW = s * G - s * <G, W> / ||W||^2 * W`` when clipped, ``G = dL/dy.T @ x``)
+    instead of autograd materialising the clipped matrix and its gradient. The scale stays a 0-dim
+    tensor on the weight's device (no host synchronisation per layer on a GPU)."""
 
     @staticmethod
     def forward(ctx, features: Tensor, weight: Tensor, bias: Tensor, clip_norm: float) -> Tensor:
-        norm = float(torch.linalg.vector_norm(weight))
-        scale = clip_norm / max(norm, clip_norm)
-        ctx.save_for_backward(features, weight)
-        ctx.scale, ctx.clipped, ctx.norm = scale, norm > clip_norm, norm
-        return torch.addmm(bias, features, weight.t(), alpha=scale)
+        norm = torch.linalg.vector_norm(weight)
+        scale = clip_norm / norm.clamp(min=clip_norm)
+        ctx.save_for_backward(features, weight, norm, scale)
+        ctx.clip_norm = clip_norm
+        return torch.mm(features, weight.t()).mul_(scale).add_(bias)
 
     @staticmethod
     def backward(ctx, grad_output: Tensor):
-        features, weight = ctx.saved_tensors
+        features, weight, norm, scale = ctx.saved_tensors
         grad_features = grad_weight = grad_bias = None
         if ctx.needs_input_grad[0]:
-            grad_features = torch.mm(grad_output, weight).mul_(ctx.scale)
+            grad_features = torch.mm(grad_output, weight).mul_(scale)
         if ctx.needs_input_grad[1]:
             grad_weight = torch.mm(grad_output.t(), features)
-            if ctx.clipped:
-                along_weight = float(torch.vdot(grad_weight.flatten(), weight.flatten())) / ctx.norm**2
-                grad_weight.mul_(ctx.scale).add_(weight, alpha=-ctx.scale * along_weight)
+            clipped = (norm > ctx.clip_norm).to(weight.dtype)
+            along_weight = torch.vdot(grad_weight.flatten(), weight.flatten()) / norm.square()
+            grad_weight.mul_(scale).addcmul_(weight, scale * along_weight * clipped, value=-1.0)
         if ctx.needs_input_grad[2]:
             grad_bias = grad_output.sum(0)
         return grad_features, grad_weight, grad_bias, None
