@@ -4,9 +4,10 @@ For a model kind, one training run per budget (``--epochs-list``, doubling: 1, 2
 training source), each a complete schedule of the shared recipe (``poselift train KIND --validation
 people``: trained on the five "fit" training people, the learning rate's 48 decays spread over that
 run), evaluated with Protocol #1/#2 on the two "val" training people. The test split plays no part.
-The sweep stops after the first doubling that gains less than ``--tolerance`` (1 %) of validation
-P#1 on every input: the budget before that doubling is the **converged schedule** (training longer
-than it gains less than 1 %), which becomes the recipe's default.
+An input stops after the first doubling that gains less than ``--tolerance`` (1 %) of its validation
+P#1: the budget before that doubling is its converged budget (training longer gains less than 1 %).
+The **converged schedule** is the longest converged budget over the inputs; it becomes the recipe's
+default.
 
     python benchmarks/learning_curves.py --kind baseline --data benchmark.npz \\
         --out benchmarks/results/curves/baseline --batch-size 256 --threads 2 --figure docs/images/curve_baseline.png
@@ -87,15 +88,18 @@ def print_table(summary: dict) -> None:
     inputs = list(summary["curves"])
     print("| epochs | steps | samples seen | " + " | ".join(f"{name} P#1 | {name} P#2" for name in inputs) + " |")
     print("|---:|---:|---:|" + "---:|---:|" * len(inputs))
-    for index, point in enumerate(summary["curves"][inputs[0]]):
+    longest = max(summary["curves"].values(), key=len)
+    for index, point in enumerate(longest):
         cells = []
         for name in inputs:
             row = summary["curves"][name][index] if index < len(summary["curves"][name]) else None
             cells += [f"{row['mpjpe']:.1f}", f"{row['p_mpjpe']:.1f}"] if row else ["-", "-"]
         print(f"| {point['epochs']} | {point['steps']:,} | {point['samples']:,} | " + " | ".join(cells) + " |")
     converged = summary.get("converged")
+    by_input = ", ".join(f"{name} at {epochs} epochs" for name, epochs in summary.get("converged_by_input", {}).items())
     print(f"\nconverged schedule: {converged['epochs']} epochs = {converged['steps']:,} steps of batch "
-          f"{summary['batch_size']} (doubling it gains < {100 * summary['tolerance']:g} %)" if converged
+          f"{summary['batch_size']} ({converged['samples']:,} samples; doubling gains < "
+          f"{100 * summary['tolerance']:g} %: {by_input})" if converged
           else "\nnot converged within the budgets run: extend --epochs-list")
 
 
@@ -134,24 +138,31 @@ def main(argv=None) -> None:
                "batch_size": args.batch_size, "lr": args.lr, "frame_stride": args.frame_stride, "seed": args.seed,
                "config": config, "tolerance": args.tolerance, "validation_people": list(VALIDATION_SUBJECTS),
                "samples_per_epoch": per_epoch, "curves": {name: [] for name in args.inputs}, "converged": None}
+    converged_at: dict[str, int] = {}                         # input -> index of its converged budget
     for epochs in args.epochs_list:
+        active = [name for name in args.inputs if name not in converged_at]
+        if not active:
+            break
         schedule = dict(epochs=epochs, batch_size=args.batch_size, lr=args.lr, num_threads=args.threads,
                         max_steps=max_steps, device=args.device)
         sweep = Sweep(args.data, benchmark, args.out / f"epochs_{epochs}", schedule,
                       data={"frame_stride": args.frame_stride}, base_config={args.kind: config})
-        for input_name in args.inputs:
+        for input_name in active:                             # an input stops once a doubling gained < tolerance
             run = spec(args.kind, input_name, args.seed, data={"validation": "people"})
             evaluation = sweep.evaluation(run, split="val")
             steps = epochs * steps_per_epoch if max_steps is None else min(max_steps, epochs * steps_per_epoch)
-            summary["curves"][input_name].append({"epochs": epochs, "steps": steps, "samples": steps * args.batch_size,
-                                                  **{metric: evaluation[metric] for metric in REPORTED}})
-        found = [converged_index([p["mpjpe"] for p in points], args.tolerance) for points in summary["curves"].values()]
+            points = summary["curves"][input_name]
+            points.append({"epochs": epochs, "steps": steps, "samples": steps * args.batch_size,
+                           **{metric: evaluation[metric] for metric in REPORTED}})
+            index = converged_index([point["mpjpe"] for point in points], args.tolerance)
+            if index is not None:
+                converged_at[input_name] = index
         write_text_atomic(args.out / "summary.json", json.dumps(summary, indent=1) + "\n")
-        if all(index is not None for index in found):
-            index = max(found)                                  # every input converged by then
-            summary["converged"] = {key: summary["curves"][args.inputs[0]][index][key]
-                                    for key in ("epochs", "steps", "samples")}
-            break
+    if len(converged_at) == len(args.inputs):                 # every input converged: the longest of their budgets
+        name, index = max(converged_at.items(), key=lambda item: summary["curves"][item[0]][item[1]]["samples"])
+        summary["converged"] = {key: summary["curves"][name][index][key] for key in ("epochs", "steps", "samples")}
+        summary["converged_by_input"] = {name: summary["curves"][name][index]["epochs"]
+                                         for name, index in converged_at.items()}
     write_text_atomic(args.out / "summary.json", json.dumps(summary, indent=1) + "\n")
     if args.figure:
         plot(summary, args.figure)
