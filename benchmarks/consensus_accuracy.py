@@ -51,17 +51,8 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
-from sweep import (
-    Sweep,
-    add_sweep_arguments,
-    mean_std,
-    open_sweep,
-    over_seeds,
-    print_sections,
-    run_sections,
-    spec,
-    summary_header,
-)
+from sweep import Sweep, add_sweep_arguments, mean_std, open_sweep, over_seeds
+from sweep import print_sections, run_sections, spec, summary_header
 
 from poselift.checkpoint import load_checkpoint
 from poselift.cli import _parse_assignments

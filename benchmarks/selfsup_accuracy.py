@@ -52,17 +52,8 @@ import itertools
 from pathlib import Path
 
 import numpy as np
-from sweep import (
-    Sweep,
-    add_sweep_arguments,
-    mean_std,
-    open_sweep,
-    over_seeds,
-    print_sections,
-    run_sections,
-    spec,
-    summary_header,
-)
+from sweep import Sweep, add_sweep_arguments, mean_std, open_sweep, over_seeds
+from sweep import print_sections, run_sections, spec, summary_header
 
 from poselift.camera import to_world_frame
 from poselift.data.datasets import MultiViewSource

@@ -37,17 +37,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sweep import (
-    Sweep,
-    add_sweep_arguments,
-    mean_std,
-    open_sweep,
-    over_seeds,
-    print_sections,
-    run_sections,
-    spec,
-    summary_header,
-)
+from sweep import Sweep, add_sweep_arguments, mean_std, open_sweep, over_seeds
+from sweep import print_sections, run_sections, spec, summary_header
 
 from poselift.camera import virtual_camera
 from poselift.data.datasets import FrameSource

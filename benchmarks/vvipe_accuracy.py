@@ -52,17 +52,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sweep import (
-    Sweep,
-    add_sweep_arguments,
-    mean_std,
-    open_sweep,
-    over_seeds,
-    print_sections,
-    run_sections,
-    spec,
-    summary_header,
-)
+from sweep import Sweep, add_sweep_arguments, mean_std, open_sweep, over_seeds
+from sweep import print_sections, run_sections, spec, summary_header
 
 from poselift.encoding import scale_normalize_2d
 from poselift.fileio import atomic_path, write_text_atomic
