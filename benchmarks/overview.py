@@ -23,13 +23,12 @@ def _averages(evaluation: dict) -> dict:
 
 def print_models(results: Path) -> None:
     """Absolute test-split errors of the baseline and the shipped models."""
-    baseline = _load(results, "baseline_pre_ablation/summary.json")
+    baseline = _load(results, "baseline/summary.json")
     print("| model | 2D input | P#1 MPJPE mm | P#2 P-MPJPE mm | page |\n|---|---|---|---|---|")
-    for input_name in ("gt", "noisy"):
-        row = baseline["results"][input_name]
+    for input_name, row in baseline["results"]["headline"].items():
         label = "`gt`" if input_name == "gt" else f"`noisy` ({row['mean_2d_input_error_px']:.1f} px)"
-        print(f"| Martinez baseline, old backbone, {baseline['epochs']} epochs batch {baseline['batch_size']} "
-              f"(not converged), 3 seeds | {label} | {mean_std(row['mpjpe'])} | {mean_std(row['p_mpjpe'])} "
+        print(f"| Martinez baseline, converged schedule ({baseline['epochs']} epochs of batch "
+              f"{baseline['batch_size']}), 3 seeds | {label} | {mean_std(row['mpjpe'])} | {mean_std(row['p_mpjpe'])} "
               f"| [docs/baseline.md](docs/baseline.md) |")
     for name, model, page in (("default", "shipped default model (any camera; noisy + augmentation)",
                                "docs/default_model.md"),
