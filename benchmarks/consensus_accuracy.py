@@ -55,7 +55,7 @@ from sweep import Sweep, add_sweep_arguments, mean_std, open_sweep, over_seeds
 from sweep import print_sections, run_sections, spec, summary_header
 
 from poselift.checkpoint import load_checkpoint
-from poselift.cli import _parse_assignments
+from poselift.cli.common import parse_assignments
 from poselift.data.datasets import FrameSource
 from poselift.evaluate import evaluate
 from poselift.fileio import write_text_atomic
@@ -135,7 +135,7 @@ def headline(sweep: Sweep, args) -> dict:
 def variant(sweep: Sweep, args) -> dict:
     """The headline comparison for consensus runs with ``--variant`` config overrides (e.g.
     ``aggregation_weight=0.0``), over ``--seeds``; the baseline rows are the headline's."""
-    overrides = _parse_assignments(args.variant)
+    overrides = parse_assignments(args.variant)
     results = {"overrides": overrides}
     for input_name in args.inputs:
         baseline = row(sweep, [spec("baseline", input_name, seed) for seed in args.seeds])

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from sweep import Sweep, spec
 
-from poselift.cli import _parse_assignments
+from poselift.cli.common import parse_assignments
 from poselift.data.benchmark import load_benchmark
 from poselift.fileio import write_text_atomic
 from poselift.recipes import DataOptions, model_source, training_sources
@@ -121,7 +121,7 @@ def main(argv=None) -> None:
     parser.add_argument("--figure", type=Path, help="write the curve as a PNG here")
     parser.add_argument("--quick", action="store_true", help="smoke test: tiny model, 30 steps, two budgets")
     args = parser.parse_args(argv)
-    config = _parse_assignments(args.set)
+    config = parse_assignments(args.set)
     max_steps = None
     if args.quick:
         args.epochs_list, max_steps, config = args.epochs_list[:2], 30, {"hidden_size": 32, **config}

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from poselift.cli import _parse_assignments
+from poselift.cli.common import parse_assignments
 from poselift.models.backbone import eval_mode
 from poselift.models.selfsup import view_of
 from poselift.recipes import DataOptions, train_on_benchmark
@@ -81,7 +81,7 @@ def main(argv=None) -> None:
                        DataOptions(input=args.input, frame_stride=args.frame_stride),
                        TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                                    max_steps=args.max_steps, num_threads=1, checkpoint_every_steps=0),
-                       _parse_assignments(args.set), force=True, quiet=True, step_callback=trace)
+                       parse_assignments(args.set), force=True, quiet=True, step_callback=trace)
 
 
 if __name__ == "__main__":

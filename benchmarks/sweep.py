@@ -29,22 +29,26 @@ def _settings(pairs: tuple) -> str:
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One training run: model kind, 2D input, seed, data options and model config overrides."""
+    """One training run: model kind, 2D input, seed, data options, model config and schedule overrides."""
 
     kind: str
     input: str
     seed: int
     config: tuple = field(default_factory=tuple)        # sorted (key, value) pairs of the model config
     data: tuple = field(default_factory=tuple)          # sorted (key, value) pairs of DataOptions
+    schedule: tuple = field(default_factory=tuple)      # sorted (key, value) pairs of TrainConfig
 
     @property
     def name(self) -> str:
-        settings = _settings(self.data) + _settings(self.config)
+        settings = _settings(self.schedule) + _settings(self.data) + _settings(self.config)
         return f"{self.kind}_{self.input}_seed{self.seed}{settings}".replace(" ", "")
 
 
-def spec(kind: str, input_name: str, seed: int, config: dict | None = None, data: dict | None = None) -> RunSpec:
-    return RunSpec(kind, input_name, seed, tuple(sorted((config or {}).items())), tuple(sorted((data or {}).items())))
+def spec(kind: str, input_name: str, seed: int, config: dict | None = None, data: dict | None = None,
+         schedule: dict | None = None) -> RunSpec:
+    """A :class:`RunSpec`; ``schedule`` overrides the sweep's :class:`TrainConfig` fields for this run only."""
+    return RunSpec(kind, input_name, seed, *(tuple(sorted((overrides or {}).items()))
+                                             for overrides in (config, data, schedule)))
 
 
 class Sweep:
@@ -71,7 +75,8 @@ class Sweep:
         run_dir = self.run_dir(run)
         if (run_dir / "done").exists():
             return run_dir
-        config = TrainConfig(**{**self.schedule, **self.kind_schedule.get(run.kind, {}), "seed": run.seed})
+        config = TrainConfig(**{**self.schedule, **self.kind_schedule.get(run.kind, {}), **dict(run.schedule),
+                                "seed": run.seed})
         data = replace(DataOptions(**self.data), input=run.input, **dict(run.data))
         model_config = {**self.base_config.get(run.kind, {}), **dict(run.config)}
         started = time.time()
@@ -156,14 +161,14 @@ def open_sweep(args, config_sets: dict, sweep_class: type = None, kind_schedule:
     """
     import torch
 
-    from poselift.cli import _parse_assignments
+    from poselift.cli.common import parse_assignments
     from poselift.data.benchmark import load_benchmark
 
     if args.threads:
         torch.set_num_threads(args.threads)
     return (sweep_class or Sweep)(args.data, load_benchmark(args.data), args.out, schedule_of(args),
                                   data={"frame_stride": args.frame_stride},
-                                  base_config={kind: _parse_assignments(assignments)
+                                  base_config={kind: parse_assignments(assignments)
                                                for kind, assignments in config_sets.items()},
                                   kind_schedule=kind_schedule)
 

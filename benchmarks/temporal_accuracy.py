@@ -38,7 +38,7 @@ import torch
 from sweep import Sweep, add_sweep_arguments, mean_std, open_sweep, print_sections, run_sections, spec, summary_header
 from sweep import over_seeds as sweep_over_seeds
 
-from poselift.cli import _parse_assignments
+from poselift.cli.common import parse_assignments
 from poselift.data.datasets import FrameSource
 from poselift.evaluate import clip_sequences, lift_clips
 from poselift.lift import load_model
@@ -88,7 +88,7 @@ def own_or_override(sweep: Sweep, kind: str, field_name: str, value) -> dict:
 def variant(sweep: Sweep, args) -> dict:
     """The headline comparison again with the temporal model changed by ``--variant KEY=VALUE ...``
     (3 seeds): a check of what an ablation row suggests, e.g. ``dropout=0.0``."""
-    overrides = _parse_assignments(args.variant)
+    overrides = parse_assignments(args.variant)
     return {"overrides": overrides, **compare(sweep, args, overrides)}
 
 

@@ -58,11 +58,12 @@ from sweep import print_sections, run_sections, spec, summary_header
 from poselift.encoding import scale_normalize_2d
 from poselift.fileio import atomic_path, write_text_atomic
 from poselift.geometry import canonicalize
+from poselift.hit_at_k_protocol import (aligned_pose_errors, cross_view_hit_at_k, pose_match_matrix,
+                                        remove_near_duplicates)
 from poselift.lift import load_model
 from poselift.metrics import mean_by_group, mpjpe, p_mpjpe
 from poselift.models.vvipe import PoseVaeConfig, VvipeConfig, normalize_pose_3d
-from poselift.retrieval import (aligned_pose_errors, cross_view_hit_at_k, nearest_neighbors, pose_match_matrix,
-                                remove_near_duplicates)
+from poselift.retrieval import nearest_neighbors
 
 KS = (1, 10, 20)
 HIT_METRICS = tuple(f"hit@{k}" for k in KS)

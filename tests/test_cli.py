@@ -116,9 +116,9 @@ def test_data_build_sample(capsys, tmp_path, shared_data):
 
 
 def test_train_set_parses_python_booleans_and_refuses_a_wrong_type(capsys, tmp_path, small_benchmark_path):
-    from poselift.cli import _parse_assignments
+    from poselift.cli.common import parse_assignments
 
-    assert _parse_assignments(["restart_optimizer=False", "batch_norm=true", "dropout=0.1"]) == {
+    assert parse_assignments(["restart_optimizer=False", "batch_norm=true", "dropout=0.1"]) == {
         "restart_optimizer": False, "batch_norm": True, "dropout": 0.1}
     status, _, err = run_cli(capsys, "train", "selfsup", "--data", small_benchmark_path, "--out", tmp_path / "run",
                              "--epochs", "1", "--quiet", "--set", "batch_norm=no")
@@ -155,3 +155,35 @@ def test_train_validation_modes(capsys, tmp_path, small_benchmark_path):
     with pytest.raises(SystemExit):
         run_cli(capsys, "train", "baseline", "--out", tmp_path / "bad", "--validation", "dev", *common)
     assert "invalid choice: 'dev'" in capsys.readouterr().err
+
+
+def test_the_command_parser_loads_no_pytorch():
+    """``poselift --help`` must answer at once: building the parser imports no torch (a fresh interpreter)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from poselift.cli import build_parser; build_parser(); "
+            "print(sorted(name for name in ('torch', 'cv2', 'matplotlib', 'scipy') if name in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_every_command_group_registers_and_every_kind_is_trainable():
+    from poselift.cli import build_parser
+    from poselift.models.kinds import BUILTIN_MODEL_KINDS
+    from poselift.models.registry import MODEL_KINDS
+
+    assert set(BUILTIN_MODEL_KINDS) == set(MODEL_KINDS)
+    parser = build_parser()
+    for argv in (["data", "build", "--out", "x.npz"], ["train", "vvipe_vae", "--data", "b", "--out", "o"],
+                 ["eval", "default", "--data", "b"], ["lift", "k.json", "--out", "o"], ["video", "v.mp4", "--out", "o"],
+                 ["demo"], ["export", "a.pt", "b.pt"], ["index", "p.npz", "--model", "m", "--out", "i.npz"],
+                 ["retrieve", "q.npz", "--index", "i.npz"], ["generate", "p.npz", "--model", "m", "--out", "o"]):
+        assert callable(parser.parse_args(argv).handler)
+
+
+def test_train_help_lists_each_kinds_default_schedule(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "baseline 11 epochs, batch 256, lr 0.001;" in text and "(not converged)" in text

@@ -1,7 +1,6 @@
 """Retrieval: exact batched nearest neighbours, the Hit@k protocol by hand, index files, and the
 ``poselift index`` / ``poselift retrieve`` commands end to end."""
 
-import argparse
 import json
 
 import numpy as np
@@ -17,15 +16,8 @@ from poselift.io.records import Keypoints2D, Poses3D
 from poselift.metrics import p_mpjpe
 from poselift.models.backbone import apply_max_norm
 from poselift.models.vvipe import PoseVae, PoseVaeConfig, VvipeConfig, VvipeLifter, normalize_pose_3d
-from poselift.retrieval import (
-    EmbeddingIndex,
-    add_retrieval_commands,
-    cross_view_hit_at_k,
-    load_index,
-    nearest_neighbors,
-    pose_match_matrix,
-    remove_near_duplicates,
-)
+from poselift.hit_at_k_protocol import cross_view_hit_at_k, pose_match_matrix, remove_near_duplicates
+from poselift.retrieval import EmbeddingIndex, load_index, nearest_neighbors
 from poselift.skeleton import H36M17
 from poses import standing_pose_mm
 
@@ -167,9 +159,10 @@ def vvipe_checkpoint(small_benchmark, tmp_path_factory):
 
 
 def run_command(*argv):
-    parser = argparse.ArgumentParser()
-    add_retrieval_commands(parser.add_subparsers())
-    args = parser.parse_args([str(arg) for arg in argv])
+    """``poselift ARGV`` in-process; a PoseliftError propagates (not turned into exit status 2)."""
+    from poselift.cli import build_parser
+
+    args = build_parser().parse_args([str(arg) for arg in argv])
     args.handler(args)
 
 

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from poselift.errors import FormatError, PoseliftError
-from poselift.video import (MISSING_MEDIAPIPE, Person, _search_regions, add_video_command, choose_person,
-                            parse_person, probe_video, smooth_poses, smoothing_window)
+from poselift.cli.common import parse_person
+from poselift.video import MISSING_MEDIAPIPE, Person, _search_regions, choose_person, probe_video, smooth_poses, \
+    smoothing_window
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CAM01 = SHARED_DATA / "pose2sim" / "videos" / "cam01.mp4"
@@ -27,24 +28,11 @@ def needs_mediapipe():
         pytest.skip(f"real data not found at {CAM01}")
 
 
-def _with_video_command(build_parser):
-    """cli.build_parser with the video command added if cli.py does not register it (yet)."""
-    def build():
-        parser = build_parser()
-        commands = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
-        if "video" not in commands.choices:
-            add_video_command(commands)
-        return parser
-    return build
-
-
 def run_poselift(*argv):
     """``poselift ARGV`` in-process -> (exit status, stdout, stderr)."""
     from poselift import cli
 
-    with pytest.MonkeyPatch.context() as patch, redirect_stdout(io.StringIO()) as out, \
-            redirect_stderr(io.StringIO()) as err:
-        patch.setattr(cli, "build_parser", _with_video_command(cli.build_parser))
+    with redirect_stdout(io.StringIO()) as out, redirect_stderr(io.StringIO()) as err:
         status = cli.main([str(arg) for arg in argv])
     return status, out.getvalue(), err.getvalue()
 

@@ -1,7 +1,6 @@
 """V-VIPE: pre-processing, the loss terms by hand, both stages trained by the shared loop on real mocap,
 the frozen decoder inside the stage-2 checkpoint, and ``poselift generate``."""
 
-import argparse
 import math
 
 import numpy as np
@@ -11,7 +10,8 @@ import torch
 from poselift.checkpoint import load_model, save_checkpoint
 from poselift.data.datasets import FrameSource
 from poselift.errors import PoseliftError, ShapeError
-from poselift.generation import CANONICAL_TO_VIEW, add_generate_command, decode_along, save_pose_grid
+from poselift.cli import build_parser
+from poselift.generation import CANONICAL_TO_VIEW, decode_along, save_pose_grid
 from poselift.geometry import axis_angle_to_matrix
 from poselift.io.poselift_format import read_poses_3d, write_poses_3d
 from poselift.io.records import Poses3D
@@ -275,9 +275,7 @@ def test_generate_command_end_to_end(stage_two, frames, tmp_path, capsys):
     pose_file = tmp_path / "poses.npz"
     write_poses_3d(pose_file, Poses3D(frames.batch(torch.arange(3))["poses_3d"].numpy(), H36M17.joint_names,
                                       "camera", layout="h36m17"))
-    parser = argparse.ArgumentParser()
-    add_generate_command(parser.add_subparsers())
-    args = parser.parse_args(["generate", str(pose_file), "--model", str(out / "last.pt"), "--out",
+    args = build_parser().parse_args(["generate", str(pose_file), "--model", str(out / "last.pt"), "--out",
                               str(tmp_path / "gen"), "--n", "4", "--scale", "0.4", "--frame", "2"])
     args.handler(args)
     printed = capsys.readouterr().out

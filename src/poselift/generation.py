@@ -10,7 +10,6 @@ pelvis at the origin) at the model's mean body size. ``poselift generate`` write
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ import torch
 from torch import nn
 
 from poselift.errors import PoseliftError
-from poselift.fileio import atomic_path, prepare_output_dir
+from poselift.fileio import atomic_path
 from poselift.skeleton import H36M17
 
 # Canonical body frame (x forward, y left, z up) -> the camera frame of a camera facing the person
@@ -100,54 +99,3 @@ def save_pose_grid(path: str | Path, poses_3d, titles, title: str = "", panel_si
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", dpi=80)
     return path
-
-
-def _cmd_generate(args) -> None:
-    from poselift.io.poselift_format import write_poses_3d
-    from poselift.io.records import Poses3D
-    from poselift.retrieval import embed_pose_input, load_embedding_model, load_pose_input
-
-    model = load_embedding_model(args.model)
-    poses = load_pose_input(args.pose, args.kind)
-    if not 0 <= args.frame < len(poses.points):
-        raise PoseliftError(f"{args.pose}: --frame {args.frame} is outside its {len(poses.points)} frames")
-    embeddings, valid = embed_pose_input(model, poses)
-    if not valid[args.frame]:
-        raise PoseliftError(f"{args.pose}: frame {args.frame} cannot be embedded (missing root or joints)")
-    out = prepare_output_dir(args.out, force=args.force)
-    latent = torch.from_numpy(embeddings[args.frame])
-    _, variations = generate_variations(model, latent, args.n, args.scale, torch.Generator().manual_seed(args.seed))
-    original = torch.as_tensor(model.decode_latent(latent[None]))
-    all_poses = torch.cat([original, variations]).numpy()
-    meta = {"frame_detail": CANONICAL_FRAME_NOTE, "model": str(args.model), "source": str(args.pose),
-            "source_frame": args.frame, "scale": args.scale, "seed": args.seed,
-            "rows": "0: the input pose decoded from its embedding z; 1..n: decoded from z + scale * N(0, I) noise"}
-    write_poses_3d(out / "variations.npz", Poses3D(all_poses, H36M17.joint_names, "world", layout=H36M17.name,
-                                                   meta=meta))
-    columns = min(len(all_poses), 6)
-    grid = np.full((-(-len(all_poses) // columns) * columns,) + all_poses.shape[1:], np.nan, np.float32)
-    grid[:len(all_poses)] = all_poses
-    titles = ["decoded input"] + [f"variation {number}" for number in range(1, len(grid))]
-    save_pose_grid(out / "variations.png", grid.reshape((-1, columns) + all_poses.shape[1:]),
-                   [titles[start:start + columns] for start in range(0, len(grid), columns)],
-                   title=f"{Path(args.pose).name} frame {args.frame}: z + {args.scale:g} * noise")
-    print(f"{args.pose} frame {args.frame} ({poses.kind.upper()}): {args.n} variations at scale {args.scale:g}")
-    print(f"wrote {out / 'variations.npz'} ({len(all_poses)} poses, mm, {CANONICAL_FRAME_NOTE})")
-    print(f"wrote {out / 'variations.png'}")
-
-
-def add_generate_command(subparsers) -> argparse.ArgumentParser:
-    """Register ``poselift generate`` on the CLI's sub-command parsers; returns its parser."""
-    generate = subparsers.add_parser("generate", help="new 3D poses around a given pose: decode z + scale * noise "
-                                                      "(V-VIPE)")
-    generate.add_argument("pose", type=Path, metavar="POSE", help="2D keypoint or 3D pose file")
-    generate.add_argument("--model", type=Path, required=True, help="a 'vvipe' or 'vvipe_vae' checkpoint")
-    generate.add_argument("--out", type=Path, required=True, help="output folder (variations.npz, variations.png)")
-    generate.add_argument("--n", type=int, default=8, help="number of variations (default 8)")
-    generate.add_argument("--scale", type=float, default=0.3, help="noise scale a (default 0.3; the paper shows 0.2-0.5)")
-    generate.add_argument("--frame", type=int, default=0, help="frame of POSE to start from (default 0)")
-    generate.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
-    generate.add_argument("--kind", choices=("auto", "2d", "3d"), default="auto", help="read POSE as 2D or 3D")
-    generate.add_argument("--force", action="store_true", help="write into a non-empty output folder")
-    generate.set_defaults(handler=_cmd_generate)
-    return generate

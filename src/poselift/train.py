@@ -69,7 +69,7 @@ _STREAM_PERMUTATION, _STREAM_DATA, _STREAM_GLOBAL = 0, 1, 2
 @dataclass
 class TrainConfig:
     """Training hyper-parameters (defaults = Martinez et al.) and run settings. ``poselift train`` does not
-    use these schedule defaults: it runs each model kind's own (:func:`poselift.recipes.default_schedule`)."""
+    use these schedule defaults: it runs each model kind's own (:func:`poselift.schedules.default_schedule`)."""
 
     epochs: int = 200
     batch_size: int = 64  # per rank

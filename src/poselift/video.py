@@ -38,7 +38,6 @@ Progress bars (tqdm) show frames per second of detection and of rendering.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import math
 import os
@@ -298,15 +297,6 @@ def find_people(image_rgb: np.ndarray, detector: MediaPipePose, max_people: int 
                 break  # the same person again (partly greyed out): nothing new in this region
             people.append(Person(keypoints, found[1], box))
     return people
-
-
-def parse_person(text: str) -> str | int:
-    """``--person`` value: ``largest``, ``central`` or a positive integer N (N-th from the left)."""
-    if text in PERSON_RULES:
-        return text
-    if text.isdigit() and int(text) >= 1:
-        return int(text)
-    raise argparse.ArgumentTypeError(f"expected largest, central or a number from 1 (N-th from the left), got {text!r}")
 
 
 def choose_person(people: list[Person], rule: str | int, image_size: tuple[int, int]) -> int | None:
@@ -674,33 +664,3 @@ def run_video(videos: list[str | os.PathLike], out_dir: str | os.PathLike, calib
         for path in summary.written:
             echo(f"wrote {path}")
     return results
-
-
-def _cmd_video(args) -> None:
-    run_video(args.videos, args.out, calibration=args.calibration, person=args.person, model=args.model,
-              force=args.force, animation=not args.no_animation, max_gap=args.max_gap, max_frames=args.max_frames,
-              smoothing_s=args.smooth, progress=not args.quiet)
-
-
-def add_video_command(subparsers) -> argparse.ArgumentParser:
-    """Register ``poselift video`` on the CLI's sub-command parsers; returns its parser."""
-    video = subparsers.add_parser(
-        "video", help="detect (MediaPipe), track one person, lift to 3D and export (BVH, CSV, mp4) from videos",
-        description="Needs the video extra: pip install \"poselift[video]\".")
-    video.add_argument("videos", nargs="+", type=Path, metavar="VIDEO", help="video file(s); several: one per camera")
-    video.add_argument("--out", type=Path, required=True, help="output folder (a subfolder per video when several)")
-    video.add_argument("--calibration", type=Path, help="Qualisys .qca.txt calibration of the videos' cameras: "
-                                                        "triangulate and compare the views")
-    video.add_argument("--person", type=parse_person, default="largest",
-                       help="who to follow: largest (default), central, or N = the N-th person from the left")
-    video.add_argument("--model", default="default",
-                       help="'default' (single frames), 'temporal' (sequences) or a checkpoint path")
-    video.add_argument("--max-gap", type=int, default=10, help="longest gap (frames) filled by interpolation")
-    video.add_argument("--max-frames", type=int, help="only the first N frames of each video")
-    video.add_argument("--smooth", type=float, default=DEFAULT_SMOOTHING_S,
-                       help=f"Savitzky-Golay window of the 3D smoothing in seconds (default {DEFAULT_SMOOTHING_S}; 0: off)")
-    video.add_argument("--no-animation", action="store_true", help="skip the mp4")
-    video.add_argument("--quiet", action="store_true", help="no progress bars")
-    video.add_argument("--force", action="store_true", help="write into a non-empty output folder")
-    video.set_defaults(handler=_cmd_video)
-    return video

@@ -1,0 +1,50 @@
+"""``poselift data build`` (the benchmark) and ``poselift data convert`` (pose files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _cmd_data_build(args) -> None:
+    from poselift.data.benchmark import BenchmarkConfig, build_benchmark, save_benchmark, summarise
+    from poselift.fileio import check_output_file
+
+    out = check_output_file(args.out, force=args.force)
+    config = BenchmarkConfig(seed=args.seed, max_clips_per_subject=args.max_clips_per_subject)
+    arrays, report = build_benchmark(args.source, config)
+    save_benchmark(out, arrays)
+    print(summarise(arrays, report))
+    print(f"wrote {out}")
+
+
+def _cmd_data_convert(args) -> None:
+    from poselift.convert import convert_file
+
+    message = convert_file(args.input, args.output, asf=args.asf, to_layout=args.layout, force=args.force)
+    print(message)
+
+
+def add_commands(commands) -> None:
+    """Register ``poselift data build|convert`` on the CLI's sub-command parsers."""
+    data = commands.add_parser("data", help="build the benchmark, convert pose files")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    build = data_commands.add_parser("build", help="build the mocap-h36m-rig benchmark from the shared data")
+    build.add_argument("--source", type=Path, default=Path("../shared/data"),
+                       help="folder with hdm05/ and cmu/ (default: ../shared/data)")
+    build.add_argument("--out", type=Path, required=True, help="output .npz")
+    build.add_argument("--seed", type=int, default=0, help="seed of the simulated detector (default 0)")
+    build.add_argument("--max-clips-per-subject", type=int, default=None,
+                       help="build a quick sample from the first N clips of every subject")
+    build.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    build.set_defaults(handler=_cmd_data_build)
+
+    convert = data_commands.add_parser(
+        "convert", help="convert a pose file (BVH, ASF/AMC, VideoPose3D, H36M h5, COCO, OpenPose, MediaPipe, "
+                        "poselift) to poselift npz/json")
+    convert.add_argument("input", type=Path, help="input file or folder (OpenPose)")
+    convert.add_argument("output", type=Path, help="output .npz or .json (poselift format)")
+    convert.add_argument("--asf", type=Path, help="skeleton .asf for an .amc input")
+    convert.add_argument("--layout", default=None,
+                         help="convert 2D keypoints to this layout (only h36m17 is supported as a target)")
+    convert.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    convert.set_defaults(handler=_cmd_data_convert)

@@ -1,0 +1,80 @@
+"""``poselift lift`` (a 2D keypoint file), ``poselift video`` (videos, MediaPipe) and ``poselift demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from poselift.cli.common import parse_person
+from poselift.video import DEFAULT_SMOOTHING_S
+
+
+def _cmd_lift(args) -> None:
+    from poselift.lift import lift_file
+
+    read_options = {key: value for key in ("subject", "action", "camera")
+                    if (value := getattr(args, key)) is not None}
+    report, written = lift_file(args.input, args.out, model=args.model, force=args.force, video=args.video,
+                                animation=not args.no_animation, max_gap=args.max_gap, read_options=read_options)
+    print(report.summary())
+    for path in written:
+        print(f"wrote {path}")
+
+
+def _cmd_demo(args) -> None:
+    from poselift.lift import run_demo
+
+    report, written = run_demo(args.out, force=args.force)
+    print("lifted the bundled sample (MediaPipe 2D of Pose2Sim cam01) with the default model")
+    print(report.summary())
+    for path in written:
+        print(f"wrote {path}")
+
+
+def _cmd_video(args) -> None:
+    from poselift.video import run_video
+
+    run_video(args.videos, args.out, calibration=args.calibration, person=args.person, model=args.model,
+              force=args.force, animation=not args.no_animation, max_gap=args.max_gap, max_frames=args.max_frames,
+              smoothing_s=args.smooth, progress=not args.quiet)
+
+
+def add_commands(commands) -> None:
+    """Register ``poselift lift``, ``video`` and ``demo`` on the CLI's sub-command parsers."""
+    lift = commands.add_parser("lift", help="lift a 2D keypoint file to 3D")
+    lift.add_argument("input", type=Path, help="COCO JSON, OpenPose folder, MediaPipe JSON, VideoPose3D npz, poselift npz/json")
+    lift.add_argument("--out", type=Path, required=True, help="output folder")
+    lift.add_argument("--model", default="default",
+                      help="'default' (single frames), 'temporal' (sequences) or a checkpoint path")
+    lift.add_argument("--video", type=Path, help="the video the keypoints come from (drawn under the 2D)")
+    lift.add_argument("--max-gap", type=int, default=10, help="longest gap (frames) filled by interpolation")
+    lift.add_argument("--no-animation", action="store_true", help="skip the mp4/gif")
+    lift.add_argument("--subject", help="VideoPose3D files: the subject to lift (when the file has several)")
+    lift.add_argument("--action", help="VideoPose3D files: the action to lift")
+    lift.add_argument("--camera", type=int, help="VideoPose3D files: the camera index (default 0)")
+    lift.add_argument("--force", action="store_true", help="write into a non-empty output folder")
+    lift.set_defaults(handler=_cmd_lift)
+
+    demo = commands.add_parser("demo", help="lift the bundled sample with the default model")
+    demo.add_argument("--out", type=Path, default=Path("poselift_demo"), help="output folder (default poselift_demo)")
+    demo.add_argument("--force", action="store_true", help="write into a non-empty output folder")
+    demo.set_defaults(handler=_cmd_demo)
+
+    video = commands.add_parser(
+        "video", help="detect (MediaPipe), track one person, lift to 3D and export (BVH, CSV, mp4) from videos",
+        description="Needs the video extra: pip install \"poselift[video]\".")
+    video.add_argument("videos", nargs="+", type=Path, metavar="VIDEO", help="video file(s); several: one per camera")
+    video.add_argument("--out", type=Path, required=True, help="output folder (a subfolder per video when several)")
+    video.add_argument("--calibration", type=Path, help="Qualisys .qca.txt calibration of the videos' cameras: "
+                                                        "triangulate and compare the views")
+    video.add_argument("--person", type=parse_person, default="largest",
+                       help="who to follow: largest (default), central, or N = the N-th person from the left")
+    video.add_argument("--model", default="default",
+                       help="'default' (single frames), 'temporal' (sequences) or a checkpoint path")
+    video.add_argument("--max-gap", type=int, default=10, help="longest gap (frames) filled by interpolation")
+    video.add_argument("--max-frames", type=int, help="only the first N frames of each video")
+    video.add_argument("--smooth", type=float, default=DEFAULT_SMOOTHING_S,
+                       help=f"Savitzky-Golay window of the 3D smoothing in seconds (default {DEFAULT_SMOOTHING_S}; 0: off)")
+    video.add_argument("--no-animation", action="store_true", help="skip the mp4")
+    video.add_argument("--quiet", action="store_true", help="no progress bars")
+    video.add_argument("--force", action="store_true", help="write into a non-empty output folder")
+    video.set_defaults(handler=_cmd_video)
