@@ -177,7 +177,7 @@ def test_every_command_group_registers_and_every_kind_is_trainable():
     parser = build_parser()
     for argv in (["data", "build", "--out", "x.npz"], ["train", "vvipe_vae", "--data", "b", "--out", "o"],
                  ["eval", "default", "--data", "b"], ["lift", "k.json", "--out", "o"], ["video", "v.mp4", "--out", "o"],
-                 ["demo"], ["export", "a.pt", "b.pt"], ["index", "p.npz", "--model", "m", "--out", "i.npz"],
+                 ["demo"], ["export-model", "a.pt", "b.pt"], ["index", "p.npz", "--model", "m", "--out", "i.npz"],
                  ["retrieve", "q.npz", "--index", "i.npz"], ["generate", "p.npz", "--model", "m", "--out", "o"]):
         assert callable(parser.parse_args(argv).handler)
 
@@ -187,3 +187,27 @@ def test_train_help_lists_each_kinds_default_schedule(capsys):
         main(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "baseline 11 epochs, batch 256, lr 0.001;" in text and "(not converged)" in text
+
+
+def test_export_model_writes_a_float16_copy_that_lifts_like_the_checkpoint(capsys, tmp_path):
+    import torch
+
+    from poselift.checkpoint import load_checkpoint, save_checkpoint
+    from poselift.lift import load_model
+    from poselift.models.baseline import BaselineConfig, BaselineLifter
+
+    torch.manual_seed(0)
+    model = BaselineLifter(BaselineConfig(hidden_size=32, num_blocks=1)).eval()
+    checkpoint = save_checkpoint(tmp_path / "last.pt", model=model)
+    (tmp_path / "run.json").write_text(json.dumps({"command": "poselift train baseline"}))
+    status, text, _ = run_cli(capsys, "export-model", checkpoint, tmp_path / "shipped.pt")
+    assert status == 0 and "shipped.pt" in text
+    shipped = load_checkpoint(tmp_path / "shipped.pt")
+    assert shipped["optimizer_state"] is None and shipped["extra"]["export"]["run"]["command"] == "poselift train baseline"
+    weights = [tensor for name, tensor in shipped["model_state"].items() if name.endswith("weight")]
+    assert weights and all(tensor.dtype == torch.float16 for tensor in weights)
+    keypoints = np.random.default_rng(0).uniform(300, 700, (5, 17, 2)).astype(np.float32)
+    original, exported = load_model(checkpoint).lift(keypoints), load_model(tmp_path / "shipped.pt").lift(keypoints)
+    assert np.abs(original - exported).max() < 1.0                      # mm: float16 weights, float32 maths
+    status, _, err = run_cli(capsys, "export-model", checkpoint, tmp_path / "shipped.pt")
+    assert_one_line_error(status, err, "exists")

@@ -17,6 +17,7 @@ from poselift.errors import PoseliftError
 from poselift.fileio import check_output_file
 from poselift.io.records import Poses3D
 from poselift.skeleton import H36M17, to_h36m17
+from poselift.wording import count
 
 OUTPUT_SUFFIXES = (".npz", ".json")
 
@@ -56,7 +57,7 @@ def convert_file(input_path: Path, output_path: Path, asf: Path | None = None, t
     if input_path.suffix.lower() in (".bvh", ".amc"):
         poses = _mocap_to_poses(input_path, asf)
         write_poses_3d(output_path, poses)
-        return (f"wrote {output_path}: {len(poses.poses_3d)} frames of H36M-17 3D poses in mm "
+        return (f"wrote {output_path}: {count(len(poses.poses_3d), 'frame')} of H36M-17 3D poses in mm "
                 f"(world frame, Z up, {poses.fps or 'unknown'} fps)")
     try:
         keypoints = load_keypoints_2d(input_path)
@@ -70,10 +71,10 @@ def convert_file(input_path: Path, output_path: Path, asf: Path | None = None, t
             poses = Poses3D(poses_3d=converted, joint_names=H36M17.joint_names, frame=poses.frame, fps=poses.fps,
                             layout="h36m17", meta=poses.meta)
         write_poses_3d(output_path, poses)
-        return f"wrote {output_path}: {len(poses.poses_3d)} frames of 3D poses ({poses.layout or 'unnamed layout'})"
+        return f"wrote {output_path}: {count(len(poses.poses_3d), 'frame')} of 3D poses ({poses.layout or 'unnamed layout'})"
     if to_layout == "h36m17" and keypoints.layout != "h36m17":
         converted, confidence = to_h36m17(keypoints.keypoints_2d, keypoints.confidence, keypoints.layout)
         keypoints = type(keypoints)(keypoints_2d=converted, confidence=confidence, layout="h36m17",
                                     image_size=keypoints.image_size, fps=keypoints.fps)
     write_keypoints_2d(output_path, keypoints)
-    return f"wrote {output_path}: {len(keypoints.keypoints_2d)} frames of 2D keypoints ({keypoints.layout})"
+    return f"wrote {output_path}: {count(len(keypoints.keypoints_2d), 'frame')} of 2D keypoints ({keypoints.layout})"

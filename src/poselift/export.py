@@ -55,6 +55,7 @@ from poselift.geometry import axis_angle_to_matrix
 from poselift.io.bvh import BvhMotion, bvh_forward_kinematics, write_bvh
 from poselift.io.records import Poses3D
 from poselift.skeleton import H36M17
+from poselift.wording import count
 
 _LEFT, _RIGHT, _UP, _DOWN = (1.0, 0.0, 0.0), (-1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, -1.0, 0.0)
 
@@ -360,8 +361,8 @@ class BvhExportReport:
     max_distance_mm: float
 
     def summary(self) -> str:
-        filled = f", {self.frames_filled} frames without a full pose interpolated" if self.frames_filled else ""
-        return (f"BVH: {self.frames} frames on a fixed skeleton (median bone lengths){filled}; its joints are "
+        filled = f", {count(self.frames_filled, 'frame')} without a full pose interpolated" if self.frames_filled else ""
+        return (f"BVH: {count(self.frames, 'frame')} on a fixed skeleton (median bone lengths){filled}; its joints are "
                 f"{self.mean_distance_mm:.1f} mm (max {self.max_distance_mm:.1f} mm) from the lifted ones")
 
 

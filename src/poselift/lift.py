@@ -29,6 +29,7 @@ from poselift.errors import PoseliftError
 from poselift.fileio import prepare_output_dir
 from poselift.io.records import Keypoints2D, Poses3D
 from poselift.skeleton import H36M17, to_h36m17
+from poselift.wording import count
 
 DEFAULT_MODEL = "default"
 # Models shipped inside the package, by the name `--model` accepts (see docs/default_model.md, docs/temporal.md).
@@ -104,9 +105,9 @@ class LiftReport:
     model: str
 
     def summary(self) -> str:
-        return (f"lifted {self.frames - self.frames_not_lifted}/{self.frames} frames with model {self.model}; "
-                f"{self.joints_filled} missing joints filled by interpolation, {self.joints_missing} left missing"
-                + (f"; {self.frames_not_lifted} frames without a pelvis are NaN" if self.frames_not_lifted else ""))
+        return (f"lifted {self.frames - self.frames_not_lifted}/{count(self.frames, 'frame')} with model {self.model}; "
+                f"{count(self.joints_filled, 'missing joint')} filled by interpolation, {self.joints_missing} left missing"
+                + (f"; {count(self.frames_not_lifted, 'frame')} without a pelvis: NaN" if self.frames_not_lifted else ""))
 
 
 def lift_keypoints(keypoints: Keypoints2D, model, model_name: str = "", max_gap: int = 10):

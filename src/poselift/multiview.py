@@ -43,6 +43,7 @@ from poselift.fileio import atomic_path, write_text_atomic
 from poselift.geometry import triangulate_dlt
 from poselift.io.records import Keypoints2D, Poses3D
 from poselift.skeleton import H36M17, conversion_matrix, to_h36m17
+from poselift.wording import count
 
 CROP_TOLERANCE = 0.02        # a video up to 2 % smaller than its calibration on each side is a crop
 SCALE_TOLERANCE = 0.005      # width and height scaled by the same factor, to 0.5 %
@@ -243,7 +244,7 @@ def compare_views(results: Sequence, cameras: Sequence[Camera], out_dir: Path,
     pelvis_world = triangulation.poses_world[:, H36M17.root_index]
     views, lifted_world, lines = [], [], []
     if any(track.num_frames != frames for track in keypoints):
-        lines.append("views compared over their first " + f"{frames} frames (" + ", ".join(
+        lines.append(f"views compared over their first {count(frames, 'frame')} (" + ", ".join(
             f"{result.video.name} {track.num_frames}" for result, track in zip(results, keypoints)) + ")")
     for result, camera, reprojection in zip(results, cameras, triangulation.reprojection_px):
         world = lifted_to_world(result.poses.poses_3d[:frames].astype(np.float64), camera, pelvis_world)
@@ -259,7 +260,7 @@ def compare_views(results: Sequence, cameras: Sequence[Camera], out_dir: Path,
             "frame_mpjpe_mm": [_rounded(value) if np.isfinite(value) else None for value in agreement["frame_mpjpe_mm"]],
         })
         lines.append(f"{result.video.name} (camera {camera.name}): re-projection {reprojection:.1f} px; lifted vs "
-                     f"triangulated over {agreement['frames_compared']} frames: MPJPE "
+                     f"triangulated over {count(agreement['frames_compared'], 'frame')}: MPJPE "
                      f"{_format_mm(agreement['mpjpe_mm'])} root-aligned, P-MPJPE {_format_mm(agreement['p_mpjpe_mm'])}")
     report = {
         "calibration": str(calibration), "frames": frames, "fps": fps,

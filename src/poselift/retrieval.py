@@ -27,6 +27,7 @@ from poselift.errors import FormatError, PoseliftError, ShapeError
 from poselift.fileio import atomic_path
 from poselift.geometry import array_kind
 from poselift.io.pose_input import PoseInput, load_pose_input
+from poselift.wording import count
 
 INDEX_FORMAT = "poselift.embedding_index"
 INDEX_VERSION = 1
@@ -160,7 +161,7 @@ def build_index(model: nn.Module, pose_files, kind: str = "auto", model_name: st
         frames.append(kept)
         files.append(poses.path)
         kinds.append(poses.kind)
-        report.append(f"{poses.path}: {poses.kind.upper()}, {len(kept)} frames indexed"
+        report.append(f"{poses.path}: {poses.kind.upper()}, {count(len(kept), 'frame')} indexed"
                       + (f", {len(valid) - len(kept)} skipped (missing root or joints)" if len(kept) < len(valid) else ""))
     if sum(len(item) for item in embeddings) == 0:
         raise PoseliftError("no frame of " + ", ".join(str(path) for path in pose_files) + " could be embedded")

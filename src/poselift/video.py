@@ -52,6 +52,7 @@ import numpy as np
 
 from poselift.errors import FormatError, PoseliftError
 from poselift.io.records import Keypoints2D, Poses3D
+from poselift.wording import count
 
 MEDIAPIPE_VERSION = "0.10.14"
 MISSING_MEDIAPIPE = 'poselift video needs MediaPipe, which is not installed: pip install "poselift[video]"'
@@ -116,12 +117,12 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         if not ok or frame is None:
             raise FormatError(path, "cannot read this video: no frame could be decoded")
         fps = float(capture.get(cv2.CAP_PROP_FPS))
-        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
     finally:
         capture.release()
     height, width = frame.shape[:2]
     usable_fps = fps if math.isfinite(fps) and 0 < fps <= 1000 else None
-    return VideoInfo(path, width, height, usable_fps, count if count > 0 else None)
+    return VideoInfo(path, width, height, usable_fps, frame_count if frame_count > 0 else None)
 
 
 def read_frames(path: str | os.PathLike, max_frames: int | None = None) -> Iterator[np.ndarray]:
@@ -437,8 +438,9 @@ class DetectionReport:
 
     def summary(self) -> str:
         rate = f"{self.fps:g} fps" if self.fps else "unknown frame rate (30 fps assumed for outputs)"
-        return (f"{self.video}: {self.frames} frames at {rate}; the person was found in {self.frames_with_person} "
-                f"(up to {self.most_people} people seen, {self.searches} searches), mean confidence "
+        return (f"{self.video}: {count(self.frames, 'frame')} at {rate}; the person was found in {self.frames_with_person} "
+                f"(up to {count(self.most_people, 'person', 'people')} seen, {count(self.searches, 'search', 'searches')}), "
+                f"mean confidence "
                 f"{self.mean_confidence:.2f}; detection {self.frames / max(self.seconds, 1e-9):.1f} frames/s")
 
 
@@ -477,8 +479,8 @@ def detect_video(path: str | os.PathLike, person: str | int = "largest", max_fra
     found = np.isfinite(keypoints_2d).all(axis=(1, 2))
     if not found.any():
         who = "nobody" if isinstance(person, str) else f"no person {person} from the left"
-        raise PoseliftError(f"{info.path}: MediaPipe found {who} in any of the {len(found)} frames "
-                            f"(at most {tracker.most_people} people in a frame)")
+        raise PoseliftError(f"{info.path}: MediaPipe found {who} in any of the {count(len(found), 'frame')} "
+                            f"(at most {count(tracker.most_people, 'person', 'people')} in a frame)")
     record = Keypoints2D(keypoints_2d=keypoints_2d, confidence=confidence, layout=MEDIAPIPE_LAYOUT,
                          image_size=info.image_size, fps=info.fps)
     report = DetectionReport(info.path.name, len(found), int(found.sum()), tracker.searches, tracker.most_people,

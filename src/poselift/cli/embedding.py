@@ -8,6 +8,7 @@ from pathlib import Path
 from poselift.cli.common import DEVICES, resolve_device
 from poselift.errors import PoseliftError
 from poselift.io.pose_input import POSE_KINDS
+from poselift.wording import count
 
 _PRINTED_QUERIES = 20
 
@@ -70,7 +71,7 @@ def _cmd_retrieve(args) -> None:
     embeddings, valid = embed_pose_input(model, query)
     if args.frame is not None:
         if not 0 <= args.frame < len(embeddings):
-            raise PoseliftError(f"{args.query}: --frame {args.frame} is outside its {len(embeddings)} frames")
+            raise PoseliftError(f"{args.query}: --frame {args.frame} is outside its {count(len(embeddings), 'frame')}")
         selected = np.array([args.frame]) if valid[args.frame] else np.array([], dtype=int)
     else:
         selected = np.flatnonzero(valid)
@@ -111,7 +112,7 @@ def _cmd_generate(args) -> None:
     model = load_embedding_model(args.model)
     poses = load_pose_input(args.pose, args.kind)
     if not 0 <= args.frame < len(poses.points):
-        raise PoseliftError(f"{args.pose}: --frame {args.frame} is outside its {len(poses.points)} frames")
+        raise PoseliftError(f"{args.pose}: --frame {args.frame} is outside its {count(len(poses.points), 'frame')}")
     embeddings, valid = embed_pose_input(model, poses)
     if not valid[args.frame]:
         raise PoseliftError(f"{args.pose}: frame {args.frame} cannot be embedded (missing root or joints)")

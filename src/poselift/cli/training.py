@@ -1,5 +1,5 @@
 """``poselift train`` (a model on the benchmark), ``poselift eval`` (a checkpoint on it) and ``poselift
-export`` (a weights-only copy of a checkpoint)."""
+export-model`` (a weights-only copy of a checkpoint, for shipping)."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def _cmd_export(args) -> None:
 
 
 def add_commands(commands) -> None:
-    """Register ``poselift train``, ``eval`` and ``export`` on the CLI's sub-command parsers."""
+    """Register ``poselift train``, ``eval`` and ``export-model`` on the CLI's sub-command parsers."""
     schedules = {kind: default_schedule(kind) for kind in BUILTIN_MODEL_KINDS}
     schedule_help = "; ".join(f"{kind} {s['epochs']} epochs, batch {s['batch_size']}, lr {s['lr']:g}"
                               f"{'' if s['converged'] else ' (not converged)'}" for kind, s in schedules.items())
@@ -114,7 +114,8 @@ def add_commands(commands) -> None:
     evaluate.add_argument("--json", type=Path, help="also write the results as JSON")
     evaluate.set_defaults(handler=_cmd_eval)
 
-    export = commands.add_parser("export", help="write a weights-only copy of a checkpoint for shipping")
+    export = commands.add_parser("export-model", help="write a weights-only copy of a trained checkpoint for shipping "
+                                                      "(float16; lift poses with `poselift lift`)")
     export.add_argument("checkpoint", type=Path, help="training checkpoint (last.pt / best.pt)")
     export.add_argument("out", type=Path, help="output .pt")
     export.add_argument("--float32", action="store_true", help="keep float32 weights (default: float16)")
