@@ -18,6 +18,7 @@ from poselift.camera import (
     stack_intrinsics,
     to_camera_frame,
     to_world_frame,
+    triangulate_dlt,
     undistort_normalized,
     undistort_pixels,
     undistort_points,
@@ -28,7 +29,7 @@ from poselift.camera import (
 from poselift.errors import FormatError, ShapeError
 from poselift.geometry import rotation_about_z
 
-from poses import standing_pose_mm
+from poses import standing_pose_mm, varied_poses
 
 RIG = h36m_rig()
 
@@ -270,3 +271,38 @@ def test_angular_difference():
     assert angular_difference_deg(170, -170) == pytest.approx(20)
     assert angular_difference_deg(10, 350) == pytest.approx(20)
     assert angular_difference_deg(0, 180) == pytest.approx(180)
+
+
+# ---------------------------------------------------------------------------------------------- triangulation
+
+
+def test_triangulation_of_exact_projections():
+    rig = h36m_rig()
+    poses_world = varied_poses(6, 14)
+    poses_world -= poses_world.mean(axis=(0, 1)) - np.array([0.0, 0.0, 900.0])  # in the capture volume
+    pixels = np.stack([camera.project_world(poses_world) for camera in rig])  # (4, 6, 17, 2)
+    triangulated = triangulate_dlt(pixels, rig)
+    assert triangulated.shape == (6, 17, 3)
+    np.testing.assert_allclose(triangulated, poses_world, atol=1e-3, rtol=0)
+    triangulated_t = triangulate_dlt(torch.as_tensor(pixels, dtype=torch.float32), rig)
+    assert triangulated_t.dtype == torch.float32
+    np.testing.assert_allclose(triangulated_t.double().numpy(), poses_world, atol=0.5, rtol=0)
+
+
+def test_triangulation_confidence_and_missing_views():
+    rig = h36m_rig()
+    pose = standing_pose_mm()
+    pixels = np.stack([camera.project_world(pose) for camera in rig])  # (4, 17, 2)
+    confidence = np.ones((4, 17))
+    pixels[2, 3] += 80.0  # a bad detection in view 2 ...
+    confidence[2, 3] = 0.0  # ... switched off
+    confidence[1:, 7] = 0.0  # joint 7 seen in one view only -> NaN
+    pixels[:, 9] = np.nan  # joint 9 missing everywhere -> NaN
+    result = triangulate_dlt(pixels, rig, confidence)
+    assert np.isnan(result[7]).all() and np.isnan(result[9]).all()
+    keep = [j for j in range(17) if j not in (7, 9)]
+    np.testing.assert_allclose(result[keep], pose[keep], atol=1e-3)
+    with pytest.raises(ShapeError, match="2 views"):
+        triangulate_dlt(pixels[:1], rig[:1])
+    with pytest.raises(ShapeError, match="confidence"):
+        triangulate_dlt(pixels, rig, confidence[:, :5])

@@ -7,7 +7,6 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from poselift.camera import h36m_rig
 from poselift.errors import ShapeError
 from poselift.geometry import (
     axis_angle_to_matrix,
@@ -21,23 +20,11 @@ from poselift.geometry import (
     root_relative,
     rotation_about_z,
     similarity_transform,
-    triangulate_dlt,
 )
 
-from poses import standing_pose_mm
+from poses import random_rotations, standing_pose_mm, varied_poses
 
 L_HIP, R_HIP, PELVIS, THORAX = 4, 1, 0, 8
-
-
-def random_rotations(count: int, seed: int) -> np.ndarray:
-    return Rotation.random(count, random_state=seed).as_matrix()
-
-
-def varied_poses(count: int, seed: int) -> np.ndarray:
-    """(count, 17, 3) the standing pose with 40 mm joint noise, randomly rotated and moved."""
-    rng = np.random.default_rng(seed)
-    poses = standing_pose_mm() + rng.normal(0, 40, size=(count, 17, 3))
-    return poses @ random_rotations(count, seed).transpose(0, 2, 1) + rng.normal(0, 500, size=(count, 1, 3))
 
 
 # ---------------------------------------------------------------------------------------------- rotations
@@ -232,38 +219,3 @@ def test_canonical_frame_rejects_degenerate_pose():
     pose[L_HIP] = pose[R_HIP]
     with pytest.raises(ShapeError, match="hips"):
         canonicalize(pose)
-
-
-# ---------------------------------------------------------------------------------------------- triangulation
-
-
-def test_triangulation_of_exact_projections():
-    rig = h36m_rig()
-    poses_world = varied_poses(6, 14)
-    poses_world -= poses_world.mean(axis=(0, 1)) - np.array([0.0, 0.0, 900.0])  # in the capture volume
-    pixels = np.stack([camera.project_world(poses_world) for camera in rig])  # (4, 6, 17, 2)
-    triangulated = triangulate_dlt(pixels, rig)
-    assert triangulated.shape == (6, 17, 3)
-    np.testing.assert_allclose(triangulated, poses_world, atol=1e-3, rtol=0)
-    triangulated_t = triangulate_dlt(torch.as_tensor(pixels, dtype=torch.float32), rig)
-    assert triangulated_t.dtype == torch.float32
-    np.testing.assert_allclose(triangulated_t.double().numpy(), poses_world, atol=0.5, rtol=0)
-
-
-def test_triangulation_confidence_and_missing_views():
-    rig = h36m_rig()
-    pose = standing_pose_mm()
-    pixels = np.stack([camera.project_world(pose) for camera in rig])  # (4, 17, 2)
-    confidence = np.ones((4, 17))
-    pixels[2, 3] += 80.0  # a bad detection in view 2 ...
-    confidence[2, 3] = 0.0  # ... switched off
-    confidence[1:, 7] = 0.0  # joint 7 seen in one view only -> NaN
-    pixels[:, 9] = np.nan  # joint 9 missing everywhere -> NaN
-    result = triangulate_dlt(pixels, rig, confidence)
-    assert np.isnan(result[7]).all() and np.isnan(result[9]).all()
-    keep = [j for j in range(17) if j not in (7, 9)]
-    np.testing.assert_allclose(result[keep], pose[keep], atol=1e-3)
-    with pytest.raises(ShapeError, match="2 views"):
-        triangulate_dlt(pixels[:1], rig[:1])
-    with pytest.raises(ShapeError, match="confidence"):
-        triangulate_dlt(pixels, rig, confidence[:, :5])

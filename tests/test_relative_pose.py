@@ -65,7 +65,7 @@ def test_rotation_error_by_hand():
 
 
 def test_a_whole_rig_from_its_views_triangulates_like_the_calibration(small_benchmark):
-    from poselift.geometry import triangulate_dlt
+    from poselift.camera import triangulate_dlt
     from poselift.relative_pose import rig_from_views
 
     cameras = small_benchmark.cameras

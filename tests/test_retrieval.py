@@ -11,12 +11,13 @@ from poselift.checkpoint import save_checkpoint
 from poselift.data.datasets import FrameSource
 from poselift.errors import FormatError, PoseliftError
 from poselift.geometry import axis_angle_to_matrix
+from poselift.hit_at_k_protocol import cross_view_hit_at_k, pose_match_matrix, remove_near_duplicates
 from poselift.io.poselift_format import write_keypoints_2d, write_poses_3d
 from poselift.io.records import Keypoints2D, Poses3D
 from poselift.metrics import p_mpjpe
 from poselift.models.backbone import apply_max_norm
 from poselift.models.vvipe import PoseVae, PoseVaeConfig, VvipeConfig, VvipeLifter, normalize_pose_3d
-from poselift.hit_at_k_protocol import cross_view_hit_at_k, pose_match_matrix, remove_near_duplicates
+from poselift.recipes import new_model
 from poselift.retrieval import EmbeddingIndex, load_index, nearest_neighbors
 from poselift.skeleton import H36M17
 from poses import standing_pose_mm
@@ -153,7 +154,8 @@ def vvipe_checkpoint(small_benchmark, tmp_path_factory):
     vae.normalizer.fit_source(frames)
     apply_max_norm(vae, 1.0)                                            # as training leaves it
     save_checkpoint(folder / "vae.pt", model=vae)
-    model = VvipeLifter(VvipeConfig(pose_vae_checkpoint=str(folder / "vae.pt"), hidden_size=32, num_blocks=1))
+    model = new_model(VvipeLifter, VvipeConfig(pose_vae_checkpoint=str(folder / "vae.pt"), hidden_size=32,
+                                            num_blocks=1))
     model.normalizer.fit_source(frames)
     return save_checkpoint(folder / "vvipe.pt", model=model)
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from poselift.checkpoint import load_model, save_checkpoint
+from poselift.cli import build_parser
 from poselift.data.datasets import FrameSource
 from poselift.errors import PoseliftError, ShapeError
-from poselift.cli import build_parser
 from poselift.generation import CANONICAL_TO_VIEW, decode_along, save_pose_grid
 from poselift.geometry import axis_angle_to_matrix
 from poselift.io.poselift_format import read_poses_3d, write_poses_3d
@@ -30,6 +30,7 @@ from poselift.models.vvipe import (
     random_view_rotation,
     triplet_loss,
 )
+from poselift.recipes import new_model
 from poselift.skeleton import H36M17
 from poselift.train import TrainConfig, train
 
@@ -182,7 +183,7 @@ def stage_two(stage_one, frames, tmp_path_factory):
     out = tmp_path_factory.mktemp("vvipe")
     frozen_before = {name: value.clone() for name, value in vae.state_dict().items()}
     torch.manual_seed(0)
-    model = VvipeLifter(VvipeConfig(pose_vae_checkpoint=str(vae_dir / "last.pt"), **SMALL_MAPPING))
+    model = new_model(VvipeLifter, VvipeConfig(pose_vae_checkpoint=str(vae_dir / "last.pt"), **SMALL_MAPPING))
     config = TrainConfig(epochs=4, batch_size=64, lr=3e-3, seed=0, num_threads=1, device="cpu", lr_decay_steps=1000)
     result = train(model, frames, config, out, quiet=True)
     return model, out, result["history"], frozen_before
@@ -240,16 +241,17 @@ def test_a_stage_two_checkpoint_needs_nothing_else(stage_one, stage_two, frames,
 
 
 def test_stage_two_needs_a_stage_one_checkpoint(tmp_path):
-    with pytest.raises(PoseliftError, match="pose_vae_checkpoint"):
-        VvipeLifter(VvipeConfig())
+    for config in (VvipeConfig(), VvipeConfig(pose_vae_checkpoint="vae.pt")):   # the file is read by new_model
+        with pytest.raises(PoseliftError, match="pose_vae_checkpoint"):
+            VvipeLifter(config)
     baseline_path = save_checkpoint(tmp_path / "baseline.pt", model=BaselineLifter())
     with pytest.raises(PoseliftError, match="baseline.pt.*'vvipe_vae'"):
-        VvipeLifter(VvipeConfig(pose_vae_checkpoint=str(baseline_path)))
+        new_model(VvipeLifter, VvipeConfig(pose_vae_checkpoint=str(baseline_path)))
     with pytest.raises(PoseliftError, match="missing.pt"):
-        VvipeLifter(VvipeConfig(pose_vae_checkpoint=str(tmp_path / "missing.pt")))
+        new_model(VvipeLifter, VvipeConfig(pose_vae_checkpoint=str(tmp_path / "missing.pt")))
     untrained = save_checkpoint(tmp_path / "untrained.pt", model=PoseVae(PoseVaeConfig(**SMALL_VAE)))
     with pytest.raises(PoseliftError, match="never trained"):
-        VvipeLifter(VvipeConfig(pose_vae_checkpoint=str(untrained)))
+        new_model(VvipeLifter, VvipeConfig(pose_vae_checkpoint=str(untrained)))
 
 
 # ---------------------------------------------------------------------------------------------- generation

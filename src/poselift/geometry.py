@@ -17,9 +17,8 @@ Conventions
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence, Union
+from typing import Sequence, Union
 
 import numpy as np
 import torch
@@ -27,8 +26,6 @@ from scipy.spatial.transform import Rotation
 
 from poselift.errors import ShapeError
 
-if TYPE_CHECKING:  # pragma: no cover - import only for type hints (camera imports this module)
-    from poselift.camera import Camera
 
 Array = Union[np.ndarray, torch.Tensor]
 
@@ -47,7 +44,6 @@ __all__ = [
     "root_relative",
     "canonical_rotation",
     "canonicalize",
-    "triangulate_dlt",
 ]
 
 
@@ -519,68 +515,3 @@ def canonicalize(poses: Array, left_hip: int = 4, right_hip: int = 1, pelvis: in
 # ----------------------------------------------------------------------------------------------
 # triangulation
 # ----------------------------------------------------------------------------------------------
-
-
-def triangulate_dlt(points_2d_px: Array, cameras: Sequence["Camera"], confidence: Array | None = None) -> Array:
-    """Confidence-weighted linear (DLT) triangulation of 2D keypoints seen by calibrated cameras.
-
-    Each view's pixels are undistorted with its camera model to normalised image coordinates;
-    every view v adds two rows ``w_v (x_v P_v[2] - P_v[0])`` and ``w_v (y_v P_v[2] - P_v[1])`` to
-    the linear system of its joint, with ``P_v = [R_v | -R_v c_v]`` (world coordinates shifted and
-    scaled around the cameras for conditioning). All (..., J) systems are solved at once by one
-    batched SVD in float64; the result is cast back to the input dtype.
-
-    Args:
-        points_2d_px: (V, ..., J, 2) px, one slice per camera.
-        cameras: V :class:`~poselift.camera.Camera` objects (V >= 2).
-        confidence: optional (V, ..., J) non-negative weights (default 1). A non-finite 2D point
-            counts as weight 0.
-    Returns:
-        (..., J, 3) mm, world frame. A joint seen with weight > 0 in fewer than two views is NaN
-        (by design: there is no triangulation for it; callers mask with ``isnan``).
-    Raises:
-        ShapeError: fewer than 2 cameras, mismatched shapes, or negative confidence.
-    """
-    from poselift.camera import undistort_points  # camera imports this module at load time
-
-    kind = array_kind(points_2d_px, params=(confidence,))
-    points = kind.tensor(points_2d_px, dtype=torch.float64)
-    num_views = len(cameras)
-    if num_views < 2:
-        raise ShapeError(f"cameras: triangulation needs at least 2 views, got {num_views}")
-    if points.ndim < 3 or points.shape[0] != num_views or points.shape[-1] != 2:
-        raise ShapeError(f"points_2d_px: expected shape (V={num_views}, ..., J, 2), got {tuple(points.shape)}")
-    if confidence is None:
-        weights = torch.ones(points.shape[:-1], dtype=torch.float64, device=points.device)
-    else:
-        weights = kind.tensor(confidence, dtype=torch.float64)
-        if weights.shape != points.shape[:-1]:
-            raise ShapeError(f"confidence: expected shape {tuple(points.shape[:-1])}, got {tuple(weights.shape)}")
-        if bool((weights < 0).any()):
-            raise ShapeError("confidence: values must be >= 0")
-    visible = torch.isfinite(points).all(dim=-1) & torch.isfinite(weights)
-    weights = torch.where(visible, weights, torch.zeros_like(weights))
-    points = torch.where(visible[..., None], points, torch.zeros_like(points))
-
-    # Condition the system: world X = spread * X' + middle, with the cameras' own spread.
-    centres = torch.as_tensor(np.stack([camera.centre for camera in cameras]), dtype=torch.float64,
-                              device=points.device)
-    middle = centres.mean(dim=0)
-    spread = float(torch.sqrt(((centres - middle) ** 2).sum(-1).mean()).clamp_min(1.0))
-
-    rows = []
-    for view, camera in enumerate(cameras):
-        rotation = torch.tensor(camera.R, dtype=torch.float64, device=points.device)
-        offset = rotation @ (middle - centres[view]) / spread
-        projection = torch.cat([rotation, offset[:, None]], dim=1)  # (3, 4), normalised coordinates
-        normalised = undistort_points(points[view], camera)  # (..., J, 2)
-        weight = weights[view][..., None]
-        rows.append(weight * (normalised[..., 0:1] * projection[2] - projection[0]))
-        rows.append(weight * (normalised[..., 1:2] * projection[2] - projection[1]))
-    system = torch.stack(rows, dim=-2)  # (..., J, 2V, 4)
-    _, _, vh = torch.linalg.svd(system, full_matrices=False)
-    homogeneous = vh[..., -1, :]
-    world = spread * homogeneous[..., :3] / homogeneous[..., 3:] + middle
-    enough_views = (weights > 0).sum(dim=0) >= 2
-    world = torch.where(enough_views[..., None], world, torch.full_like(world, math.nan))
-    return kind.output(world.to(kind.dtype))

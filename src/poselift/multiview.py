@@ -12,7 +12,7 @@ own (:mod:`poselift.video`) and then:
    Pose2Sim's demo, shifting it by 4 px moves the re-projection errors by about 1 px either way).
    The videos must have the same frame rate; the views are compared over their common frames.
 2. **Triangulation** (:func:`triangulate_views`): the 33 MediaPipe landmarks of all views by
-   :func:`poselift.geometry.triangulate_dlt`, each view weighted by the landmark's confidence,
+   :func:`poselift.camera.triangulate_dlt`, each view weighted by the landmark's confidence,
    then the H36M-17 joints derived from them in 3D (:func:`poselift.skeleton.to_h36m17`), world
    frame, mm. Its re-projection error into every view is reported.
 3. **Agreement** (:func:`view_agreement`): each view's lifted poses (camera frame, root-relative)
@@ -37,10 +37,9 @@ from typing import Sequence
 
 import numpy as np
 
-from poselift.camera import Camera, to_world_frame
+from poselift.camera import Camera, to_world_frame, triangulate_dlt
 from poselift.errors import PoseliftError
 from poselift.fileio import atomic_path, write_text_atomic
-from poselift.geometry import triangulate_dlt
 from poselift.io.records import Keypoints2D, Poses3D
 from poselift.skeleton import H36M17, conversion_matrix, to_h36m17
 from poselift.wording import count

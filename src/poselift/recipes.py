@@ -29,10 +29,12 @@ from pathlib import Path
 import torch
 
 from poselift.camera import virtual_rig
+from poselift.checkpoint import load_checkpoint
 from poselift.data.benchmark import load_benchmark
 from poselift.data.datasets import FramePairSource, FrameSource, MultiViewSource, WindowSource
 from poselift.errors import PoseliftError
 from poselift.fileio import write_text_atomic
+from poselift.models.base import LiftingModel
 from poselift.models.registry import MODEL_KINDS, build_config
 from poselift.schedules import PAPER_DECAYS
 from poselift.train import TrainConfig, train
@@ -154,6 +156,16 @@ def training_sources(benchmark, options: DataOptions, source_kind: str = "frames
     return train_source, val_source
 
 
+def new_model(model_class: type[LiftingModel], config) -> LiftingModel:
+    """A new model of ``config``; where the config builds on a checkpoint (V-VIPE's stage 1,
+    :meth:`~poselift.models.base.LiftingModel.pretrained_checkpoint`), that file is read here and the
+    model is built on it by the class's ``from_pretrained``."""
+    path = model_class.pretrained_checkpoint(config)
+    if path is None:
+        return model_class(config)
+    return model_class.from_pretrained(config, load_checkpoint(path), path)
+
+
 def model_source(kind: str, model_config: dict | None = None) -> tuple[str, int]:
     """(source kind, sequence length) a registered model kind trains on, from its class and config."""
     config = build_config(kind, model_config or {})
@@ -181,7 +193,7 @@ def train_on_benchmark(kind: str, benchmark_path: str | Path, out_dir: str | Pat
     config = build_config(kind, model_config or {})
     model_class = MODEL_KINDS[kind][1]
     config = model_class.prepare_config(config, train_source, train_config.epochs)   # e.g. consensus's groups
-    model = model_class(config)
+    model = new_model(model_class, config)
     if int(os.environ.get("RANK", "0")) == 0:
         run = {"kind": kind, "benchmark": str(benchmark_path), "benchmark_version": benchmark.version,
                "data": asdict(data), "train": asdict(train_config), "model": model_config or {},

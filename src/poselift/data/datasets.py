@@ -16,11 +16,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from poselift.camera import Camera, project_points, stack_intrinsics, to_camera_frame
+from poselift.camera import Camera, project_points, stack_intrinsics, to_camera_frame, triangulate_dlt
 from poselift.data.benchmark import PELVIS, Benchmark
 from poselift.data.noise import DetectorNoiseConfig, simulate_detector
 from poselift.errors import PoseliftError, ShapeError
-from poselift.geometry import triangulate_dlt
 from poselift.skeleton import H36M17
 
 INPUTS = ("gt", "noisy")

@@ -56,6 +56,19 @@ class LiftingModel(nn.Module):
         return config
 
     @classmethod
+    def pretrained_checkpoint(cls, config) -> str | None:
+        """Path of a checkpoint this config builds on (V-VIPE's stage 1), or None (the default). The
+        recipe (:func:`poselift.recipes.new_model`) reads it and builds the model with
+        :meth:`from_pretrained`, so no model file reads checkpoints."""
+        return None
+
+    @classmethod
+    def from_pretrained(cls, config, checkpoint: dict, path: str):
+        """The model of ``config`` built on ``checkpoint`` (the dict :func:`poselift.checkpoint.load_checkpoint`
+        returns for :meth:`pretrained_checkpoint`'s file, named ``path`` in messages)."""
+        raise NotImplementedError(f"{cls.__name__} builds on no checkpoint")
+
+    @classmethod
     def window_length(cls, config) -> int:
         """Consecutive frames in one training sample (1 for single-frame models)."""
         return 1

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -459,25 +458,6 @@ class VvipeConfig(BackboneConfig):
     augment_detector_noise: bool = False
 
 
-def _attach_pose_vae(config: VvipeConfig) -> tuple[VvipeConfig, dict | None]:
-    """(config with ``pose_vae`` filled in, stage-1 weights to load or None) for a stage-2 config."""
-    from poselift.checkpoint import load_checkpoint
-
-    if config.pose_vae_checkpoint:
-        path = Path(config.pose_vae_checkpoint)
-        checkpoint = load_checkpoint(path)
-        if checkpoint["model_kind"] != PoseVae.kind:
-            raise PoseliftError(f"{path}: holds a {checkpoint['model_kind']!r} model; V-VIPE stage 2 needs a "
-                                f"{PoseVae.kind!r} (stage-1) checkpoint")
-        config = replace(config, pose_vae_checkpoint="", pose_vae_source=str(path),
-                         pose_vae=dict(checkpoint["model_config"]))
-        return config, checkpoint["model_state"]
-    if config.pose_vae is None:
-        raise PoseliftError("vvipe (stage 2) builds on a trained stage-1 model: set pose_vae_checkpoint=PATH "
-                            "to a 'vvipe_vae' checkpoint (e.g. --set pose_vae_checkpoint=RUN/last.pt)")
-    return config, None
-
-
 class VvipeLifter(FrameLifting, LiftingModel):
     """§3.3: 2D keypoints -> V-VIPE (latent) -> frozen stage-1 decoder -> normalised canonical 3D.
 
@@ -493,20 +473,44 @@ class VvipeLifter(FrameLifting, LiftingModel):
     output_frame = "canonical"
 
     def __init__(self, config: VvipeConfig | None = None):
+        """The stage-1 model's architecture comes from ``config.pose_vae``; its weights are loaded by
+        :meth:`from_pretrained` (a new model: :func:`poselift.recipes.new_model` with
+        ``pose_vae_checkpoint``) or with the rest of a saved stage-2 checkpoint."""
         super().__init__()
-        config, pose_vae_state = _attach_pose_vae(config if config is not None else VvipeConfig())
+        config = config if config is not None else VvipeConfig()
+        if config.pose_vae is None:
+            raise PoseliftError("vvipe (stage 2) builds on a trained stage-1 model: set pose_vae_checkpoint=PATH "
+                                "to a 'vvipe_vae' checkpoint (e.g. --set pose_vae_checkpoint=RUN/last.pt) and build "
+                                "it with poselift.recipes.new_model (what poselift train does)")
         self.config = config
         self.pose_vae = PoseVae(PoseVaeConfig(**config.pose_vae))
         if self.pose_vae.config.num_joints != config.num_joints:
             raise ShapeError(f"stage-1 model has {self.pose_vae.config.num_joints} joints, stage 2 {config.num_joints}")
-        if pose_vae_state is not None:
-            self.pose_vae.load_state_dict(pose_vae_state)
-            self._check_pose_vae(config.pose_vae_source)
         self.pose_vae.requires_grad_(False)
         self.pose_vae.eval()
         self.normalizer = PoseNormalizer(config.num_joints, input_normalization="pose")
         self.encoder = ResidualMLP(self.normalizer.input_dim, self.pose_vae.config.latent_size,
                                    **config.backbone_options())
+
+    @classmethod
+    def pretrained_checkpoint(cls, config: VvipeConfig) -> str | None:
+        """``config.pose_vae_checkpoint`` (the stage-1 ``vvipe_vae`` checkpoint), or None when unset."""
+        return config.pose_vae_checkpoint or None
+
+    @classmethod
+    def from_pretrained(cls, config: VvipeConfig, checkpoint: dict, path: str) -> "VvipeLifter":
+        """Stage 2 on the trained stage-1 model of ``checkpoint``: its config is stored in ``pose_vae``
+        (``pose_vae_checkpoint`` emptied, ``pose_vae_source`` = ``path``) so the saved stage-2
+        checkpoint rebuilds without the stage-1 file; its weights are loaded and checked."""
+        if checkpoint["model_kind"] != PoseVae.kind:
+            raise PoseliftError(f"{path}: holds a {checkpoint['model_kind']!r} model; V-VIPE stage 2 needs a "
+                                f"{PoseVae.kind!r} (stage-1) checkpoint")
+        config = replace(config, pose_vae_checkpoint="", pose_vae_source=str(path),
+                         pose_vae=dict(checkpoint["model_config"]))
+        model = cls(config)
+        model.pose_vae.load_state_dict(checkpoint["model_state"])
+        model._check_pose_vae(str(path))
+        return model
 
     def _check_pose_vae(self, path: str) -> None:
         if not self.pose_vae.normalizer.is_fitted:
