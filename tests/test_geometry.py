@@ -12,6 +12,7 @@ from poselift.geometry import (
     axis_angle_to_matrix,
     canonical_rotation,
     canonicalize,
+    euler_to_matrix,
     kabsch,
     matrix_to_axis_angle,
     matrix_to_quaternion,
@@ -19,6 +20,7 @@ from poselift.geometry import (
     quaternion_to_matrix,
     root_relative,
     rotation_about_z,
+    rotation_between,
     similarity_transform,
 )
 
@@ -219,3 +221,28 @@ def test_canonical_frame_rejects_degenerate_pose():
     pose[L_HIP] = pose[R_HIP]
     with pytest.raises(ShapeError, match="hips"):
         canonicalize(pose)
+
+
+def test_rotation_between_known_answers():
+    quarter_turn_about_z = rotation_between(np.array([1.0, 0.0, 0.0]), np.array([0.0, 2.0, 0.0]))
+    np.testing.assert_allclose(quarter_turn_about_z, [[0, -1, 0], [1, 0, 0], [0, 0, 1]], atol=1e-12)
+    half_turn = rotation_between(np.array([0.0, -1.0, 0.0]), np.array([0.0, 1.0, 0.0]))
+    np.testing.assert_allclose(half_turn @ [0.0, -1.0, 0.0], [0.0, 1.0, 0.0], atol=1e-12)
+    assert np.linalg.det(half_turn) == pytest.approx(1.0)
+    np.testing.assert_allclose(rotation_between(np.array([0.0, 0.0, 3.0]), np.array([0.0, 0.0, 1.0])), np.eye(3))
+
+
+def test_euler_angles_follow_the_file_conventions():
+    quarter = np.pi / 2
+    # BVH "Zrotation Xrotation": intrinsic, R = Rz @ Rx
+    np.testing.assert_allclose(euler_to_matrix(("Z", "X"), np.array([quarter, quarter])),
+                               rotation_about_z(quarter) @ axis_angle_to_matrix(np.array([quarter, 0.0, 0.0])),
+                               atol=1e-12)
+    # ASF "XZ": extrinsic, R = Rz @ Rx too (X applied first about the fixed axes)
+    np.testing.assert_allclose(euler_to_matrix(("X", "Z"), np.array([quarter, quarter]), intrinsic=False),
+                               rotation_about_z(quarter) @ axis_angle_to_matrix(np.array([quarter, 0.0, 0.0])),
+                               atol=1e-12)
+    assert euler_to_matrix((), np.zeros((4, 2, 0))).shape == (4, 2, 3, 3)
+    assert euler_to_matrix(("Y",), np.zeros((5, 1))).shape == (5, 3, 3)
+    with pytest.raises(ShapeError, match="angles_rad"):
+        euler_to_matrix(("X", "Y"), np.zeros((5, 3)))

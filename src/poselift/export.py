@@ -51,7 +51,7 @@ import numpy as np
 
 from poselift.errors import PoseliftError, ShapeError
 from poselift.fileio import write_text_atomic
-from poselift.geometry import axis_angle_to_matrix
+from poselift.geometry import any_perpendicular, rotation_between, unit_vectors
 from poselift.io.bvh import BvhMotion, bvh_forward_kinematics, write_bvh
 from poselift.io.records import Poses3D
 from poselift.skeleton import H36M17
@@ -172,43 +172,12 @@ def fixed_length_positions(poses_mm: np.ndarray, bone_lengths_mm: np.ndarray) ->
         if parent < 0:
             continue
         towards_lifted_joint = poses_mm[:, joint] - fixed[:, parent]
-        fixed[:, joint] = fixed[:, parent] + bone_lengths_mm[joint] * _unit(towards_lifted_joint)
+        fixed[:, joint] = fixed[:, parent] + bone_lengths_mm[joint] * unit_vectors(towards_lifted_joint)
     return fixed
 
 
 # ----------------------------------------------------------------------------------------------
 # Rotations from positions
-
-
-def _unit(vectors: np.ndarray) -> np.ndarray:
-    """(..., 3) vectors scaled to unit length (zero vectors stay zero)."""
-    norm = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    return vectors / np.where(norm > 0, norm, 1.0)
-
-
-def _any_perpendicular(vectors: np.ndarray) -> np.ndarray:
-    """(..., 3) a unit vector perpendicular to each (unit) vector."""
-    helper = np.where(np.abs(vectors[..., :1]) < 0.9, np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]))
-    return _unit(np.cross(vectors, helper))
-
-
-def rotation_between(source_dir: np.ndarray, target_dir: np.ndarray) -> np.ndarray:
-    """The smallest rotation turning the direction ``source_dir`` onto ``target_dir``.
-
-    Args:
-        source_dir, target_dir: (..., 3) non-zero vectors (broadcast together).
-    Returns:
-        (..., 3, 3) rotations R with ``R @ unit(source) = unit(target)``; the axis is
-        ``source x target``; opposite directions turn half a turn about a perpendicular axis.
-    """
-    source, target = np.broadcast_arrays(_unit(np.asarray(source_dir, dtype=np.float64)),
-                                         _unit(np.asarray(target_dir, dtype=np.float64)))
-    axis = np.cross(source, target)
-    sin = np.linalg.norm(axis, axis=-1, keepdims=True)
-    cos = np.sum(source * target, axis=-1, keepdims=True)
-    angle = np.arctan2(sin, cos)
-    axis = np.where(sin > 1e-12, axis / np.where(sin > 0, sin, 1.0), _any_perpendicular(source))
-    return axis_angle_to_matrix(axis * angle)
 
 
 def _body_frame(up: np.ndarray, left: np.ndarray) -> np.ndarray:
@@ -217,9 +186,9 @@ def _body_frame(up: np.ndarray, left: np.ndarray) -> np.ndarray:
     ``up`` is kept exactly (unit); ``left`` is made perpendicular to it; forward = left x up.
     This maps the rest axes (+X left, +Y up, +Z forward) onto the body.
     """
-    up = _unit(up)
+    up = unit_vectors(up)
     left = left - np.sum(left * up, axis=-1, keepdims=True) * up
-    left = np.where(np.linalg.norm(left, axis=-1, keepdims=True) > 1e-9, _unit(left), _any_perpendicular(up))
+    left = np.where(np.linalg.norm(left, axis=-1, keepdims=True) > 1e-9, unit_vectors(left), any_perpendicular(up))
     return np.stack([left, up, np.cross(left, up)], axis=-1)
 
 

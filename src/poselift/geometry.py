@@ -38,6 +38,10 @@ __all__ = [
     "axis_angle_to_matrix",
     "matrix_to_axis_angle",
     "rotation_about_z",
+    "euler_to_matrix",
+    "unit_vectors",
+    "any_perpendicular",
+    "rotation_between",
     "similarity_transform",
     "kabsch",
     "procrustes_align",
@@ -310,6 +314,60 @@ def rotation_about_z(angle_rad: Array | float) -> Array:
     zero, one = torch.zeros_like(angle), torch.ones_like(angle)
     matrices = torch.stack([cos, -sin, zero, sin, cos, zero, zero, zero, one], dim=-1)
     return kind.output(matrices.reshape(angle.shape + (3, 3)))
+
+
+def euler_to_matrix(axes: Sequence[str], angles_rad: np.ndarray, intrinsic: bool = True) -> np.ndarray:
+    """Rotation matrices from angles about named axes, batched (SciPy's ``Rotation.from_euler``).
+
+    Motion-capture files store a rotation as angles about axes listed in an order: BVH channels
+    (``Zrotation Xrotation Yrotation``) are ``intrinsic`` (``R = R_a1 @ R_a2 @ ...``, each about the
+    axes the earlier ones turned); Acclaim ASF/AMC orders (``XYZ``) are extrinsic (``R = R_an @ ... @
+    R_a1``, about fixed axes).
+
+    Args:
+        axes: up to 3 letters X, Y, Z (any case), no letter twice in a row. angles_rad: (..., n) radians.
+    Returns:
+        (..., 3, 3) float64 matrices acting on column vectors; identities when ``axes`` is empty.
+    """
+    angles = np.asarray(angles_rad, dtype=np.float64)
+    if not axes:
+        return np.broadcast_to(np.eye(3), angles.shape[:-1] + (3, 3)).copy()
+    if angles.shape[-1:] != (len(axes),):
+        raise ShapeError(f"angles_rad: expected shape (..., {len(axes)}) for axes {''.join(axes)}, got {angles.shape}")
+    sequence = "".join(axes).upper() if intrinsic else "".join(axes).lower()
+    matrices = Rotation.from_euler(sequence, angles.reshape(-1, len(axes))).as_matrix()
+    return matrices.reshape(angles.shape[:-1] + (3, 3))
+
+
+def unit_vectors(vectors: np.ndarray) -> np.ndarray:
+    """(..., 3) vectors scaled to unit length (zero vectors stay zero)."""
+    norm = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return vectors / np.where(norm > 0, norm, 1.0)
+
+
+def any_perpendicular(vectors: np.ndarray) -> np.ndarray:
+    """(..., 3) a unit vector perpendicular to each (unit) vector."""
+    helper = np.where(np.abs(vectors[..., :1]) < 0.9, np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]))
+    return unit_vectors(np.cross(vectors, helper))
+
+
+def rotation_between(source_dir: np.ndarray, target_dir: np.ndarray) -> np.ndarray:
+    """The smallest rotation turning the direction ``source_dir`` onto ``target_dir`` (numpy, batched).
+
+    Args:
+        source_dir, target_dir: (..., 3) non-zero vectors (broadcast together).
+    Returns:
+        (..., 3, 3) rotations R with ``R @ unit(source) = unit(target)``; the axis is
+        ``source x target``; opposite directions turn half a turn about a perpendicular axis.
+    """
+    source, target = np.broadcast_arrays(unit_vectors(np.asarray(source_dir, dtype=np.float64)),
+                                         unit_vectors(np.asarray(target_dir, dtype=np.float64)))
+    axis = np.cross(source, target)
+    sin = np.linalg.norm(axis, axis=-1, keepdims=True)
+    cos = np.sum(source * target, axis=-1, keepdims=True)
+    angle = np.arctan2(sin, cos)
+    axis = np.where(sin > 1e-12, axis / np.where(sin > 0, sin, 1.0), any_perpendicular(source))
+    return axis_angle_to_matrix(axis * angle)
 
 
 # ----------------------------------------------------------------------------------------------

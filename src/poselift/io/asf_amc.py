@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from poselift.errors import FormatError, ShapeError
-from poselift.io._axis_rotations import compose_extrinsic
+from poselift.geometry import euler_to_matrix
 
 _ROTATION_DOFS = ("rx", "ry", "rz")
 _ROOT_CHANNELS = ("TX", "TY", "TZ", "RX", "RY", "RZ")
@@ -400,7 +400,7 @@ def _angles_rad(values: np.ndarray, angle_unit: str) -> np.ndarray:
 
 def _frame_rotation(axis_order: str, angles_rad: np.ndarray) -> np.ndarray:
     """C for a local frame given by angles (3,) listed in ``axis_order``."""
-    return compose_extrinsic(tuple(axis_order), angles_rad)
+    return euler_to_matrix(tuple(axis_order), angles_rad, intrinsic=False)
 
 
 def asf_forward_kinematics(skeleton: AsfSkeleton, motion: AmcMotion) -> tuple[tuple[str, ...], np.ndarray]:
@@ -425,7 +425,8 @@ def asf_forward_kinematics(skeleton: AsfSkeleton, motion: AmcMotion) -> tuple[tu
         target[:, "XYZ".index(channel[1])] = motion.root_values[:, column]
     axis_columns = ["XYZ".index(axis) for axis in skeleton.root_axis]
     root_c = _frame_rotation(skeleton.root_axis, _angles_rad(skeleton.root_orientation, skeleton.angle_unit))
-    root_m = compose_extrinsic(tuple(skeleton.root_axis), _angles_rad(root_angles[:, axis_columns], motion.angle_unit))
+    root_m = euler_to_matrix(tuple(skeleton.root_axis), _angles_rad(root_angles[:, axis_columns], motion.angle_unit),
+                             intrinsic=False)
     root_rotation = root_c @ root_m @ root_c.T
 
     num_bones = len(skeleton.bone_names)
@@ -446,7 +447,7 @@ def asf_forward_kinematics(skeleton: AsfSkeleton, motion: AmcMotion) -> tuple[tu
                     f"got {None if values is None else values.shape}"
                 )
             dof_axes = tuple(dof[1].upper() for dof in dofs)
-            dof_rotation = compose_extrinsic(dof_axes, _angles_rad(values, motion.angle_unit))
+            dof_rotation = euler_to_matrix(dof_axes, _angles_rad(values, motion.angle_unit), intrinsic=False)
             local = frame_c @ dof_rotation @ frame_c.T
         else:
             local = np.eye(3)

@@ -29,7 +29,7 @@ import numpy as np
 
 from poselift.errors import FormatError, ShapeError
 from poselift.fileio import write_text_atomic
-from poselift.io._axis_rotations import compose_intrinsic
+from poselift.geometry import euler_to_matrix
 from poselift.io.records import naming_file
 
 #: Channel names a BVH file may use, in their canonical spelling.
@@ -470,7 +470,7 @@ def bvh_forward_kinematics(motion: BvhMotion) -> tuple[np.ndarray, np.ndarray]:
             else:
                 rotation_axes.append(axis)
                 rotation_columns.append(index)
-        local_rotation = compose_intrinsic(rotation_axes, np.deg2rad(values[:, rotation_columns]))
+        local_rotation = euler_to_matrix(rotation_axes, np.deg2rad(values[:, rotation_columns]))
         parent = motion.parents[joint]
         if parent < 0:
             rotations[:, joint] = local_rotation
