@@ -36,6 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from poselift.errors import PoseliftError, ShapeError
+from poselift.skeleton import H36M17
 
 # A coordinate whose training std is below this (e.g. the root, always 0) is only centred.
 _MIN_STD = 1e-6
@@ -144,7 +145,7 @@ class PoseNormalizer(nn.Module):
     statistics are the identity (mean 0, std 1).
     """
 
-    def __init__(self, num_joints: int = 17, root_index: int = 0, input_normalization: str = "pose"):
+    def __init__(self, num_joints: int = 17, root_index: int = H36M17.root_index, input_normalization: str = "pose"):
         super().__init__()
         if not 0 <= root_index < num_joints:
             raise ShapeError(f"root_index {root_index} is outside 0..{num_joints - 1}")

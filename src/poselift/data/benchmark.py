@@ -36,7 +36,6 @@ from poselift.io.asf_amc import read_asf
 from poselift.skeleton import H36M17
 
 BENCHMARK_VERSION = "mocap-h36m-rig/1.0"
-PELVIS = H36M17.root_index
 # Two of the seven training people, held out of training whenever a choice is made (hyper-parameters,
 # variants, the converged schedule): one HDM05 actor and one CMU subject, as the test split mixes both.
 # "fit" = the other five training people, "val" = these two; the test split never chooses anything.
@@ -122,7 +121,7 @@ def _resample(poses_mm: np.ndarray, source_fps: float, target_fps: float) -> np.
 def _recentre(poses_mm: np.ndarray) -> np.ndarray:
     """Move (T, 17, 3) horizontally so the mean pelvis is at the world origin."""
     offset = np.zeros(3)
-    offset[:2] = poses_mm[:, PELVIS, :2].mean(0)
+    offset[:2] = poses_mm[:, H36M17.root_index, :2].mean(0)
     return poses_mm - offset
 
 

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from poselift.camera import Camera, project_points, stack_intrinsics, to_camera_frame, triangulate_dlt
-from poselift.data.benchmark import PELVIS, Benchmark
+from poselift.data.benchmark import Benchmark
 from poselift.data.noise import DetectorNoiseConfig, simulate_detector
 from poselift.errors import PoseliftError, ShapeError
 from poselift.skeleton import H36M17
@@ -128,7 +128,7 @@ class FrameSource(torch.utils.data.Dataset):
         else:
             keypoints = self.benchmark.keypoints_2d[self.input][camera, frame]
             confidence = self.benchmark.confidence[self.input][camera, frame]
-        root = poses_cam[:, PELVIS]
+        root = poses_cam[:, H36M17.root_index]
         poses_rel = poses_cam - root[:, None]
         if self.flip:
             mirror = torch.rand(len(frame), generator=generator) < 0.5
@@ -141,7 +141,7 @@ class FrameSource(torch.utils.data.Dataset):
             root = torch.where(mirror[:, None], root * torch.tensor([-1.0, 1.0, 1.0]), root)
         if self.joint_dropout > 0:
             hidden = torch.rand(confidence.shape, generator=generator) < self.joint_dropout
-            hidden[:, PELVIS] = False                    # the root anchors the 2D normalisation
+            hidden[:, H36M17.root_index] = False                    # the root anchors the 2D normalisation
             keypoints = keypoints.masked_fill(hidden[..., None], float("nan"))
             confidence = confidence.masked_fill(hidden, 0.0)
         return dict(keypoints_2d=keypoints.float(), confidence=confidence.float(), poses_3d=poses_rel.float(),
@@ -236,8 +236,8 @@ class ViewPairSource(torch.utils.data.Dataset):
             if self.with_3d:
                 poses_cam = to_camera_frame(self.benchmark.poses_3d_world[frame], self._cameras["rotation"][camera],
                                             self._cameras["position"][camera])
-                batch[f"root_3d_{view}"] = poses_cam[:, PELVIS]
-                batch[f"poses_3d_{view}"] = poses_cam - poses_cam[:, PELVIS:PELVIS + 1]
+                batch[f"root_3d_{view}"] = poses_cam[:, H36M17.root_index]
+                batch[f"poses_3d_{view}"] = poses_cam - poses_cam[:, H36M17.root_index:H36M17.root_index + 1]
         return batch
 
 
@@ -278,7 +278,7 @@ class WindowSource(torch.utils.data.Dataset):
         camera = self.camera_ids[indices % count]
         poses_cam = to_camera_frame(self.benchmark.poses_3d_world[frame], self._cameras["rotation"][camera, None],
                                     self._cameras["position"][camera, None])
-        root = poses_cam[:, :, PELVIS]
+        root = poses_cam[:, :, H36M17.root_index]
         return dict(keypoints_2d=self.benchmark.keypoints_2d[self.input][camera[:, None], frame],
                     confidence=self.benchmark.confidence[self.input][camera[:, None], frame],
                     poses_3d=poses_cam - root[:, :, None], root_3d=root,

@@ -59,6 +59,7 @@ import torch
 from torch import Tensor, nn
 
 from poselift.errors import PoseliftError, ShapeError
+from poselift.skeleton import H36M17
 
 AGGREGATIONS = ("l21", "l2", "l1")
 # The l1 prox shrinks every coordinate on its own and converges in fewest iterations with a smaller
@@ -196,7 +197,7 @@ class ConsensusSolver(nn.Module):
         block_size: poses solved together on the CPU (see the module docstring).
     """
 
-    def __init__(self, groups, num_joints: int = 17, root_index: int = 0, max_iterations: int = 100,
+    def __init__(self, groups, num_joints: int = 17, root_index: int = H36M17.root_index, max_iterations: int = 100,
                  tolerance: float = 1e-3, rho_scale: float = 1.0, relaxation: float = 1.6,
                  block_size: int = 128):
         super().__init__()

@@ -41,6 +41,7 @@ from torch import Tensor, nn
 from poselift.errors import PoseliftError
 from poselift.geometry import root_relative
 from poselift.metrics import mpjpe
+from poselift.skeleton import H36M17
 
 ActivationSpec = str | Callable[[], nn.Module]
 
@@ -308,7 +309,7 @@ def masked_mean(values: Tensor, mask: Tensor) -> Tensor:
     return (values * weight).sum() / weight.sum().clamp(min=1)
 
 
-def frame_mpjpe_mm(predicted_3d: Tensor, target_3d: Tensor, root_index: int = 0) -> Tensor:
+def frame_mpjpe_mm(predicted_3d: Tensor, target_3d: Tensor, root_index: int = H36M17.root_index) -> Tensor:
     """Per-frame Protocol #1 error ``(B,)`` mm of two ``(B, J, 3)`` poses: :func:`poselift.metrics.mpjpe`
     after :func:`poselift.geometry.root_relative` (the training losses' progress indicator)."""
     return mpjpe(root_relative(predicted_3d, root_index), root_relative(target_3d, root_index))

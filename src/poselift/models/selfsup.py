@@ -58,6 +58,7 @@ from poselift.encoding import PoseNormalizer, _Moments
 from poselift.errors import PoseliftError, ShapeError
 from poselift.models.backbone import BackboneConfig, FrameLifting, ResidualMLP, frame_mpjpe_mm, masked_mean
 from poselift.models.base import LiftingModel
+from poselift.skeleton import H36M17
 
 REPROJECTIONS = ("transform", "plain")
 DEPTHS = ("log", "softplus")
@@ -241,7 +242,7 @@ def pose_disagreement(points_a: Tensor, points_b: Tensor) -> Tensor:
 
 
 def geometric_terms(pose_1: Tensor, pose_2: Tensor, view_1: dict[str, Tensor], view_2: dict[str, Tensor],
-                    min_depth_mm: float, root_index: int = 0) -> dict[str, Tensor]:
+                    min_depth_mm: float, root_index: int = H36M17.root_index) -> dict[str, Tensor]:
     """Eqs. (2), (5) and (6) per pair for global poses ``(B, J, 3)`` mm in each view's camera frame.
 
     Returns ``pretrain`` (Eq. 6, mm^2), ``reproj`` (Eq. 2, px^2) and ``t_reproj`` (Eq. 5, px^2), each

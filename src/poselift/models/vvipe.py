@@ -61,7 +61,6 @@ from poselift.models.backbone import (
 from poselift.models.base import LiftingModel
 from poselift.skeleton import H36M17
 
-PELVIS = H36M17.root_index
 # Pinhole used to film the augmented views (the H36M rig's focal length and a 1000 px image); the
 # "pose" 2D normalisation removes focal length and position, so these only set the noise's scale.
 _AUGMENT_FOCAL_PX = 1145.0
@@ -79,7 +78,7 @@ _STAND_IN_POSE = torch.tensor([[0.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, -1.0, -4
 # ----------------------------------------------------------------------------------------------
 
 
-def pose_scale(poses_3d: Tensor, root_index: int = PELVIS) -> Tensor:
+def pose_scale(poses_3d: Tensor, root_index: int = H36M17.root_index) -> Tensor:
     """Size of each pose: RMS distance of the non-root joints from the root, ``(..., J, 3)`` -> ``(...)``
     in the poses' unit."""
     offsets = split_root(poses_3d - poses_3d[..., root_index : root_index + 1, :], root_index)
@@ -143,13 +142,13 @@ class CanonicalPoseNormalizer(nn.Module):
 
     def encode_3d(self, poses_3d: Tensor) -> Tensor:
         """``(..., J, 3)`` mm, any frame -> ``(..., 3(J-1))`` normalised canonical coordinates (root dropped)."""
-        return split_root(self.normalize(poses_3d), PELVIS).flatten(start_dim=-2)
+        return split_root(self.normalize(poses_3d), H36M17.root_index).flatten(start_dim=-2)
 
     def decode_3d(self, encoded_3d: Tensor) -> Tensor:
         """``(..., 3(J-1))`` -> ``(..., J, 3)`` mm, canonical frame, pelvis at the origin, mean training size."""
         if encoded_3d.shape[-1] != self.output_dim:
             raise ShapeError(f"encoded_3d: expected shape (..., {self.output_dim}), got {tuple(encoded_3d.shape)}")
-        normalised = insert_root(encoded_3d.unflatten(-1, (self.num_joints - 1, 3)), PELVIS)
+        normalised = insert_root(encoded_3d.unflatten(-1, (self.num_joints - 1, 3)), H36M17.root_index)
         return normalised * self.scale_mm
 
     def fit_source(self, source, chunk_size: int = 65_536, seed: int = 0) -> "CanonicalPoseNormalizer":
@@ -337,7 +336,7 @@ class PoseVae(LiftingModel):
         """
         cfg = self.config
         normalised, scale = normalize_pose_3d(batch["poses_3d"].to(self.normalizer.scale_mm))
-        target = split_root(normalised, PELVIS).flatten(start_dim=-2)
+        target = split_root(normalised, H36M17.root_index).flatten(start_dim=-2)
         mean, log_variance = self.encode(target)
         latent = mean + (0.5 * log_variance).exp() * torch.randn_like(mean) if self.training else mean
         decoded = self.decode(latent)
@@ -346,7 +345,7 @@ class PoseVae(LiftingModel):
         triplet, has_triplet = batch_hard_triplet_loss(mean, normalised, cfg.triplet_margin, cfg.negative_gap)
         triplet = masked_mean(triplet, has_triplet)
         with torch.no_grad():
-            decoded_poses = insert_root(decoded.unflatten(-1, (cfg.num_joints - 1, 3)), PELVIS)
+            decoded_poses = insert_root(decoded.unflatten(-1, (cfg.num_joints - 1, 3)), H36M17.root_index)
             error_mm = frame_mpjpe_mm(decoded_poses * scale[:, None, None], normalised * scale[:, None, None])
         loss = reconstruction + cfg.kl_weight * kl + cfg.triplet_weight * triplet
         return {"loss": loss, "reconstruction": reconstruction, "kl": kl, "triplet": triplet,
@@ -575,7 +574,7 @@ class VvipeLifter(FrameLifting, LiftingModel):
         latent = self(encoded_2d)
         decoded = self.pose_vae.decode(latent)
         normalised = self.pose_vae.normalizer.normalize(batch["poses_3d"])
-        target = split_root(normalised, PELVIS).flatten(start_dim=-2)
+        target = split_root(normalised, H36M17.root_index).flatten(start_dim=-2)
         reconstruction = masked_mean(joint_squared_error(decoded, target, cfg.num_joints), frame_valid)
         triplet, has_triplet = batch_hard_triplet_loss(latent, normalised, cfg.triplet_margin, cfg.negative_gap,
                                                        frame_valid)
