@@ -55,14 +55,14 @@ import torch
 from sweep import Sweep, add_sweep_arguments, mean_std, open_sweep, over_seeds
 from sweep import print_sections, run_sections, spec, summary_header
 
-from poselift.encoding import scale_normalize_2d
+from poselift.encoding import normalize_pose_3d, scale_normalize_2d
 from poselift.fileio import atomic_path, write_text_atomic
 from poselift.geometry import canonicalize
 from poselift.hit_at_k_protocol import (aligned_pose_errors, cross_view_hit_at_k, pose_match_matrix,
                                         remove_near_duplicates)
 from poselift.lift import load_model
 from poselift.metrics import mean_by_group, mpjpe, p_mpjpe
-from poselift.models.vvipe import PoseVaeConfig, VvipeConfig, normalize_pose_3d
+from poselift.models.vvipe import PoseVaeConfig, VvipeConfig
 from poselift.retrieval import nearest_neighbors
 
 KS = (1, 10, 20)

@@ -5,8 +5,12 @@ import pytest
 import torch
 
 from _ddp_worker import SyntheticPoseSource, make_frames, random_poses_3d
-from poselift.encoding import PoseNormalizer, insert_root, scale_normalize_2d, split_root
+from poselift.encoding import PoseNormalizer, insert_root, normalize_pose_3d, pose_scale, scale_normalize_2d, split_root
 from poselift.errors import ShapeError
+from poselift.skeleton import H36M17
+from poses import random_rotations
+
+LEFT_HIP, RIGHT_HIP, SPINE, THORAX = (H36M17.index(name) for name in ("l_hip", "r_hip", "spine", "thorax"))
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +143,37 @@ def test_shape_errors_name_the_shape(normalizer):
     poses[1, 3, 0] = float("nan")
     with pytest.raises(ShapeError, match="non-finite"):
         PoseNormalizer().fit(torch.rand(4, 17, 2), None, poses)
+
+
+# ---------------------------------------------------------------------------------------------- V-VIPE's canonical poses
+
+
+def test_canonical_rotation_puts_the_hips_on_y_and_the_spine_on_z(small_benchmark):
+    pose = small_benchmark.poses_3d_world[len(small_benchmark.poses_3d_world) // 2].double()   # real mocap, mm
+    rotations = torch.from_numpy(random_rotations(16, seed=0))
+    shifts = torch.randn(16, 1, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) * 1000
+    sizes = torch.linspace(0.6, 1.4, 16, dtype=torch.float64)[:, None, None]
+    moved = sizes * (pose @ rotations.mT) + shifts                        # any rotation, place and body size
+    normalised, scale = normalize_pose_3d(moved)
+    # hips on the y axis (left hip on +y), symmetric about the pelvis at the origin
+    assert float(normalised[:, [LEFT_HIP, RIGHT_HIP]][..., [0, 2]].abs().max()) < 1e-6   # float32 data
+    assert bool((normalised[:, LEFT_HIP, 1] > 0).all() & (normalised[:, RIGHT_HIP, 1] < 0).all())
+    assert float(normalised[:, 0].abs().max()) < 1e-12
+    # the spine (pelvis -> spine -> thorax) in the y-z plane, pointing up +z
+    assert float(normalised[:, [SPINE, THORAX], 0].abs().max()) < 1e-6
+    assert bool((normalised[:, THORAX, 2] > 0).all())
+    # unit size, the size divided out in mm, and the same result whatever the rotation, place and size
+    assert torch.allclose(pose_scale(normalised), torch.ones(16, dtype=torch.float64))
+    assert torch.allclose(scale, sizes.flatten() * pose_scale(pose), rtol=1e-12)
+    assert torch.allclose(normalised, normalised[:1].expand_as(normalised), atol=1e-9)
+    # numpy in, numpy out
+    as_numpy, _ = normalize_pose_3d(moved.numpy())
+    assert isinstance(as_numpy, np.ndarray) and np.allclose(as_numpy, normalised.numpy())
+
+
+def test_degenerate_poses_are_refused():
+    pose = torch.zeros(17, 3)
+    with pytest.raises(ShapeError):
+        normalize_pose_3d(pose)
+    with pytest.raises(ShapeError, match=r"\(\.\.\., 17, 3\)"):
+        normalize_pose_3d(torch.ones(4, 16, 3))

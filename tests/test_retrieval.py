@@ -9,6 +9,7 @@ import torch
 
 from poselift.checkpoint import save_checkpoint
 from poselift.data.datasets import FrameSource
+from poselift.encoding import normalize_pose_3d
 from poselift.errors import FormatError, PoseliftError
 from poselift.geometry import axis_angle_to_matrix
 from poselift.hit_at_k_protocol import cross_view_hit_at_k, pose_match_matrix, remove_near_duplicates
@@ -16,7 +17,7 @@ from poselift.io.poselift_format import write_keypoints_2d, write_poses_3d
 from poselift.io.records import Keypoints2D, Poses3D
 from poselift.metrics import p_mpjpe
 from poselift.models.backbone import apply_max_norm
-from poselift.models.vvipe import PoseVae, PoseVaeConfig, VvipeConfig, VvipeLifter, normalize_pose_3d
+from poselift.models.vvipe import PoseVae, PoseVaeConfig, VvipeConfig, VvipeLifter
 from poselift.recipes import new_model
 from poselift.retrieval import EmbeddingIndex, load_index, nearest_neighbors
 from poselift.skeleton import H36M17

@@ -10,7 +10,7 @@ import torch
 from poselift.checkpoint import load_model, save_checkpoint
 from poselift.cli import build_parser
 from poselift.data.datasets import FrameSource
-from poselift.errors import PoseliftError, ShapeError
+from poselift.errors import PoseliftError
 from poselift.generation import CANONICAL_TO_VIEW, decode_along, save_pose_grid
 from poselift.geometry import axis_angle_to_matrix
 from poselift.io.poselift_format import read_poses_3d, write_poses_3d
@@ -24,9 +24,7 @@ from poselift.models.vvipe import (
     batch_hard_triplet_loss,
     kl_divergence,
     mine_triplets,
-    normalize_pose_3d,
     pairwise_pose_distances,
-    pose_scale,
     random_view_rotation,
     triplet_loss,
 )
@@ -46,37 +44,6 @@ def random_rotations(count: int, seed: int) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------------------------- §3.1
-
-
-def test_canonical_rotation_puts_the_hips_on_y_and_the_spine_on_z(small_benchmark):
-    pose = small_benchmark.poses_3d_world[len(small_benchmark.poses_3d_world) // 2].double()   # real mocap, mm
-    rotations = random_rotations(16, seed=0)
-    shifts = torch.randn(16, 1, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) * 1000
-    sizes = torch.linspace(0.6, 1.4, 16, dtype=torch.float64)[:, None, None]
-    moved = sizes * (pose @ rotations.mT) + shifts                        # any rotation, place and body size
-    normalised, scale = normalize_pose_3d(moved)
-    # hips on the y axis (left hip on +y), symmetric about the pelvis at the origin
-    assert float(normalised[:, [LEFT_HIP, RIGHT_HIP]][..., [0, 2]].abs().max()) < 1e-6   # float32 data
-    assert bool((normalised[:, LEFT_HIP, 1] > 0).all() & (normalised[:, RIGHT_HIP, 1] < 0).all())
-    assert float(normalised[:, 0].abs().max()) < 1e-12
-    # the spine (pelvis -> spine -> thorax) in the y-z plane, pointing up +z
-    assert float(normalised[:, [SPINE, THORAX], 0].abs().max()) < 1e-6
-    assert bool((normalised[:, THORAX, 2] > 0).all())
-    # unit size, the size divided out in mm, and the same result whatever the rotation, place and size
-    assert torch.allclose(pose_scale(normalised), torch.ones(16, dtype=torch.float64))
-    assert torch.allclose(scale, sizes.flatten() * pose_scale(pose), rtol=1e-12)
-    assert torch.allclose(normalised, normalised[:1].expand_as(normalised), atol=1e-9)
-    # numpy in, numpy out
-    as_numpy, _ = normalize_pose_3d(moved.numpy())
-    assert isinstance(as_numpy, np.ndarray) and np.allclose(as_numpy, normalised.numpy())
-
-
-def test_degenerate_poses_are_refused():
-    pose = torch.zeros(17, 3)
-    with pytest.raises(ShapeError):
-        normalize_pose_3d(pose)
-    with pytest.raises(ShapeError, match=r"\(\.\.\., 17, 3\)"):
-        normalize_pose_3d(torch.ones(4, 16, 3))
 
 
 # ---------------------------------------------------------------------------------------------- losses

@@ -6,7 +6,7 @@ poses seen by the second; a hit when one of its k nearest has a normalised, Proc
 pose within 0.1 (MPJPE) of the query's (:func:`pose_match_matrix`, :func:`cross_view_hit_at_k`, which
 scores with :func:`poselift.metrics.hit_at_k`), after near-duplicate poses are removed from the test
 set (:func:`remove_near_duplicates`, 0.02). Normalised 3D poses are those of
-:func:`poselift.models.vvipe.normalize_pose_3d` (canonical frame, pelvis at the origin, unit size).
+:func:`poselift.encoding.normalize_pose_3d` (canonical frame, pelvis at the origin, unit size).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def remove_near_duplicates(normalised_poses, threshold: float = 0.02, candidate_
     0.15 leaves room while aligning about 2 % of the pairs.
 
     Args:
-        normalised_poses: ``(F, J, 3)`` from :func:`~poselift.models.vvipe.normalize_pose_3d`, in order.
+        normalised_poses: ``(F, J, 3)`` from :func:`~poselift.encoding.normalize_pose_3d`, in order.
 
     Returns:
         ``(F',)`` long, increasing.

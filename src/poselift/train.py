@@ -50,7 +50,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from poselift.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
-from poselift.encoding import BatchSource
+from poselift.data.datasets import BatchSource
 from poselift.errors import OutputExistsError, PoseliftError
 from poselift.fileio import write_text_atomic
 from poselift.models.backbone import eval_mode

@@ -12,6 +12,8 @@ Frames are indexed frame-major: sample ``i`` is frame ``frames[i // C]`` seen by
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -23,6 +25,15 @@ from poselift.errors import PoseliftError, ShapeError
 from poselift.skeleton import H36M17
 
 INPUTS = ("gt", "noisy")
+
+
+class BatchSource(Protocol):
+    """What every batch source below is, and what the training loop and the encoders'
+    ``fit_source`` read data from: ``batch(indices (B,) long, generator)`` -> a dict of tensors."""
+
+    def __len__(self) -> int: ...
+
+    def batch(self, indices: Tensor, generator: torch.Generator) -> dict[str, Tensor]: ...
 
 
 def camera_tensors(cameras: list[Camera]) -> dict[str, torch.Tensor]:

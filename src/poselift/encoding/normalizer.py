@@ -30,8 +30,6 @@ The statistics are buffers of :class:`PoseNormalizer`, so they are saved in ever
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import torch
 from torch import Tensor, nn
 
@@ -40,14 +38,6 @@ from poselift.skeleton import H36M17
 
 # A coordinate whose training std is below this (e.g. the root, always 0) is only centred.
 _MIN_STD = 1e-6
-
-
-class BatchSource(Protocol):
-    """What the training loop and :meth:`PoseNormalizer.fit_source` read data from."""
-
-    def __len__(self) -> int: ...
-
-    def batch(self, indices: Tensor, generator: torch.Generator) -> dict[str, Tensor]: ...
 
 
 def split_root(points: Tensor, root_index: int) -> Tensor:
@@ -108,7 +98,7 @@ def image_keypoints_2d(keypoints_2d: Tensor, confidence: Tensor | None) -> tuple
     return keypoints, valid_joint, valid_joint.any(dim=-1)
 
 
-class _Moments:
+class Moments:
     """Running per-coordinate sums (float64) for means and standard deviations."""
 
     def __init__(self, size: int):
@@ -236,7 +226,7 @@ class PoseNormalizer(nn.Module):
         return insert_root(flat.unflatten(-1, (self.num_joints - 1, 3)), self._root)
 
     # ------------------------------------------------------------------------------ statistics
-    def _accumulate(self, moments_2d: _Moments, moments_3d: _Moments, keypoints_2d, confidence, poses_3d) -> None:
+    def _accumulate(self, moments_2d: Moments, moments_3d: Moments, keypoints_2d, confidence, poses_3d) -> None:
         keypoints_2d = self._check(keypoints_2d, "keypoints_2d", 2).reshape(-1, self.num_joints, 2)
         poses_3d = self._check(poses_3d, "poses_3d", 3).reshape(-1, self.num_joints, 3)
         if confidence is not None:
@@ -255,7 +245,7 @@ class PoseNormalizer(nn.Module):
         flat_3d = split_root(relative, self._root).flatten(start_dim=-2)
         moments_3d.add(flat_3d, torch.ones_like(flat_3d))
 
-    def _store(self, moments_2d: _Moments, moments_3d: _Moments) -> None:
+    def _store(self, moments_2d: Moments, moments_3d: Moments) -> None:
         if not bool((moments_2d.count > 0).any()):
             raise ShapeError("no valid 2D pose (root and one more joint) in the training data")
         if not bool((moments_3d.count > 0).all()):
@@ -277,7 +267,7 @@ class PoseNormalizer(nn.Module):
         """
         keypoints_2d, poses_3d = torch.as_tensor(keypoints_2d), torch.as_tensor(poses_3d)
         confidence = None if confidence is None else torch.as_tensor(confidence)
-        moments_2d, moments_3d = _Moments(self.input_dim), _Moments(self.output_dim)
+        moments_2d, moments_3d = Moments(self.input_dim), Moments(self.output_dim)
         for start in range(0, keypoints_2d.shape[0], chunk_size):
             chunk = slice(start, start + chunk_size)
             self._accumulate(
@@ -290,7 +280,7 @@ class PoseNormalizer(nn.Module):
         self._store(moments_2d, moments_3d)
         return self
 
-    def fit_source(self, source: BatchSource, chunk_size: int = 65_536, seed: int = 0) -> "PoseNormalizer":
+    def fit_source(self, source, chunk_size: int = 65_536, seed: int = 0) -> "PoseNormalizer":
         """Compute the statistics from every sample of a batch source (read in order, in chunks).
 
         The source's own augmentation, if any, is driven by a generator seeded with ``seed``. A source
@@ -301,7 +291,7 @@ class PoseNormalizer(nn.Module):
         if total == 0:
             raise PoseliftError("cannot fit the pose statistics: the training data is empty")
         generator = torch.Generator().manual_seed(seed)
-        moments_2d, moments_3d = _Moments(self.input_dim), _Moments(self.output_dim)
+        moments_2d, moments_3d = Moments(self.input_dim), Moments(self.output_dim)
         for start in range(0, total, chunk_size):
             batch = source.batch(torch.arange(start, min(start + chunk_size, total)), generator)
             self._accumulate(
