@@ -50,8 +50,9 @@ Choices the paper leaves open, and our units:
 - ADMM's penalty, tolerance and iteration cap (not given in the paper) are in
   :class:`ConsensusConfig`. L_aggre uses the least-squares consensus (its definition); the
   validation ``mpjpe_mm`` and :meth:`ConsensusLifter.lift` use the configured aggregation.
-- The end-to-end fine-tuning through a heatmap network (section 6, Eq. 14) needs a 2D detector; its
-  differentiable domain-conversion layer is :class:`poselift.models.soft_argmax.SoftArgmax2d`.
+- Not implemented: the optional end-to-end fine-tuning through a heatmap 2D detector (section 6,
+  Eq. 13-14, with its soft-argmax "domain conversion" layer). poselift lifts keypoints from any
+  detector and ships no heatmap network to fine-tune, so the layer had nothing to attach to.
 """
 
 from __future__ import annotations
