@@ -198,16 +198,21 @@ def part_inference(args) -> dict:
 def part_lift_stages(args) -> dict:
     """Each stage of ``lift_file`` timed on its own: the same calls, in the same order.
 
-    Stages (summed): read, model load, ``lift_keypoints``, the three writes. Parts of
+    Stages (summed): read, model load, ``lift_keypoints``, smoothing, the writes (npz, json, BVH, CSV,
+    figure: :func:`poselift.pipeline.lift_track`'s, without the animation). Parts of
     ``lift_keypoints`` timed again alone (not summed): layout conversion, gap filling, 2D
     normalisation, ``model.lift`` (normalisation + network + decoding).
     """
     import torch
 
+    from dataclasses import replace
+
     from poselift import viz
+    from poselift.export import export_bvh, write_csv
     from poselift.io import load_keypoints_2d
     from poselift.io.poselift_format import write_poses_3d
     from poselift.lift import fill_short_gaps, lift_keypoints, load_model, representative_frame
+    from poselift.pipeline import smooth_poses, smoothing_window
     from poselift.skeleton import to_h36m17
 
     set_threads(args.threads)
@@ -227,8 +232,12 @@ def part_lift_stages(args) -> dict:
     lifter = timed(stages, "load model (+ fuse)", lambda: _inference_model(load_model()))
     poses, _, (_, confidence_h36m) = timed(
         stages, "lift_keypoints (convert, fill gaps, model.lift)", lambda: lift_keypoints(keypoints, lifter, "default"))
+    poses = timed(stages, "smooth (Savitzky-Golay)", lambda: replace(
+        poses, poses_3d=smooth_poses(poses.poses_3d, smoothing_window(keypoints.fps))))
     timed(stages, "write poses_3d.npz", lambda: write_poses_3d(out_dir / "poses_3d.npz", poses))
     timed(stages, "write poses_3d.json", lambda: write_poses_3d(out_dir / "poses_3d.json", poses))
+    timed(stages, "write poses_3d.bvh", lambda: export_bvh(out_dir / "poses_3d.bvh", poses))
+    timed(stages, "write poses_3d.csv", lambda: write_csv(out_dir / "poses_3d.csv", poses))
 
     def figure():
         frame = representative_frame(confidence_h36m, poses.poses_3d)

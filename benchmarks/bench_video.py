@@ -6,7 +6,7 @@ Runs each stage on the first ``--frames`` frames of a real video (default: Pose2
 - decode: reading the frames with OpenCV (part of every other stage's input);
 - search: one people search (whole frame + square tiles, people greyed out in turn), which runs
   on the first frame and after the person is lost;
-- detect: :func:`poselift.video.detect_video` end to end (decode, one search, MediaPipe tracking);
+- detect: :func:`poselift.video.tracking.detect_video` end to end (decode, one search, MediaPipe tracking);
 - lift: :func:`poselift.lift.lift_keypoints` with the default model (layout conversion, gap
   filling, one batched forward pass);
 - smooth + export: Savitzky-Golay smoothing, BVH (rotations solved, written) and CSV;
@@ -51,8 +51,10 @@ def main(argv: list[str] | None = None) -> None:
     from poselift import viz
     from poselift.export import export_bvh, write_csv
     from poselift.lift import lift_keypoints, load_model
-    from poselift.video import (MediaPipePose, detect_video, find_people, import_mediapipe, mediapipe_logs_hidden,
-                                probe_video, read_frames, smooth_poses, smoothing_window)
+    from poselift.pipeline import smooth_poses, smoothing_window
+    from poselift.video.detection import MediaPipePose, find_people, import_mediapipe, mediapipe_logs_hidden
+    from poselift.video.reading import probe_video, read_frames
+    from poselift.video.tracking import detect_video
 
     mediapipe = import_mediapipe()
     info = probe_video(args.video)

@@ -153,7 +153,7 @@ def real_views(detections: Path, calibration: Path, videos: Path):
     from poselift.io import load_keypoints_2d
     from poselift.multiview import cameras_for_videos
     from poselift.skeleton import to_h36m17
-    from poselift.video import probe_video
+    from poselift.video.reading import probe_video
 
     video_paths = sorted(videos.glob("cam*.mp4"))
     cameras, _ = cameras_for_videos(calibration, [probe_video(path) for path in video_paths])

@@ -10,7 +10,7 @@ from poselift.errors import PoseliftError
 from poselift.io.records import Keypoints2D
 from poselift.multiview import cameras_for_videos, lifted_to_world, triangulate_views, view_agreement
 from poselift.skeleton import H36M17
-from poselift.video import VideoInfo
+from poselift.video.reading import VideoInfo
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 POSE2SIM = SHARED_DATA / "pose2sim"
@@ -125,7 +125,7 @@ def test_video_command_with_a_calibration(tmp_path, calibration):
     """Two real views (cam02: 1080 px wide video, cam04: 1088 px) for 5 frames, end to end."""
     pytest.importorskip("mediapipe", reason='the video extra is not installed (pip install "poselift[video]")')
     from poselift.io import load_poses_3d
-    from poselift.video import run_video
+    from poselift.video.pipeline import run_video
 
     videos = [POSE2SIM / "videos" / "cam02.mp4", POSE2SIM / "videos" / "cam04.mp4"]
     lines = []

@@ -14,8 +14,9 @@ import pytest
 
 from poselift.errors import FormatError, PoseliftError
 from poselift.cli.common import parse_person
-from poselift.video import MISSING_MEDIAPIPE, Person, _search_regions, choose_person, probe_video, smooth_poses, \
-    smoothing_window
+from poselift.video.detection import MISSING_MEDIAPIPE, Person, _search_regions
+from poselift.video.reading import probe_video
+from poselift.video.tracking import choose_person
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CAM01 = SHARED_DATA / "pose2sim" / "videos" / "cam01.mp4"
@@ -95,39 +96,6 @@ def test_search_regions_cover_a_portrait_frame_with_square_tiles():
     assert regions[0] == (0, 0, 1080, 1920)
     assert regions[1:] == [(0, 0, 1080, 1080), (0, 540, 1080, 1620), (0, 840, 1080, 1920)]
     assert _search_regions((640, 640)) == [(0, 0, 640, 640)]
-
-
-def test_smoothing_window():
-    assert smoothing_window(60.0) == 13      # 0.2 s
-    assert smoothing_window(25.0) == 5
-    assert smoothing_window(60.0, 0.0) == 1
-
-
-def test_smoothing_keeps_a_quadratic_and_removes_noise():
-    times = np.arange(40) / 30.0
-    quadratic = np.zeros((40, 17, 3))
-    quadratic[..., 0] = (300.0 * times**2 - 100.0 * times)[:, None]
-    np.testing.assert_allclose(smooth_poses(quadratic, 7), quadratic, atol=1e-3)
-
-    rng = np.random.default_rng(0)
-    motion = np.zeros((200, 17, 3))
-    motion[..., 1] = 200.0 * np.sin(2 * np.pi * np.arange(200) / 60.0)[:, None]
-    noisy = motion + rng.normal(scale=10.0, size=motion.shape)
-    error_before = np.abs(noisy - motion).mean()
-    error_after = np.abs(smooth_poses(noisy, 13) - motion).mean()
-    assert error_after < 0.5 * error_before
-
-
-def test_smoothing_leaves_missing_frames_and_splits_runs():
-    poses = np.zeros((12, 17, 3))
-    poses[:, 0, 0] = [0, 0, 0, 0, 0, 100, 0, 0, 0, 0, 0, 0]
-    poses[5] = np.nan                                  # the spike's frame is missing
-    smoothed = smooth_poses(poses, 5)
-    assert np.isnan(smoothed[5]).all()
-    np.testing.assert_allclose(smoothed[np.arange(12) != 5], 0.0, atol=1e-4)
-    short = np.arange(6, dtype=float)[:, None, None] * np.ones((6, 2, 3))
-    short[2] = np.nan                                  # runs of 2 and 3 frames: too short for 5, kept or fitted
-    np.testing.assert_allclose(smooth_poses(short, 5)[[0, 1, 3, 4, 5]], short[[0, 1, 3, 4, 5]], atol=1e-4)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -230,7 +198,8 @@ def test_frames_without_a_person_and_another_frame_rate(tmp_path):
 
     from poselift.io import load_keypoints_2d, load_poses_3d
     from poselift.io.bvh import read_bvh
-    from poselift.video import read_frames, run_video
+    from poselift.video.pipeline import run_video
+    from poselift.video.reading import read_frames
 
     real = [cv2.resize(frame, (540, 960), interpolation=cv2.INTER_AREA) for frame in read_frames(CAM01, 6)]
     black = np.zeros_like(real[0])
@@ -260,7 +229,7 @@ def test_person_option_picks_the_person_in_the_background(capfd):
     """cam01 has the athlete in front and a person standing far back on the left: ``--person 1``
     (the first from the left) follows her, the default (largest) the athlete."""
     needs_mediapipe()
-    from poselift.video import detect_video
+    from poselift.video.tracking import detect_video
 
     background, report = detect_video(CAM01, person=1, max_frames=3, progress=False)
     athlete, _ = detect_video(CAM01, person="largest", max_frames=3, progress=False)
@@ -276,7 +245,7 @@ def test_person_option_picks_the_person_in_the_background(capfd):
 
 def test_a_person_never_found_is_an_error():
     needs_mediapipe()
-    from poselift.video import detect_video
+    from poselift.video.tracking import detect_video
 
     with pytest.raises(PoseliftError, match="cam01.mp4: MediaPipe found no person 9 from the left in any of the 2"):
         detect_video(CAM01, person=9, max_frames=2, progress=False)

@@ -357,16 +357,17 @@ def export_bvh(path: str | os.PathLike, poses: Poses3D) -> BvhExportReport:
 
 
 def format_csv(poses: Poses3D) -> str:
-    """CSV text of ``poses``: frame, time_s, then x, y, z (mm) of every joint; NaN -> empty field."""
-    buffer = io.StringIO()
+    """CSV text of ``poses``: frame, time_s, then x, y, z (mm) of every joint; NaN -> empty field
+    (and time_s empty without a frame rate). Rows are formatted by ``numpy.savetxt``, one ``%`` per row."""
     header = ["frame", "time_s"] + [f"{name}_{axis}_mm" for name in poses.joint_names for axis in "xyz"]
-    buffer.write(",".join(header) + "\n")
     values = np.asarray(poses.poses_3d, dtype=np.float64).reshape(poses.num_frames, -1)
-    for frame, row in enumerate(values):
-        time = f"{frame / poses.fps:.6f}" if poses.fps else ""
-        cells = ["" if not np.isfinite(value) else f"{value:.2f}" for value in row]
-        buffer.write(",".join([str(frame), time] + cells) + "\n")
-    return buffer.getvalue()
+    frames = np.arange(poses.num_frames)
+    times = frames / poses.fps if poses.fps else np.full(poses.num_frames, np.nan)
+    buffer = io.StringIO()
+    buffer.write(",".join(header) + "\n")
+    np.savetxt(buffer, np.column_stack([frames, times, values]), fmt=["%d", "%.6f"] + ["%.2f"] * values.shape[1],
+               delimiter=",")
+    return buffer.getvalue().replace("nan", "")
 
 
 def write_csv(path: str | os.PathLike, poses: Poses3D) -> Path:

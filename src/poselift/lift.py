@@ -13,8 +13,9 @@ What happens to an input, in order:
    divided by its RMS joint distance), so image size, resolution and aspect ratio do not matter.
    A joint still missing is replaced by its training mean; a frame whose pelvis (from both hips) is
    missing cannot be normalised and is returned as NaN.
-4. Outputs: ``poses_3d.npz`` and ``poses_3d.json`` ((T, 17, 3) mm, camera frame, root-relative), a PNG
-   figure and an animation (mp4, or gif without an H.264 encoder).
+4. Then the pipeline every input shares (:mod:`poselift.pipeline`): smoothing of a time series,
+   ``poses_3d.npz`` / ``.json`` ((T, 17, 3) mm, camera frame, root-relative), BVH, CSV, a PNG figure
+   and an animation (mp4, or gif without an H.264 encoder), all at the track's frame rate.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import numpy as np
 from poselift.errors import PoseliftError
 from poselift.fileio import prepare_output_dir
 from poselift.io.records import Keypoints2D, Poses3D
+from poselift.pipeline import DEFAULT_SMOOTHING_S
 from poselift.skeleton import H36M17, to_h36m17
 from poselift.wording import count
 
@@ -133,54 +135,31 @@ def representative_frame(confidence: np.ndarray, poses: np.ndarray) -> int:
 
 def lift_file(input_path: str | Path, out_dir: str | Path, model: str | Path = DEFAULT_MODEL, force: bool = False,
               video: str | Path | None = None, animation: bool = True, max_gap: int = 10,
-              read_options: dict | None = None) -> tuple[LiftReport, list[Path]]:
-    """Lift a 2D keypoint file and write poses_3d.npz/json, figure.png and animation.mp4 into ``out_dir``.
+              read_options: dict | None = None, fps: float | None = None,
+              smoothing_s: float = DEFAULT_SMOOTHING_S) -> tuple[list[str], list[Path]]:
+    """Lift a 2D keypoint file and write every output of :func:`poselift.pipeline.lift_track` into ``out_dir``.
 
-    ``read_options`` go to the reader (e.g. ``subject``, ``action``, ``camera`` for a VideoPose3D file).
+    ``read_options`` go to the reader (e.g. ``subject``, ``action``, ``camera`` for a VideoPose3D file);
+    ``fps`` overrides the file's frame rate (else the file's, else ``video``'s). Returns the report
+    lines and the files written.
     """
-    from poselift import viz
     from poselift.io import load_keypoints_2d
-    from poselift.io.poselift_format import write_poses_3d
+    from poselift.pipeline import lift_track, resolve_fps
+    from poselift.video.reading import probe_video
 
     keypoints = load_keypoints_2d(input_path, **(read_options or {}))
+    if len(keypoints.keypoints_2d) == 0:
+        raise PoseliftError(f"{input_path}: holds no frames")
+    video_fps = probe_video(video).fps if video else None
+    track_fps, fps_source = resolve_fps(fps, keypoints, video_fps)
     lifter = load_model(model)
     lifter = lifter.fuse_for_inference()           # e.g. BatchNorm folded into the Linears: same poses, faster
     model_name = DEFAULT_MODEL if str(model) == DEFAULT_MODEL else str(model)
-    if len(keypoints.keypoints_2d) == 0:
-        raise PoseliftError(f"{input_path}: holds no frames")
-    poses, report, (keypoints_h36m, confidence_h36m) = lift_keypoints(keypoints, lifter, model_name, max_gap)
-    if report.frames_not_lifted == report.frames:
-        raise PoseliftError(f"{input_path}: no frame can be lifted: every frame lacks the pelvis "
-                            "(both hips missing or NaN), which the 2D normalisation needs")
-    poses.meta["input"] = str(input_path)
     out_dir = prepare_output_dir(out_dir, force=force)
-    written = [out_dir / "poses_3d.npz", out_dir / "poses_3d.json"]
-    for path in written:
-        write_poses_3d(path, poses)
-    frame = representative_frame(confidence_h36m, poses.poses_3d)
-    image = _read_video_frame(video, frame) if video else None
-    written.append(viz.save_figure(out_dir / "figure.png", keypoints.keypoints_2d[frame], keypoints.confidence[frame],
-                                   poses.poses_3d[frame], keypoints.layout, image=image,
-                                   title=f"{Path(input_path).name}, frame {frame}",
-                                   image_size=keypoints.image_size))
-    if animation:
-        frames = _video_frames(video) if video else None
-        written.append(viz.save_animation(out_dir / "animation.mp4", keypoints.keypoints_2d, keypoints.confidence,
-                                          poses.poses_3d, keypoints.layout, video_frames=frames,
-                                          fps=keypoints.fps or 30.0, image_size=keypoints.image_size))
-    return report, written
-
-
-def _video_frames(video: str | Path):
-    import imageio.v3 as iio
-
-    return iio.imiter(video)
-
-
-def _read_video_frame(video: str | Path, index: int) -> np.ndarray:
-    import imageio.v3 as iio
-
-    return iio.imread(video, index=index)
+    track = lift_track(keypoints, lifter, model_name, out_dir, source=str(input_path), max_gap=max_gap,
+                       smoothing_s=smoothing_s, fps=track_fps, fps_source=fps_source, video=video,
+                       animation=animation, meta={"input": str(input_path)})
+    return track.lines, track.written
 
 
 def bundled_sample() -> tuple[Path, Path]:

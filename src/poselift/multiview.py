@@ -82,7 +82,7 @@ def cameras_for_videos(calibration: str | os.PathLike, videos: Sequence) -> tupl
 
     Args:
         calibration: a Qualisys ``.qca.txt`` file (:func:`poselift.io.qca.read_qca`).
-        videos: :class:`poselift.video.VideoInfo` of each video (path, size, fps).
+        videos: :class:`poselift.video.reading.VideoInfo` of each video (path, size, fps).
     Returns:
         ``(cameras, notes)``: the cameras in the videos' order, sized to the videos, and one line per
         choice a user should know about (matching by order, a resized or cropped video).
@@ -232,7 +232,7 @@ def _rounded(value, digits: int = 1):
 
 def compare_views(results: Sequence, cameras: Sequence[Camera], out_dir: Path,
                   calibration: str | os.PathLike) -> MultiviewSummary:
-    """Triangulate the views of ``results`` (:class:`poselift.video.ViewResult`), compare every view's
+    """Triangulate the views of ``results`` (:class:`poselift.video.pipeline.ViewResult`), compare every view's
     lifted poses with it, and write ``multiview.json``, ``triangulated_3d.npz/json`` and ``multiview.png``."""
     from poselift.io.poselift_format import write_poses_3d
 

@@ -1,5 +1,5 @@
-"""Argument helpers shared by the sub-commands (and by ``benchmarks/``). No PyTorch import (nor in
-:mod:`poselift.video`'s module level, which this reads the person rules from)."""
+"""Argument helpers shared by the sub-commands (and by ``benchmarks/``). No PyTorch import (nor at the
+module level of :mod:`poselift.video.tracking`, which this reads the person rules from)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 import json
 
 from poselift.errors import PoseliftError
-from poselift.video import PERSON_RULES
+from poselift.video.tracking import PERSON_RULES
 
 DEVICES = ("auto", "cpu", "cuda")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from poselift.cli.common import parse_person
-from poselift.video import DEFAULT_SMOOTHING_S
+from poselift.pipeline import DEFAULT_SMOOTHING_S
 
 
 def _cmd_lift(args) -> None:
@@ -13,9 +13,11 @@ def _cmd_lift(args) -> None:
 
     read_options = {key: value for key in ("subject", "action", "camera")
                     if (value := getattr(args, key)) is not None}
-    report, written = lift_file(args.input, args.out, model=args.model, force=args.force, video=args.video,
-                                animation=not args.no_animation, max_gap=args.max_gap, read_options=read_options)
-    print(report.summary())
+    lines, written = lift_file(args.input, args.out, model=args.model, force=args.force, video=args.video,
+                               animation=not args.no_animation, max_gap=args.max_gap, read_options=read_options,
+                               fps=args.fps, smoothing_s=args.smooth)
+    for line in lines:
+        print(line)
     for path in written:
         print(f"wrote {path}")
 
@@ -23,19 +25,20 @@ def _cmd_lift(args) -> None:
 def _cmd_demo(args) -> None:
     from poselift.lift import run_demo
 
-    report, written = run_demo(args.out, force=args.force)
+    lines, written = run_demo(args.out, force=args.force)
     print("lifted the bundled sample (MediaPipe 2D of Pose2Sim cam01) with the default model")
-    print(report.summary())
+    for line in lines:
+        print(line)
     for path in written:
         print(f"wrote {path}")
 
 
 def _cmd_video(args) -> None:
-    from poselift.video import run_video
+    from poselift.video.pipeline import run_video
 
     run_video(args.videos, args.out, calibration=args.calibration, person=args.person, model=args.model,
               force=args.force, animation=not args.no_animation, max_gap=args.max_gap, max_frames=args.max_frames,
-              smoothing_s=args.smooth, progress=not args.quiet)
+              smoothing_s=args.smooth, progress=not args.quiet, fps=args.fps)
 
 
 def add_commands(commands) -> None:
@@ -47,6 +50,11 @@ def add_commands(commands) -> None:
                       help="'default' (single frames), 'temporal' (sequences) or a checkpoint path")
     lift.add_argument("--video", type=Path, help="the video the keypoints come from (drawn under the 2D)")
     lift.add_argument("--max-gap", type=int, default=10, help="longest gap (frames) filled by interpolation")
+    lift.add_argument("--fps", type=float, default=None,
+                      help="frame rate of the keypoints (default: the file's, else --video's; none known: 30 assumed, "
+                           "not smoothed)")
+    lift.add_argument("--smooth", type=float, default=DEFAULT_SMOOTHING_S,
+                      help=f"Savitzky-Golay window of the 3D smoothing in seconds (default {DEFAULT_SMOOTHING_S}; 0: off)")
     lift.add_argument("--no-animation", action="store_true", help="skip the mp4/gif")
     lift.add_argument("--subject", help="VideoPose3D files: the subject to lift (when the file has several)")
     lift.add_argument("--action", help="VideoPose3D files: the action to lift")
@@ -72,6 +80,7 @@ def add_commands(commands) -> None:
                        help="'default' (single frames), 'temporal' (sequences) or a checkpoint path")
     video.add_argument("--max-gap", type=int, default=10, help="longest gap (frames) filled by interpolation")
     video.add_argument("--max-frames", type=int, help="only the first N frames of each video")
+    video.add_argument("--fps", type=float, default=None, help="frame rate of the videos (default: their own)")
     video.add_argument("--smooth", type=float, default=DEFAULT_SMOOTHING_S,
                        help=f"Savitzky-Golay window of the 3D smoothing in seconds (default {DEFAULT_SMOOTHING_S}; 0: off)")
     video.add_argument("--no-animation", action="store_true", help="skip the mp4")

@@ -1,0 +1,152 @@
+"""After the 2D, one pipeline for every input (``poselift lift`` on a keypoint file, ``poselift video``):
+
+1. **Lifting** (:func:`poselift.lift.lift_keypoints`): the track's layout becomes H36M-17, gaps of at
+   most ``max_gap`` frames are interpolated, the model lifts every frame.
+2. **Smoothing** (:func:`smooth_poses`): a Savitzky-Golay filter along time (a least-squares
+   quadratic over a centred window of ``smoothing_s`` seconds, 0.2 by default: it does not lag and
+   keeps the peaks of a motion better than a moving average), on each run of lifted frames. Only a
+   time series is smoothed: a track without a frame rate (e.g. unrelated images) is not.
+3. **Outputs**, all at the track's frame rate (:func:`resolve_fps`: ``--fps``, else the file's, else
+   the video's, else none): ``poses_3d.npz`` / ``.json`` ((T, 17, 3) mm, root-relative, in the model's
+   output frame), ``poses_3d.bvh`` and ``poses_3d.csv`` (:mod:`poselift.export`; camera-frame models),
+   ``figure.png`` (the most confident frame) and ``animation.mp4`` (the 2D over the video when there
+   is one, beside the rotating 3D skeleton).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from poselift.errors import PoseliftError
+from poselift.io.records import Keypoints2D, Poses3D
+
+DEFAULT_SMOOTHING_S = 0.2
+SAVGOL_POLYORDER = 2
+ASSUMED_FPS = 30.0      # what an animation plays at when the track has no frame rate
+
+
+def resolve_fps(requested: float | None, keypoints: Keypoints2D, video_fps: float | None = None) -> tuple[float | None, str]:
+    """(frame rate of the track or None, where it came from): ``requested`` (``--fps``), else the
+    keypoint file's, else the video's; None when nobody knows it (:func:`lift_track` then writes
+    :data:`ASSUMED_FPS` and says so, and does not smooth)."""
+    if requested is not None:
+        if not (requested > 0 and np.isfinite(requested)):
+            raise PoseliftError(f"--fps must be a positive number, got {requested}")
+        return float(requested), "--fps"
+    if keypoints.fps:
+        return float(keypoints.fps), "the keypoint file"
+    if video_fps:
+        return float(video_fps), "the video"
+    return None, "unknown"
+
+
+def smoothing_window(fps: float, window_s: float = DEFAULT_SMOOTHING_S) -> int:
+    """Odd number of frames closest to ``window_s`` seconds at ``fps`` (1 = no smoothing)."""
+    frames = int(round(window_s * fps))
+    frames += 1 - frames % 2
+    return frames if frames > SAVGOL_POLYORDER else 1
+
+
+def smooth_poses(poses_mm: np.ndarray, window_frames: int, polyorder: int = SAVGOL_POLYORDER) -> np.ndarray:
+    """Savitzky-Golay smoothing along time of each run of complete frames.
+
+    Each output frame is the value at its own time of the least-squares polynomial of degree
+    ``polyorder`` through the ``window_frames`` frames centred on it (near the ends of a run, the
+    polynomial of the first / last window). A run shorter than the window uses the longest odd
+    window that fits; frames with a NaN joint are left as they are and split the runs.
+
+    Args:
+        poses_mm: (T, J, 3) mm. window_frames: odd, > polyorder (1: no smoothing).
+    Returns:
+        (T, J, 3) float32, a new array.
+    """
+    from scipy.signal import savgol_filter
+
+    smoothed = np.array(poses_mm, dtype=np.float32)
+    complete = np.isfinite(smoothed).all(axis=(1, 2))
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], complete.astype(np.int8), [0]])))
+    for start, stop in zip(edges[::2], edges[1::2]):  # a loop over runs of frames
+        window = min(window_frames, stop - start - (1 - (stop - start) % 2))
+        if window > polyorder:
+            smoothed[start:stop] = savgol_filter(smoothed[start:stop], window, polyorder, axis=0, mode="interp")
+    return smoothed
+
+
+@dataclass
+class TrackResult:
+    """What :func:`lift_track` made: the 3D poses (smoothed), report lines and the files written."""
+
+    poses: Poses3D
+    lines: list[str]
+    written: list[Path] = field(default_factory=list)
+
+
+def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *, source: str,
+               max_gap: int = 10, smoothing_s: float = DEFAULT_SMOOTHING_S, fps: float | None = None,
+               fps_source: str = "the input",
+               video: str | os.PathLike | None = None, animation: bool = True, progress: bool = False,
+               meta: dict | None = None) -> TrackResult:
+    """Lift, smooth and write every output of one 2D track into ``out_dir`` (which must exist).
+
+    Args:
+        keypoints: the 2D track (any layout). lifter: a loaded model; model_name: its name in outputs.
+        source: what the track came from (a file or video name), for titles and the metadata.
+        fps, fps_source: the track's frame rate and where it came from (:func:`resolve_fps`); None:
+            unknown (outputs at :data:`ASSUMED_FPS`, said in their metadata; not smoothed).
+        video: the video the keypoints come from (drawn under the 2D), or None.
+        meta: extra metadata stored with the poses.
+    """
+    from poselift import viz
+    from poselift.export import export_bvh, write_csv
+    from poselift.io.poselift_format import write_poses_3d
+    from poselift.lift import lift_keypoints, representative_frame
+    from poselift.video.reading import read_frame, read_frames
+
+    if not smoothing_s >= 0:
+        raise PoseliftError(f"--smooth must be 0 (off) or more seconds, got {smoothing_s}")
+    keypoints = replace(keypoints, fps=fps or ASSUMED_FPS)
+    poses, lift_report, (_, confidence_h36m) = lift_keypoints(keypoints, lifter, model_name, max_gap)
+    if lift_report.frames_not_lifted == lift_report.frames:
+        raise PoseliftError(f"{source}: no frame can be lifted: every frame lacks the pelvis "
+                            "(both hips missing or NaN), which the 2D normalisation needs")
+    window = smoothing_window(fps, smoothing_s) if fps else 1
+    smoothing = {"filter": "savitzky-golay", "window_frames": window, "polyorder": SAVGOL_POLYORDER}
+    poses = replace(poses, poses_3d=smooth_poses(poses.poses_3d, window),
+                    meta={**poses.meta, "source": source, **(meta or {}),
+                          "fps_source": fps_source if fps else f"assumed {ASSUMED_FPS:g} (the input gives none)",
+                          "smoothing": smoothing if window > 1 else None})
+    rate = (f"{fps:g} fps (from {fps_source})" if fps
+            else f"no frame rate given: outputs at an assumed {ASSUMED_FPS:g} fps, not smoothed (set --fps)")
+    lines = [lift_report.summary() + f"; {rate}"
+             + (f", smoothed over {window} frames ({window / fps:.2f} s)" if window > 1 else "")]
+
+    written = [out_dir / "poses_3d.npz", out_dir / "poses_3d.json"]
+    for path in written:
+        write_poses_3d(path, poses)
+    if poses.frame == "camera":
+        bvh_report = export_bvh(out_dir / "poses_3d.bvh", poses)
+        lines.append(bvh_report.summary())
+        written += [out_dir / "poses_3d.bvh", write_csv(out_dir / "poses_3d.csv", poses)]
+    else:
+        lines.append(f"no BVH / CSV: the model lifts into its {poses.frame} frame, the exports take camera-frame poses")
+    frame = representative_frame(confidence_h36m, poses.poses_3d)
+    image = read_frame(video, frame) if video else None
+    written.append(viz.save_figure(out_dir / "figure.png", keypoints.keypoints_2d[frame], keypoints.confidence[frame],
+                                   poses.poses_3d[frame], keypoints.layout, image=image,
+                                   title=f"{Path(source).name}, frame {frame}", image_size=keypoints.image_size))
+    if animation:
+        frames = None
+        if video:
+            from tqdm import tqdm
+
+            frames = tqdm(read_frames(video, keypoints.num_frames), total=keypoints.num_frames, unit="frame",
+                          desc=f"render {Path(video).name}", disable=not progress, leave=False)
+        written.append(viz.save_animation(out_dir / "animation.mp4", keypoints.keypoints_2d, keypoints.confidence,
+                                          poses.poses_3d, keypoints.layout, video_frames=frames,
+                                          fps=keypoints.fps, image_size=keypoints.image_size,
+                                          title=Path(source).name))
+    return TrackResult(poses, lines, written)

@@ -1,0 +1,96 @@
+"""Reading videos with OpenCV: what a file says about itself, and its frames as RGB arrays.
+
+The one frame reader of poselift (``poselift video``, and the video drawn under ``poselift lift
+--video``): frames are decoded in order, which is exact for any codec.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from poselift.errors import FormatError
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video file says about itself. fps is None when the container gives no usable rate."""
+
+    path: Path
+    width: int
+    height: int
+    fps: float | None
+    frame_count: int | None  # as stored in the container (may be approximate)
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return self.width, self.height
+
+
+def _open_capture(path: Path):
+    import cv2
+
+    if not path.is_file():
+        raise FormatError(path, "no such video file")
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        capture.release()
+        raise FormatError(path, "cannot read this video (not a video, or a format OpenCV's FFmpeg cannot decode)")
+    return capture
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+    """Size, frame rate and frame count of a video; decodes its first frame to be sure it is readable.
+
+    Raises:
+        FormatError: no such file, not a video, or no frame can be decoded.
+    """
+    import cv2
+
+    path = Path(path)
+    capture = _open_capture(path)
+    try:
+        ok, frame = capture.read()
+        if not ok or frame is None:
+            raise FormatError(path, "cannot read this video: no frame could be decoded")
+        fps = float(capture.get(cv2.CAP_PROP_FPS))
+        frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    finally:
+        capture.release()
+    height, width = frame.shape[:2]
+    usable_fps = fps if math.isfinite(fps) and 0 < fps <= 1000 else None
+    return VideoInfo(path, width, height, usable_fps, frame_count if frame_count > 0 else None)
+
+
+def read_frames(path: str | os.PathLike, max_frames: int | None = None) -> Iterator[np.ndarray]:
+    """The frames of a video as RGB ``(H, W, 3)`` uint8 arrays, at most ``max_frames`` of them."""
+    import cv2
+
+    capture = _open_capture(Path(path))
+    try:
+        index = 0
+        while max_frames is None or index < max_frames:
+            ok, frame_bgr = capture.read()
+            if not ok:
+                return
+            yield cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
+            index += 1
+    finally:
+        capture.release()
+
+
+def read_frame(path: str | os.PathLike, index: int) -> np.ndarray:
+    """Frame ``index`` (from 0) of a video as RGB (H, W, 3) uint8, read in order (exact for any codec)."""
+    frames = read_frames(path, index + 1)
+    try:
+        for number, frame in enumerate(frames):
+            if number == index:
+                return frame
+    finally:
+        frames.close()
+    raise FormatError(path, f"has no frame {index}")

@@ -1,0 +1,98 @@
+"""The pipeline after the 2D that lift and video share: frame rate, smoothing, every output."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import poselift
+from poselift.errors import PoseliftError
+from poselift.io import load_poses_3d
+from poselift.io.records import Keypoints2D
+from poselift.pipeline import ASSUMED_FPS, lift_track, resolve_fps, smooth_poses, smoothing_window
+
+
+@pytest.fixture(scope="module")
+def track(small_benchmark):
+    """40 consecutive test frames of camera 1, gt 2D with confidences 1, as a file would give them."""
+    frames = torch.nonzero(small_benchmark.frame_mask("test")).squeeze(1)[:40]
+    camera = small_benchmark.cameras[1]
+    keypoints = camera.project(camera.world_to_camera(small_benchmark.poses_3d_world[frames].double())).float().numpy()
+    return Keypoints2D(keypoints, np.ones(keypoints.shape[:2], np.float32), "h36m17", image_size=(1000, 1000))
+
+
+def test_the_frame_rate_comes_from_the_flag_then_the_file_then_the_video(track):
+    with_rate = Keypoints2D(track.keypoints_2d, track.confidence, "h36m17", fps=50.0)
+    assert resolve_fps(25.0, with_rate, 60.0) == (25.0, "--fps")
+    assert resolve_fps(None, with_rate, 60.0) == (50.0, "the keypoint file")
+    assert resolve_fps(None, track, 60.0) == (60.0, "the video")
+    assert resolve_fps(None, track) == (None, "unknown")
+    with pytest.raises(PoseliftError, match="--fps"):
+        resolve_fps(-1.0, track)
+
+
+def test_a_track_with_a_rate_is_smoothed_and_every_output_states_it(track, tmp_path):
+    model = poselift.load_model()
+    smoothed = lift_track(track, model, "default", tmp_path, source="track.json", fps=50.0, fps_source="--fps",
+                          animation=False)
+    names = sorted(path.name for path in smoothed.written)
+    assert names == ["figure.png", "poses_3d.bvh", "poses_3d.csv", "poses_3d.json", "poses_3d.npz"]
+    poses = load_poses_3d(tmp_path / "poses_3d.npz")
+    assert poses.fps == 50.0 and poses.meta["smoothing"]["window_frames"] == smoothing_window(50.0) == 11
+    assert "50 fps (from --fps), smoothed over 11 frames" in smoothed.lines[0]
+    assert "Frame Time: 0.02" in (tmp_path / "poses_3d.bvh").read_text()
+    (tmp_path / "raw").mkdir()
+    raw = lift_track(track, model, "default", tmp_path / "raw", source="track.json", fps=50.0, smoothing_s=0.0,
+                     animation=False)
+    assert raw.poses.meta["smoothing"] is None
+    change = np.linalg.norm(smoothed.poses.poses_3d - raw.poses.poses_3d, axis=-1)
+    assert 0 < change.mean() < 20                                          # mm: smoothing moves joints a little
+
+
+def test_a_track_without_a_rate_is_not_smoothed_and_says_the_rate_it_assumed(track, tmp_path):
+    result = lift_track(track, poselift.load_model(), "default", tmp_path, source="images.json", animation=False)
+    data = json.loads((tmp_path / "poses_3d.json").read_text())
+    assert data["fps"] == ASSUMED_FPS and "assumed" in data["meta"]["fps_source"]
+    assert result.poses.meta["smoothing"] is None and "not smoothed (set --fps)" in result.lines[0]
+
+
+def test_a_track_without_a_pelvis_anywhere_is_refused(track, tmp_path):
+    keypoints = track.keypoints_2d.copy()
+    keypoints[:, [0, 1, 4]] = np.nan
+    blind = Keypoints2D(keypoints, np.where(np.isnan(keypoints).any(-1), 0.0, 1.0).astype(np.float32), "h36m17")
+    with pytest.raises(PoseliftError, match="no frame can be lifted"):
+        lift_track(blind, poselift.load_model(), "default", tmp_path, source="blind.json", animation=False)
+
+
+def test_smoothing_window():
+    assert smoothing_window(60.0) == 13      # 0.2 s
+    assert smoothing_window(25.0) == 5
+    assert smoothing_window(60.0, 0.0) == 1
+
+
+def test_smoothing_keeps_a_quadratic_and_removes_noise():
+    times = np.arange(40) / 30.0
+    quadratic = np.zeros((40, 17, 3))
+    quadratic[..., 0] = (300.0 * times**2 - 100.0 * times)[:, None]
+    np.testing.assert_allclose(smooth_poses(quadratic, 7), quadratic, atol=1e-3)
+
+    rng = np.random.default_rng(0)
+    motion = np.zeros((200, 17, 3))
+    motion[..., 1] = 200.0 * np.sin(2 * np.pi * np.arange(200) / 60.0)[:, None]
+    noisy = motion + rng.normal(scale=10.0, size=motion.shape)
+    error_before = np.abs(noisy - motion).mean()
+    error_after = np.abs(smooth_poses(noisy, 13) - motion).mean()
+    assert error_after < 0.5 * error_before
+
+
+def test_smoothing_leaves_missing_frames_and_splits_runs():
+    poses = np.zeros((12, 17, 3))
+    poses[:, 0, 0] = [0, 0, 0, 0, 0, 100, 0, 0, 0, 0, 0, 0]
+    poses[5] = np.nan                                  # the spike's frame is missing
+    smoothed = smooth_poses(poses, 5)
+    assert np.isnan(smoothed[5]).all()
+    np.testing.assert_allclose(smoothed[np.arange(12) != 5], 0.0, atol=1e-4)
+    short = np.arange(6, dtype=float)[:, None, None] * np.ones((6, 2, 3))
+    short[2] = np.nan                                  # runs of 2 and 3 frames: too short for 5, kept or fitted
+    np.testing.assert_allclose(smooth_poses(short, 5)[[0, 1, 3, 4, 5]], short[[0, 1, 3, 4, 5]], atol=1e-4)
