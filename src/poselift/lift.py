@@ -20,7 +20,7 @@ What happens to an input, in order:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -112,8 +112,16 @@ class LiftReport:
                 + (f"; {count(self.frames_not_lifted, 'frame')} without a pelvis: NaN" if self.frames_not_lifted else ""))
 
 
-def lift_keypoints(keypoints: Keypoints2D, model, model_name: str = "", max_gap: int = 10):
-    """Lift a 2D track of any layout -> ``(Poses3D, LiftReport, (keypoints_h36m (T,17,2), confidence (T,17)))``."""
+def lift_keypoints(keypoints: Keypoints2D, model, model_name: str = "", max_gap: int = 10,
+                   source: str = "keypoints"):
+    """Lift a 2D track of any layout -> ``(Poses3D, LiftReport, (keypoints_h36m (T,17,2), confidence (T,17)))``.
+
+    The declared layout is checked against the anatomy first
+    (:func:`poselift.conventions.check_layout_anatomy`; ``source`` names the track in its message).
+    """
+    from poselift.conventions import check_layout_anatomy
+
+    check_layout_anatomy(keypoints.keypoints_2d, keypoints.confidence, keypoints.layout, source)
     keypoints_h36m, confidence_h36m = to_h36m17(keypoints.keypoints_2d, keypoints.confidence, keypoints.layout)
     keypoints_h36m, confidence_h36m, filled = fill_short_gaps(keypoints_h36m, confidence_h36m, max_gap)
     visible_confidence = np.where(np.isfinite(keypoints_h36m).all(-1), confidence_h36m, 0.0).astype(np.float32)
@@ -136,20 +144,28 @@ def representative_frame(confidence: np.ndarray, poses: np.ndarray) -> int:
 def lift_file(input_path: str | Path, out_dir: str | Path, model: str | Path = DEFAULT_MODEL, force: bool = False,
               video: str | Path | None = None, animation: bool = True, max_gap: int = 10,
               read_options: dict | None = None, fps: float | None = None,
-              smoothing_s: float = DEFAULT_SMOOTHING_S) -> tuple[list[str], list[Path]]:
+              smoothing_s: float = DEFAULT_SMOOTHING_S, orientation: str = "auto",
+              image_size: tuple[int, int] | None = None) -> tuple[list[str], list[Path]]:
     """Lift a 2D keypoint file and write every output of :func:`poselift.pipeline.lift_track` into ``out_dir``.
 
     ``read_options`` go to the reader (e.g. ``subject``, ``action``, ``camera`` for a VideoPose3D file);
-    ``fps`` overrides the file's frame rate (else the file's, else ``video``'s). Returns the report
-    lines and the files written.
+    ``fps`` overrides the file's frame rate (else the file's, else ``video``'s); ``image_size``
+    (width, height) px the file's (needed to scale normalised coordinates); ``orientation`` says which
+    way y points (:func:`poselift.conventions.check_upright`). Returns the report lines and the files
+    written.
     """
     from poselift.io import load_keypoints_2d
     from poselift.pipeline import lift_track, resolve_fps
     from poselift.video.reading import probe_video
 
+    from poselift.conventions import pixels_from_normalised
+
     keypoints = load_keypoints_2d(input_path, **(read_options or {}))
     if len(keypoints.keypoints_2d) == 0:
         raise PoseliftError(f"{input_path}: holds no frames")
+    if image_size is not None:
+        keypoints = replace(keypoints, image_size=tuple(image_size))
+    keypoints = pixels_from_normalised(keypoints, str(input_path))
     video_fps = probe_video(video).fps if video else None
     track_fps, fps_source = resolve_fps(fps, keypoints, video_fps)
     lifter = load_model(model)
@@ -158,7 +174,7 @@ def lift_file(input_path: str | Path, out_dir: str | Path, model: str | Path = D
     out_dir = prepare_output_dir(out_dir, force=force)
     track = lift_track(keypoints, lifter, model_name, out_dir, source=str(input_path), max_gap=max_gap,
                        smoothing_s=smoothing_s, fps=track_fps, fps_source=fps_source, video=video,
-                       animation=animation, meta={"input": str(input_path)})
+                       animation=animation, orientation=orientation, meta={"input": str(input_path)})
     return track.lines, track.written
 
 

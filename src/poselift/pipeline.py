@@ -89,7 +89,7 @@ def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *
                max_gap: int = 10, smoothing_s: float = DEFAULT_SMOOTHING_S, fps: float | None = None,
                fps_source: str = "the input",
                video: str | os.PathLike | None = None, animation: bool = True, progress: bool = False,
-               meta: dict | None = None) -> TrackResult:
+               orientation: str = "auto", meta: dict | None = None) -> TrackResult:
     """Lift, smooth and write every output of one 2D track into ``out_dir`` (which must exist).
 
     Args:
@@ -98,9 +98,12 @@ def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *
         fps, fps_source: the track's frame rate and where it came from (:func:`resolve_fps`); None:
             unknown (outputs at :data:`ASSUMED_FPS`, said in their metadata; not smoothed).
         video: the video the keypoints come from (drawn under the 2D), or None.
-        meta: extra metadata stored with the poses.
+        orientation: which way y points (:func:`poselift.conventions.check_upright`).
+        meta: extra metadata stored with the poses. The track's ``notes`` (what was assumed or changed
+        on the way in) open the report lines and are stored too.
     """
     from poselift import viz
+    from poselift.conventions import check_upright
     from poselift.export import export_bvh, write_csv
     from poselift.io.poselift_format import write_poses_3d
     from poselift.lift import lift_keypoints, representative_frame
@@ -109,19 +112,20 @@ def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *
     if not smoothing_s >= 0:
         raise PoseliftError(f"--smooth must be 0 (off) or more seconds, got {smoothing_s}")
     keypoints = replace(keypoints, fps=fps or ASSUMED_FPS)
-    poses, lift_report, (_, confidence_h36m) = lift_keypoints(keypoints, lifter, model_name, max_gap)
+    keypoints = check_upright(keypoints, orientation, source)
+    poses, lift_report, (_, confidence_h36m) = lift_keypoints(keypoints, lifter, model_name, max_gap, source)
     if lift_report.frames_not_lifted == lift_report.frames:
         raise PoseliftError(f"{source}: no frame can be lifted: every frame lacks the pelvis "
                             "(both hips missing or NaN), which the 2D normalisation needs")
     window = smoothing_window(fps, smoothing_s) if fps else 1
     smoothing = {"filter": "savitzky-golay", "window_frames": window, "polyorder": SAVGOL_POLYORDER}
     poses = replace(poses, poses_3d=smooth_poses(poses.poses_3d, window),
-                    meta={**poses.meta, "source": source, **(meta or {}),
+                    meta={**poses.meta, "source": source, **(meta or {}), "notes": list(keypoints.notes),
                           "fps_source": fps_source if fps else f"assumed {ASSUMED_FPS:g} (the input gives none)",
                           "smoothing": smoothing if window > 1 else None})
     rate = (f"{fps:g} fps (from {fps_source})" if fps
             else f"no frame rate given: outputs at an assumed {ASSUMED_FPS:g} fps, not smoothed (set --fps)")
-    lines = [lift_report.summary() + f"; {rate}"
+    lines = [f"note: {note}" for note in keypoints.notes] + [lift_report.summary() + f"; {rate}"
              + (f", smoothed over {window} frames ({window / fps:.2f} s)" if window > 1 else "")]
 
     written = [out_dir / "poses_3d.npz", out_dir / "poses_3d.json"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from poselift.cli.common import parse_person
+from poselift.conventions import ORIENTATIONS
 from poselift.pipeline import DEFAULT_SMOOTHING_S
 
 
@@ -15,7 +16,8 @@ def _cmd_lift(args) -> None:
                     if (value := getattr(args, key)) is not None}
     lines, written = lift_file(args.input, args.out, model=args.model, force=args.force, video=args.video,
                                animation=not args.no_animation, max_gap=args.max_gap, read_options=read_options,
-                               fps=args.fps, smoothing_s=args.smooth)
+                               fps=args.fps, smoothing_s=args.smooth, orientation=args.orientation,
+                               image_size=args.image_size)
     for line in lines:
         print(line)
     for path in written:
@@ -55,6 +57,11 @@ def add_commands(commands) -> None:
                            "not smoothed)")
     lift.add_argument("--smooth", type=float, default=DEFAULT_SMOOTHING_S,
                       help=f"Savitzky-Golay window of the 3D smoothing in seconds (default {DEFAULT_SMOOTHING_S}; 0: off)")
+    lift.add_argument("--image-size", type=int, nargs=2, metavar=("WIDTH", "HEIGHT"), default=None,
+                      help="the images' size in pixels, when the file does not say (scales normalised coordinates)")
+    lift.add_argument("--orientation", choices=ORIENTATIONS, default="auto",
+                      help="which way y points: auto (refuse a track whose head is below its feet in most frames), "
+                           "y-down (image coordinates, trusted), y-up (flipped first)")
     lift.add_argument("--no-animation", action="store_true", help="skip the mp4/gif")
     lift.add_argument("--subject", help="VideoPose3D files: the subject to lift (when the file has several)")
     lift.add_argument("--action", help="VideoPose3D files: the action to lift")

@@ -41,6 +41,10 @@ LAYOUT = "mediapipe33"
 NUM_LANDMARKS = 33
 
 
+# Normalised landmarks "may lie slightly outside" [0, 1]; a file with a coordinate beyond this holds pixels.
+_LARGEST_NORMALISED = 2.0
+
+
 def is_mediapipe_data(data: Any) -> bool:
     """True for parsed JSON that looks like a MediaPipe landmarks file."""
     return isinstance(data, dict) and (
@@ -87,7 +91,15 @@ def mediapipe_from_data(path: Path, data: Any, *, fps: float | None = None) -> K
     width, height = _image_size(path, data)
     per_frame = [_frame_landmarks(path, index, frame) for index, frame in enumerate(data["frames"])]
     frames = np.stack(per_frame) if per_frame else np.zeros((0, NUM_LANDMARKS, 3))
-    keypoints_2d = frames[..., :2] * np.array([width, height], dtype=np.float64)
+    landmarks = frames[..., :2]
+    largest = float(np.nanmax(np.abs(landmarks))) if np.isfinite(landmarks).any() else 0.0
+    notes = ()
+    if largest > _LARGEST_NORMALISED:          # MediaPipe writes fractions of the image; these are pixels
+        keypoints_2d = landmarks.copy()
+        notes = (f"the landmarks are already in pixels (values up to {largest:.0f}), not fractions of the "
+                 "image as MediaPipe writes them: read as pixels",)
+    else:
+        keypoints_2d = landmarks * np.array([width, height], dtype=np.float64)
     missing = np.isnan(keypoints_2d).any(axis=-1)
     keypoints_2d[missing] = np.nan
     confidence = np.where(missing, 0.0, np.clip(np.nan_to_num(frames[..., 2]), 0.0, 1.0))
@@ -99,6 +111,7 @@ def mediapipe_from_data(path: Path, data: Any, *, fps: float | None = None) -> K
             LAYOUT,
             image_size=(width, height),
             fps=fps if fps is not None else file_fps,
+            notes=notes,
         )
 
 

@@ -74,6 +74,8 @@ class Keypoints2D:
     layout: keypoint layout name (``poselift.skeleton.LAYOUT_NAMES`` or ``"sh16"``); J must match it.
     image_size: (width, height) pixels, or None when unknown.
     fps: frames per second, or None when unknown.
+    notes: what was assumed or changed on the way in (e.g. normalised coordinates scaled to
+        pixels), for the user to read; not stored in files.
     """
 
     keypoints_2d: np.ndarray
@@ -81,6 +83,7 @@ class Keypoints2D:
     layout: str
     image_size: tuple[int, int] | None = None
     fps: float | None = None
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         keypoints_2d = _as_float32(self.keypoints_2d, "Keypoints2D.keypoints_2d")

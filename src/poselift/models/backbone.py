@@ -364,12 +364,14 @@ class FrameLifting:
         return outputs.cpu().numpy() if as_numpy else outputs.to(out_device)
 
     @torch.no_grad()
-    def lift(self, keypoints_2d, confidence=None, batch_size: int = 4096):
+    def lift(self, keypoints_2d, confidence=None, batch_size: int = 4096, layout: str = "h36m17"):
         """Lift 2D keypoints to 3D poses (eval mode; the training mode is restored after).
 
         Args:
             keypoints_2d: ``(..., J, 2)`` px, numpy array or tensor, any image size.
             confidence: ``(..., J)`` in [0, 1] (0 = missing) or None.
+            layout: the keypoints' layout (``poselift.skeleton.LAYOUT_NAMES``), converted to H36M-17
+                first; a layout the anatomy contradicts is refused (:func:`poselift.conventions.as_h36m17`).
             batch_size: frames per forward pass. 4096 keeps a 1024-wide float32 activation (16 MB)
                 under glibc's largest mmap threshold (32 MB), so its memory is reused from layer to
                 layer; 65536-frame activations are mapped afresh per layer, ~15 % slower (docs/speed.md).
@@ -379,4 +381,7 @@ class FrameLifting:
             numpy out; tensor in -> tensor on the input's device). Frames whose root joint is
             missing cannot be lifted and are NaN.
         """
+        from poselift.conventions import as_h36m17
+
+        keypoints_2d, confidence = as_h36m17(keypoints_2d, confidence, layout)
         return self.map_frames(keypoints_2d, confidence, self.lift_encoded, batch_size)

@@ -93,8 +93,10 @@ class LiftingModel(nn.Module):
         """Training loss of a batch: ``{"loss": scalar to minimise, other terms to log}``."""
         raise NotImplementedError
 
-    def lift(self, keypoints_2d, confidence=None, batch_size: int = 4096):
-        """``(..., J, 2)`` px keypoints -> ``(..., J, 3)`` mm poses in :attr:`output_frame`."""
+    def lift(self, keypoints_2d, confidence=None, batch_size: int = 4096, layout: str = "h36m17"):
+        """``(..., J, 2)`` px keypoints of ``layout`` -> ``(..., 17, 3)`` mm poses in :attr:`output_frame`
+        (a layout other than H36M-17 is converted first, one the anatomy contradicts refused:
+        :func:`poselift.conventions.as_h36m17`)."""
         raise PoseliftError(f"a {self.kind!r} model does not lift 2D keypoints")
 
     def lift_sequences(self, keypoints_2d, confidence, sequence_lengths, batch_size: int = 4096):

@@ -392,7 +392,7 @@ class TemporalLifter(LiftingModel):
         return torch.where(frame_valid[:, None, None], poses, torch.nan).to(torch.as_tensor(keypoints_2d).device)
 
     @torch.no_grad()
-    def lift(self, keypoints_2d, confidence=None, batch_size: int = 4096):
+    def lift(self, keypoints_2d, confidence=None, batch_size: int = 4096, layout: str = "h36m17"):
         """Lift a 2D track (consecutive frames) to 3D with the paper's sliding-window scheme.
 
         Args:
@@ -400,11 +400,16 @@ class TemporalLifter(LiftingModel):
                 sequence of consecutive frames (any N, also N < T).
             confidence: ``(..., N, J)`` in [0, 1] (0 = missing) or None.
             batch_size: frames per forward pass.
+            layout: the keypoints' layout (``poselift.skeleton.LAYOUT_NAMES``), converted to H36M-17
+                first; a layout the anatomy contradicts is refused (:func:`poselift.conventions.as_h36m17`).
 
         Returns:
             ``(..., N, J, 3)`` mm, camera frame, root-relative, of the input's type (numpy in ->
             numpy out; tensor in -> tensor on the input's device); NaN where the root is missing.
         """
+        from poselift.conventions import as_h36m17
+
+        keypoints_2d, confidence = as_h36m17(keypoints_2d, confidence, layout)
         as_numpy = not torch.is_tensor(keypoints_2d)
         keypoints = torch.as_tensor(np.asarray(keypoints_2d) if as_numpy else keypoints_2d)
         if keypoints.ndim < 3:

@@ -508,18 +508,20 @@ class VvipeLifter(FrameLifting, LiftingModel):
         return self.map_frames(keypoints_2d, confidence, self, batch_size)
 
     @torch.no_grad()
-    def lift(self, keypoints_2d, confidence=None, batch_size: int = 4096):
+    def lift(self, keypoints_2d, confidence=None, batch_size: int = 4096, layout: str = "h36m17"):
         """Lift 2D keypoints to 3D through the embedding and the frozen decoder.
 
         Args:
             keypoints_2d: ``(..., J, 2)`` px, numpy array or tensor. confidence: ``(..., J)`` or None.
+            layout: the keypoints' layout (``poselift.skeleton.LAYOUT_NAMES``), converted to H36M-17
+                first; a layout the anatomy contradicts is refused (:func:`poselift.conventions.as_h36m17`).
 
         Returns:
             ``(..., J, 3)`` mm in the CANONICAL body frame (x forward, y to the person's left, z up,
             pelvis at the origin), at the mean body size of the training poses; NOT the camera
             frame. Frames whose root is missing are NaN. Numpy in -> numpy out, tensor -> tensor.
         """
-        return super().lift(keypoints_2d, confidence, batch_size)
+        return super().lift(keypoints_2d, confidence, batch_size, layout)
 
     def lift_encoded(self, encoded_2d: Tensor) -> Tensor:
         """``(B, 2J)`` encoded 2D -> ``(B, J, 3)`` mm, canonical frame, through the frozen decoder."""
