@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from poselift.mocap_mapping import UNIT_CHOICES
+
 
 def _cmd_data_build(args) -> None:
     from poselift.data.benchmark import BenchmarkConfig, build_benchmark, save_benchmark, summarise
@@ -20,7 +22,9 @@ def _cmd_data_build(args) -> None:
 def _cmd_data_convert(args) -> None:
     from poselift.convert import convert_file
 
-    message = convert_file(args.input, args.output, asf=args.asf, to_layout=args.layout, force=args.force)
+    message = convert_file(args.input, args.output, asf=args.asf, to_layout=args.layout, force=args.force,
+                           units=args.units, joint_map=args.joint_map, fps=args.fps,
+                           keep_first_frame=args.keep_first_frame)
     print(message)
 
 
@@ -46,5 +50,12 @@ def add_commands(commands) -> None:
     convert.add_argument("--asf", type=Path, help="skeleton .asf for an .amc input")
     convert.add_argument("--layout", default=None,
                          help="convert 2D keypoints to this layout (only h36m17 is supported as a target)")
+    convert.add_argument("--units", choices=UNIT_CHOICES, default="auto",
+                         help="BVH length unit (default auto: the one giving adult leg lengths; cmu = 1/0.45 inch)")
+    convert.add_argument("--joint-map", type=Path, default=None,
+                         help="JSON {h36m joint: BVH joint} for a BVH skeleton poselift does not know")
+    convert.add_argument("--fps", type=float, default=None, help="frame rate (an AMC file states none)")
+    convert.add_argument("--keep-first-frame", action="store_true",
+                         help="keep a T-pose frame 0 (dropped by default: a converter's rest pose)")
     convert.add_argument("--force", action="store_true", help="overwrite an existing output file")
     convert.set_defaults(handler=_cmd_data_convert)

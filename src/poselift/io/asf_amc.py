@@ -410,6 +410,14 @@ def asf_forward_kinematics(skeleton: AsfSkeleton, motion: AmcMotion) -> tuple[tu
     in millimetres, in the ASF world frame (Y up for VICON/HDM05/CMU exports). The loop runs over
     bones only; frames are processed together.
     """
+    names, positions, _ = asf_bone_frames(skeleton, motion)
+    return names, positions
+
+
+def asf_bone_frames(skeleton: AsfSkeleton, motion: AmcMotion) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    """:func:`asf_forward_kinematics` with each bone's global rotation: ``(names, positions (T, B+1, 3)
+    mm, rotations (T, B+1, 3, 3))``, a rotation mapping the ASF rest pose (bone directions in world
+    axes) onto the frame's, so a bone's end is its parent's end + rotation @ direction * length."""
     num_frames = motion.num_frames
     mm = skeleton.length_unit_mm
     if motion.root_values.shape != (num_frames, len(skeleton.root_order)):
@@ -455,7 +463,7 @@ def asf_forward_kinematics(skeleton: AsfSkeleton, motion: AmcMotion) -> tuple[tu
         rotations[:, bone + 1] = rotations[:, parent] @ local
         bone_vector_mm = skeleton.directions[bone] * skeleton.lengths[bone] * mm
         positions[:, bone + 1] = positions[:, parent] + rotations[:, bone + 1] @ bone_vector_mm
-    return skeleton.joint_names, positions
+    return skeleton.joint_names, positions, rotations
 
 
 def _parents_first_order(parents: tuple[int, ...]) -> list[int]:
