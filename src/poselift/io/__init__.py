@@ -94,6 +94,9 @@ def load_keypoints_2d(path: str | os.PathLike, **options) -> Keypoints2D:
             return mediapipe_json.mediapipe_from_data(path, data, **options)
         if coco_json.is_coco_keypoints_data(data):
             return coco_json.coco_keypoints_from_data(path, data, **options)
+        if data == [] or (isinstance(data, dict) and data.get("annotations") == []):
+            raise FormatError(path, "holds no detection (an empty COCO keypoint list): the detector found "
+                                    "nobody in these images, so there is nothing to lift")
     elif suffix in (".h5", ".hdf5") and "poses" in _h5_keys(path):
         return h36m_h5.read_sh_detections_h5(path, **options)
     raise _unknown(path, "2D keypoint file", SUPPORTED_2D)

@@ -44,8 +44,13 @@ def _open_capture(path: Path):
     return capture
 
 
+# Still images OpenCV also opens as a one-frame "video": they have no frame rate (OpenCV reports 25).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
 def probe_video(path: str | os.PathLike) -> VideoInfo:
     """Size, frame rate and frame count of a video; decodes its first frame to be sure it is readable.
+    A still image (:data:`IMAGE_SUFFIXES`) is one frame without a frame rate.
 
     Raises:
         FormatError: no such file, not a video, or no frame can be decoded.
@@ -63,6 +68,8 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     finally:
         capture.release()
     height, width = frame.shape[:2]
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return VideoInfo(path, width, height, None, 1)
     usable_fps = fps if math.isfinite(fps) and 0 < fps <= 1000 else None
     return VideoInfo(path, width, height, usable_fps, frame_count if frame_count > 0 else None)
 
