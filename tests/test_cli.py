@@ -211,3 +211,20 @@ def test_export_model_writes_a_float16_copy_that_lifts_like_the_checkpoint(capsy
     assert np.abs(original - exported).max() < 1.0                      # mm: float16 weights, float32 maths
     status, _, err = run_cli(capsys, "export-model", checkpoint, tmp_path / "shipped.pt")
     assert_one_line_error(status, err, "exists")
+
+
+def test_every_command_that_runs_a_model_takes_a_device(capsys, tmp_path):
+    import torch
+
+    from poselift.cli import build_parser
+
+    parser = build_parser()
+    for argv in (["lift", "k.json", "--out", "o"], ["video", "v.mp4", "--out", "o"], ["eval", "default", "--data", "b"],
+                 ["index", "p.npz", "--model", "m", "--out", "i.npz"], ["retrieve", "q.npz", "--index", "i.npz"],
+                 ["generate", "p.npz", "--model", "m", "--out", "o"], ["train", "baseline", "--data", "b", "--out", "o"]):
+        assert parser.parse_args(argv + ["--device", "cpu"]).device == "cpu"
+    if not torch.cuda.is_available():
+        keypoints = tmp_path / "k.npz"
+        write_keypoints_npz(keypoints, np.random.default_rng(0).uniform(300, 700, (3, 17, 2)).astype(np.float32))
+        status, _, err = run_cli(capsys, "lift", keypoints, "--out", tmp_path / "out", "--device", "cuda")
+        assert_one_line_error(status, err, "--device cuda", "no CUDA GPU")

@@ -145,14 +145,14 @@ def lift_file(input_path: str | Path, out_dir: str | Path, model: str | Path = D
               video: str | Path | None = None, animation: bool = True, max_gap: int = 10,
               read_options: dict | None = None, fps: float | None = None,
               smoothing_s: float = DEFAULT_SMOOTHING_S, orientation: str = "auto",
-              image_size: tuple[int, int] | None = None) -> tuple[list[str], list[Path]]:
+              image_size: tuple[int, int] | None = None, device: str = "cpu") -> tuple[list[str], list[Path]]:
     """Lift a 2D keypoint file and write every output of :func:`poselift.pipeline.lift_track` into ``out_dir``.
 
     ``read_options`` go to the reader (e.g. ``subject``, ``action``, ``camera`` for a VideoPose3D file);
     ``fps`` overrides the file's frame rate (else the file's, else ``video``'s); ``image_size``
     (width, height) px the file's (needed to scale normalised coordinates); ``orientation`` says which
-    way y points (:func:`poselift.conventions.check_upright`). Returns the report lines and the files
-    written.
+    way y points (:func:`poselift.conventions.check_upright`); ``device`` where the model runs.
+    Returns the report lines and the files written.
     """
     from poselift.io import load_keypoints_2d
     from poselift.pipeline import lift_track, resolve_fps
@@ -168,7 +168,7 @@ def lift_file(input_path: str | Path, out_dir: str | Path, model: str | Path = D
     keypoints = pixels_from_normalised(keypoints, str(input_path))
     video_fps = probe_video(video).fps if video else None
     track_fps, fps_source = resolve_fps(fps, keypoints, video_fps)
-    lifter = load_model(model)
+    lifter = load_model(model, device=device)
     lifter = lifter.fuse_for_inference()           # e.g. BatchNorm folded into the Linears: same poses, faster
     model_name = DEFAULT_MODEL if str(model) == DEFAULT_MODEL else str(model)
     out_dir = prepare_output_dir(out_dir, force=force)

@@ -9,7 +9,6 @@ import json
 from poselift.errors import PoseliftError
 from poselift.video.tracking import PERSON_RULES
 
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def parse_assignments(pairs: list[str]) -> dict:
@@ -40,9 +39,19 @@ def parse_person(text: str) -> str | int:
 
 
 def resolve_device(name: str) -> str:
-    """``auto`` -> ``cuda`` where PyTorch sees a GPU, else ``cpu``; ``cpu`` / ``cuda`` as given."""
-    if name == "auto":
-        import torch
+    """``auto`` -> ``cuda`` where PyTorch sees a GPU, else ``cpu``; ``cpu`` as given; ``cuda`` (or
+    ``cuda:N``) refused with one line where PyTorch sees no GPU."""
+    import torch
 
+    if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise PoseliftError(f"--device {name}: PyTorch sees no CUDA GPU here (torch {torch.__version__}); "
+                            "use --device cpu or auto")
     return name
+
+
+def add_device_argument(parser, what: str = "where the model runs") -> None:
+    """The ``--device`` option of every command that runs a model."""
+    parser.add_argument("--device", default="auto",
+                        help=f"{what}: auto (a CUDA GPU where PyTorch sees one, else the CPU), cpu, cuda or cuda:N")

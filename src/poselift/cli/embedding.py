@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from poselift.cli.common import DEVICES, resolve_device
+from poselift.cli.common import add_device_argument, resolve_device
 from poselift.errors import PoseliftError
 from poselift.io.pose_input import POSE_KINDS
 from poselift.wording import count
@@ -18,7 +18,7 @@ def _cmd_index(args) -> None:
     from poselift.retrieval import build_index, load_embedding_model
 
     out = check_output_file(args.out, force=args.force)
-    model = load_embedding_model(args.model)
+    model = load_embedding_model(args.model, device=resolve_device(args.device))
     index, report = build_index(model, args.poses, kind=args.kind, model_name=str(args.model))
     index.save(out)
     print("\n".join(report))
@@ -66,7 +66,7 @@ def _cmd_retrieve(args) -> None:
         check_output_file(args.out, force=args.force)
     index = load_index(args.index)
     device = resolve_device(args.device)
-    model = load_embedding_model(args.model or index.model, device="cpu")
+    model = load_embedding_model(args.model or index.model, device=device)
     query = load_pose_input(args.query, args.kind)
     embeddings, valid = embed_pose_input(model, query)
     if args.frame is not None:
@@ -109,7 +109,7 @@ def _cmd_generate(args) -> None:
     from poselift.retrieval import embed_pose_input, load_embedding_model
     from poselift.skeleton import H36M17
 
-    model = load_embedding_model(args.model)
+    model = load_embedding_model(args.model, device=resolve_device(args.device))
     poses = load_pose_input(args.pose, args.kind)
     if not 0 <= args.frame < len(poses.points):
         raise PoseliftError(f"{args.pose}: --frame {args.frame} is outside its {count(len(poses.points), 'frame')}")
@@ -148,6 +148,7 @@ def add_commands(commands) -> None:
     index.add_argument("--out", type=Path, required=True, help="index file (.npz)")
     index.add_argument("--kind", choices=POSE_KINDS, default="auto", help="read the files as 2D or 3D (default: detect)")
     index.add_argument("--force", action="store_true", help="overwrite an existing index")
+    add_device_argument(index)
     index.set_defaults(handler=_cmd_index)
 
     retrieve = commands.add_parser("retrieve", help="find the poses of an index nearest to a query's (V-VIPE)")
@@ -158,7 +159,7 @@ def add_commands(commands) -> None:
     retrieve.add_argument("--model", type=Path, default=None, help="checkpoint (default: the one that built the index)")
     retrieve.add_argument("--kind", choices=POSE_KINDS, default="auto", help="read QUERY as 2D or 3D (default: detect)")
     retrieve.add_argument("--out", type=Path, default=None, help="save every result (.json or .npz)")
-    retrieve.add_argument("--device", choices=DEVICES, default="auto", help="where to search (default auto: a GPU where present)")
+    add_device_argument(retrieve, "where to search")
     retrieve.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     retrieve.set_defaults(handler=_cmd_retrieve)
 
@@ -173,4 +174,5 @@ def add_commands(commands) -> None:
     generate.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
     generate.add_argument("--kind", choices=POSE_KINDS, default="auto", help="read POSE as 2D or 3D")
     generate.add_argument("--force", action="store_true", help="write into a non-empty output folder")
+    add_device_argument(generate)
     generate.set_defaults(handler=_cmd_generate)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from poselift.cli.common import parse_assignments
+from poselift.cli.common import add_device_argument, parse_assignments, resolve_device
 from poselift.models.kinds import BUILTIN_MODEL_KINDS
 from poselift.schedules import default_schedule
 
@@ -39,7 +39,7 @@ def _cmd_eval(args) -> None:
     from poselift.fileio import write_text_atomic
     from poselift.lift import load_model
 
-    model = load_model(args.checkpoint)
+    model = load_model(args.checkpoint, device=resolve_device(args.device))
     result = evaluate(model, load_benchmark(args.data), input=args.input, protocol=args.protocol)
     info = result.info
     print(f"Protocol #{info['protocol']} on {info['data_version']} test split, {info['input']} 2D "
@@ -112,6 +112,7 @@ def add_commands(commands) -> None:
     evaluate.add_argument("--protocol", type=int, choices=(1, 2, 3), default=1,
                           help="1/2: all four cameras (both MPJPE and P-MPJPE are reported); 3: camera 3 only")
     evaluate.add_argument("--json", type=Path, help="also write the results as JSON")
+    add_device_argument(evaluate)
     evaluate.set_defaults(handler=_cmd_eval)
 
     export = commands.add_parser("export-model", help="write a weights-only copy of a trained checkpoint for shipping "

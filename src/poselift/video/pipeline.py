@@ -51,7 +51,7 @@ def run_video(videos: list[str | os.PathLike], out_dir: str | os.PathLike, calib
               person: str | int = "largest", model: str | os.PathLike = "default", force: bool = False,
               animation: bool = True, max_gap: int = 10, max_frames: int | None = None,
               smoothing_s: float = DEFAULT_SMOOTHING_S, progress: bool = True, echo=print,
-              fps: float | None = None) -> list[ViewResult]:
+              fps: float | None = None, device: str = "cpu") -> list[ViewResult]:
     """``poselift video``: every video end to end, then (with a calibration) the multi-view check.
 
     Everything that can be checked before the work starts is, so that nothing is written then:
@@ -88,7 +88,7 @@ def run_video(videos: list[str | os.PathLike], out_dir: str | os.PathLike, calib
     for info in infos:
         if info.fps is None and fps is None:
             echo(f"{info.path.name}: the video gives no frame rate; outputs use an assumed 30 fps (set --fps)")
-    lifter = load_model(model)
+    lifter = load_model(model, device=device)
     model_name = str(model)
     out_dir = prepare_output_dir(out_dir, force=force)
 
