@@ -12,6 +12,8 @@ from poselift.io.records import Keypoints2D, Poses3D
 from poselift.pipeline import DEFAULT_SMOOTHING_S, lift_track, resolve_fps
 from poselift.video.tracking import DetectionReport, detect_video
 
+VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+
 
 @dataclass
 class ViewResult:
@@ -54,9 +56,13 @@ def run_video(videos: list[str | os.PathLike], out_dir: str | os.PathLike, calib
               fps: float | None = None, device: str = "cpu") -> list[ViewResult]:
     """``poselift video``: every video end to end, then (with a calibration) the multi-view check.
 
-    Everything that can be checked before the work starts is, so that nothing is written then:
-    MediaPipe installed, the options, every video readable, the calibration matching the videos,
-    the model loading, the output folder free (or ``force``).
+    ``videos``: files and folders (a folder stands for the videos in it, :func:`expand_videos`).
+    Without ``calibration`` each video is processed on its own: one that fails is reported (a FAILED
+    line and its row of the summary table) and the others go on; the run then ends with an error
+    naming the failed ones. With ``calibration`` the videos are one rig, and everything that can be
+    checked before the work starts is (every video readable, the calibration matching them), so
+    nothing is written then. Always checked first: MediaPipe installed, the options, the model
+    loading, the output folder free (or ``force``).
     """
     from poselift.fileio import prepare_output_dir
     from poselift.lift import load_model
@@ -72,22 +78,18 @@ def run_video(videos: list[str | os.PathLike], out_dir: str | os.PathLike, calib
         raise PoseliftError(f"--smooth must be 0 (off) or more seconds, got {smoothing_s}")
     if fps is not None and not fps > 0:
         raise PoseliftError(f"--fps must be a positive number, got {fps}")
-    videos = [Path(video) for video in videos]
-    infos = [probe_video(video) for video in videos]
+    videos = expand_videos(videos)
     names = [video.stem for video in videos]
     if len(set(names)) != len(names):
         raise PoseliftError("videos must have different file names (each gets a subfolder named after it): "
                             + ", ".join(str(video) for video in videos))
-    cameras = None
-    if calibration is not None:
+    cameras, failures = None, {}
+    if calibration is not None:                 # one rig: every view is needed, so any problem stops the run
         from poselift.multiview import cameras_for_videos
 
-        cameras, notes = cameras_for_videos(calibration, infos)
+        cameras, notes = cameras_for_videos(calibration, [probe_video(video) for video in videos])
         for note in notes:
             echo(note)
-    for info in infos:
-        if info.fps is None and fps is None:
-            echo(f"{info.path.name}: the video gives no frame rate; outputs use an assumed 30 fps (set --fps)")
     lifter = load_model(model, device=device)
     model_name = str(model)
     out_dir = prepare_output_dir(out_dir, force=force)
@@ -95,9 +97,19 @@ def run_video(videos: list[str | os.PathLike], out_dir: str | os.PathLike, calib
     results = []
     for video, name in zip(videos, names):
         view_dir = out_dir if len(videos) == 1 else out_dir / name
-        view_dir.mkdir(parents=True, exist_ok=True)
-        result = process_video(video, view_dir, lifter, model_name, person, max_gap, animation, max_frames,
-                               smoothing_s, progress, fps)
+        try:
+            info = probe_video(video)
+            if info.fps is None and fps is None:
+                echo(f"{video.name}: no frame rate in the file; outputs use an assumed 30 fps (set --fps)")
+            view_dir.mkdir(parents=True, exist_ok=True)
+            result = process_video(video, view_dir, lifter, model_name, person, max_gap, animation, max_frames,
+                                   smoothing_s, progress, fps)
+        except PoseliftError as error:
+            if cameras is not None:
+                raise
+            failures[video] = str(error)
+            echo(f"{video.name}: FAILED: {error}")
+            continue
         for line in result.lines:
             echo(line)
         for path in result.written:
@@ -111,4 +123,45 @@ def run_video(videos: list[str | os.PathLike], out_dir: str | os.PathLike, calib
             echo(line)
         for path in summary.written:
             echo(f"wrote {path}")
+    if len(videos) > 1:
+        for line in summary_table(videos, results, failures, out_dir):
+            echo(line)
+    if failures:
+        raise PoseliftError(f"{len(failures)} of {len(videos)} videos failed ("
+                            + ", ".join(video.name for video in failures) + "); the others are in " + str(out_dir))
     return results
+
+
+def expand_videos(paths) -> list[Path]:
+    """The videos of ``paths``: files as given, folders replaced by the videos (and still images) in
+    them, sorted by name. FormatError for a path that does not exist or a folder without any."""
+    from poselift.errors import FormatError
+    from poselift.video.reading import IMAGE_SUFFIXES
+
+    videos = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found = sorted(child for child in path.iterdir()
+                           if child.is_file() and child.suffix.lower() in VIDEO_SUFFIXES + IMAGE_SUFFIXES)
+            if not found:
+                raise FormatError(path, f"a folder without videos ({', '.join(VIDEO_SUFFIXES)})")
+            videos += found
+        elif path.exists():
+            videos.append(path)
+        else:
+            raise FormatError(path, "no such video file or folder")
+    return videos
+
+
+def summary_table(videos: list[Path], results: list[ViewResult], failures: dict[Path, str], out_dir: Path) -> list[str]:
+    """A markdown table, one row per video: frames, frames with the person, mean confidence, where or why not."""
+    by_video = {result.video: result for result in results}
+    lines = ["", "| video | frames | person found in | mean confidence | result |", "|---|---:|---:|---:|---|"]
+    for video in videos:
+        if video in by_video:
+            detection = by_video[video].detection
+            lines.append(f"| {video.name} | {detection.frames} | {detection.frames_with_person} | "
+                         f"{detection.mean_confidence:.2f} | {out_dir / video.stem} |")
+        else:
+            lines.append(f"| {video.name} | | | | failed: {failures[video]} |")
+    return lines
