@@ -5,6 +5,7 @@ As a module: :func:`random_poses_3d`, :func:`make_frames` and :class:`SyntheticP
 (a batch source over tensors) give real-looking H36M-17 poses: a fixed adult skeleton whose
 limbs are rotated at random, turned to a random heading, placed 4-6 m in front of a pinhole
 camera (1000x1000 px or 1920x1080 px) and projected.
+:func:`small_model` builds a small baseline lifter for the loop, checkpoint and recipe tests.
 
 As a script (``python -m torch.distributed.run --nproc_per_node 2 --standalone _ddp_worker.py OUT``)
 every rank trains the same tiny baseline with :func:`poselift.train.train` and saves its final
@@ -107,6 +108,14 @@ class SyntheticPoseSource:
             noise = torch.randn(batch["keypoints_2d"].shape, generator=generator)
             batch["keypoints_2d"] = batch["keypoints_2d"] + self.noise_px * noise
         return batch
+
+
+def small_model(seed: int, **overrides):
+    """A small baseline lifter (BaselineLifter) with pose-normalised input, initialised from ``seed``."""
+    from poselift.models.baseline import BaselineConfig, BaselineLifter
+
+    torch.manual_seed(seed)
+    return BaselineLifter(BaselineConfig(hidden_size=32, num_blocks=1, dropout=0.3, input_normalization="pose", **overrides))
 
 
 def main(out_dir: Path) -> None:

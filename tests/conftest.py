@@ -1,4 +1,4 @@
-"""Shared fixtures: the real data folder and a small benchmark built from it."""
+"""Shared fixtures: the real data folder, a small benchmark built from it, and a small V-VIPE VAE trained on it."""
 
 from pathlib import Path
 
@@ -30,3 +30,24 @@ def small_benchmark(small_benchmark_path):
     from poselift.data.benchmark import load_benchmark
 
     return load_benchmark(small_benchmark_path)
+
+
+@pytest.fixture(scope="session")
+def vvipe_stage_one(small_benchmark, tmp_path_factory):
+    """A small V-VIPE stage-1 VAE (hidden 64, one block, latent 8) trained 6 short epochs by the shared loop on
+    every 12th training frame of the small benchmark; ``(model, run dir, history)``. Used by the V-VIPE and the
+    generation tests (the model is only read: embedding and decoding run in eval mode)."""
+    import torch
+
+    from poselift.data.datasets import FrameSource
+    from poselift.models.vvipe import PoseVae, PoseVaeConfig
+    from poselift.train import TrainConfig, train
+
+    frames = FrameSource(small_benchmark, "train", "gt", frame_stride=12)     # ~11 batches of 64 per epoch
+    out = tmp_path_factory.mktemp("vvipe_vae")
+    torch.manual_seed(0)
+    model = PoseVae(PoseVaeConfig(hidden_size=64, num_blocks=1, latent_size=8))
+    config = TrainConfig(epochs=6, batch_size=64, lr=3e-3, seed=0, num_threads=1, device="cpu", lr_decay_steps=1000)
+    result = train(model, frames, config, out, val_source=FrameSource(small_benchmark, "test", "gt", frame_stride=20),
+                   quiet=True)
+    return model, out, result["history"]

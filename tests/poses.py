@@ -1,7 +1,10 @@
-"""Hand-written poses shared by the geometry tests."""
+"""Hand-written poses shared by the geometry tests, and a random keypoint track shared by the IO tests."""
 
 import numpy as np
 from scipy.spatial.transform import Rotation
+
+from poselift.io.records import Keypoints2D
+from poselift.skeleton import get_layout
 
 
 def standing_pose_mm() -> np.ndarray:
@@ -22,3 +25,14 @@ def varied_poses(count: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     poses = standing_pose_mm() + rng.normal(0, 40, size=(count, 17, 3))
     return poses @ random_rotations(count, seed).transpose(0, 2, 1) + rng.normal(0, 500, size=(count, 1, 3))
+
+
+def keypoint_track(layout="h36m17", frames=3, seed=0, image_size=(640, 480), fps=50.0) -> Keypoints2D:
+    """A random track of ``layout`` whose frame 1 misses joint 2 (NaN, confidence 0)."""
+    rng = np.random.default_rng(seed)
+    joints = get_layout(layout).num_joints
+    keypoints = rng.uniform(0, 400, size=(frames, joints, 2)).astype(np.float32)
+    confidence = rng.uniform(0.1, 1, size=(frames, joints)).astype(np.float32)
+    keypoints[1, 2] = np.nan
+    confidence[1, 2] = 0
+    return Keypoints2D(keypoints, confidence, layout, image_size=image_size, fps=fps)

@@ -164,27 +164,6 @@ def test_every_backbone_model_config_is_a_backbone_config():
         assert {field.name for field in dataclasses.fields(BackboneConfig)} <= names
 
 
-def test_a_format_1_checkpoint_rebuilds_the_backbone_it_was_trained_with(tmp_path):
-    """Checkpoints written before the backbone options existed have none of them: they were He-initialised,
-    dense input layer, per-row max-norm, and must load as such whatever today's defaults are."""
-    from poselift.checkpoint import VERSION_1_BACKBONE, load_model, save_checkpoint
-
-    torch.manual_seed(2)
-    model = BaselineLifter(BaselineConfig(hidden_size=16, num_blocks=1, input_normalization="pose",
-                                          **VERSION_1_BACKBONE))
-    keypoints, poses = torch.randn(32, 17, 2) * 50 + 500, torch.randn(32, 17, 3) * 200
-    model.normalizer.fit(keypoints, None, poses)
-    save_checkpoint(tmp_path / "new.pt", model=model)
-    old = torch.load(tmp_path / "new.pt", weights_only=True)
-    old["format_version"] = 1
-    for key in VERSION_1_BACKBONE:
-        del old["model_config"][key]
-    torch.save(old, tmp_path / "old.pt")
-    loaded = load_model(tmp_path / "old.pt")
-    assert {key: getattr(loaded.config, key) for key in VERSION_1_BACKBONE} == VERSION_1_BACKBONE
-    torch.testing.assert_close(loaded.eval().lift(keypoints), model.eval().lift(keypoints))
-
-
 def test_dropout_keeps_the_expected_share_scales_and_passes_gradients_through_the_mask():
     torch.manual_seed(0)
     features = torch.ones(400, 500, requires_grad=True)

@@ -1,4 +1,4 @@
-"""Martinez baseline: architecture, max-norm, loss, lift, and the model registry."""
+"""Martinez baseline: architecture, max-norm, loss, lift and inference fusion."""
 
 import numpy as np
 import pytest
@@ -9,7 +9,6 @@ from _ddp_worker import make_frames, random_poses_3d
 from poselift.errors import PoseliftError
 from poselift.models.backbone import fold_batch_norm
 from poselift.models.baseline import BaselineConfig, BaselineLifter
-from poselift.models.registry import MODEL_KINDS, build_model
 
 
 @pytest.fixture(scope="module")
@@ -104,18 +103,6 @@ def test_lift_pixels_to_millimetres(small_model, batch):
     confidence[1, 0] = 0.0
     partial = small_model.lift(batch["keypoints_2d"][:3], confidence)
     assert torch.isnan(partial[1]).all() and torch.allclose(partial[[0, 2]], poses[[0, 2]], atol=1e-5)
-
-
-def test_registry_builds_every_kind():
-    assert MODEL_KINDS["baseline"] == (BaselineConfig, BaselineLifter)
-    for kind, (config_class, model_class) in MODEL_KINDS.items():
-        assert model_class.kind == kind
-    model = build_model("baseline", {"hidden_size": 48, "num_blocks": 1})
-    assert isinstance(model, BaselineLifter) and model.config.hidden_size == 48 and model.config.dropout == 0.5
-    with pytest.raises(PoseliftError, match="unknown model kind 'martinez'.*baseline"):
-        build_model("martinez")
-    with pytest.raises(PoseliftError, match="unknown config field.*width"):
-        build_model("baseline", {"width": 3})
 
 
 def test_fold_batch_norm_known_answer():

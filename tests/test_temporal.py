@@ -1,5 +1,6 @@
 """Temporal seq2seq lifter (Hossain & Little): LSTM cell, smoothness loss, residual decoder,
-sliding-window inference, training on real mocap, the recipe hook, sequence evaluation and the CLI."""
+sliding-window inference, training on real mocap, the recipe hook and the CLI. (Evaluating clips as
+sequences is tested in test_evaluate.py.)"""
 
 import json
 
@@ -10,7 +11,6 @@ import torch
 from poselift.cli import main
 from poselift.data.datasets import WindowSource
 from poselift.errors import PoseliftError, ShapeError
-from poselift.evaluate import clip_sequences, evaluate, sequence_errors
 from poselift.io import load_poses_3d
 from poselift.models.registry import MODEL_KINDS, build_model
 from poselift.models.temporal import (
@@ -207,35 +207,6 @@ def test_registry_and_recipe_pick_window_sources(small_benchmark):
         training_sources(small_benchmark, DataOptions(flip=True), "windows", 5)
     with pytest.raises(PoseliftError, match="sequence_length must be >= 1"):
         TemporalConfig(sequence_length=0)
-
-
-def test_sequence_errors_stay_inside_each_clip():
-    target = torch.zeros(5, 17, 3, dtype=torch.float64)
-    predicted = target.clone()
-    predicted[:, :, 0] = torch.tensor([0.0, 1.0, 3.0, 100.0, 104.0])[:, None]    # clips of 3 and 2 frames
-    errors = sequence_errors(predicted, target, torch.tensor([3, 2]))
-    velocity, velocity_rows = errors["mpjve"]
-    assert velocity.tolist() == [1.0, 2.0, 4.0] and velocity_rows.tolist() == [1, 2, 4]
-    acceleration, acceleration_rows = errors["accel"]
-    assert acceleration.tolist() == [1.0] and acceleration_rows.tolist() == [2]
-
-
-def test_evaluate_lifts_clips_as_sequences(small_benchmark, windows):
-    _, model = windows
-    result = evaluate(model, small_benchmark, input="gt", protocol=1)
-    test_clips = sum(clip["split"] == "test" for clip in small_benchmark.clips)
-    assert result.info["sequence_inference"] and result.info["sequences"] == 4 * test_clips
-    averages = result.averages["mean_over_actions"]
-    assert averages["mpjve"] > 0 and averages["accel"] > 0 and averages["mpjpe"] > averages["p_mpjpe"]
-    assert "MPJVE" in result.table()
-    noisy = evaluate(model, small_benchmark, input="gt", protocol=1, input_noise_px=10.0)
-    assert noisy.info["mean_2d_input_error_px"] == pytest.approx(10.0 * np.sqrt(np.pi / 2), rel=0.05)
-    source = small_benchmark
-    frames = torch.nonzero(source.frame_mask("test")).squeeze(1)
-    batch = {"camera": torch.tensor([1, 0] * len(frames)), "frame": frames.repeat_interleave(2)}
-    order, lengths = clip_sequences(batch, small_benchmark)
-    assert lengths.sum() == 2 * len(frames) and len(lengths) == 2 * test_clips
-    assert (batch["camera"][order][:len(frames)] == 0).all()
 
 
 def test_train_eval_and_lift_from_the_command_line(tmp_path, capsys, small_benchmark_path):

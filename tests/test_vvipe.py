@@ -1,5 +1,7 @@
-"""V-VIPE: pre-processing, the loss terms by hand, both stages trained by the shared loop on real mocap,
-the frozen decoder inside the stage-2 checkpoint, and ``poselift generate``."""
+"""V-VIPE: pre-processing, the loss terms by hand, both stages trained by the shared loop on real mocap
+(stage 1: conftest's ``vvipe_stage_one``), the frozen decoder inside the stage-2 checkpoint, and
+``poselift generate``. (Decoding around a pose is tested in test_generation.py, the canonical targets of
+evaluation in test_evaluate.py.)"""
 
 import math
 
@@ -11,7 +13,6 @@ from poselift.checkpoint import load_model, save_checkpoint
 from poselift.cli import build_parser
 from poselift.data.datasets import FrameSource
 from poselift.errors import PoseliftError
-from poselift.generation import CANONICAL_TO_VIEW, decode_along, save_pose_grid
 from poselift.geometry import axis_angle_to_matrix
 from poselift.io.poselift_format import read_poses_3d, write_poses_3d
 from poselift.io.records import Poses3D
@@ -32,7 +33,7 @@ from poselift.recipes import new_model
 from poselift.skeleton import H36M17
 from poselift.train import TrainConfig, train
 
-SMALL_VAE = dict(hidden_size=64, num_blocks=1, latent_size=8)
+SMALL_VAE = dict(hidden_size=64, num_blocks=1, latent_size=8)        # the size of conftest's vvipe_stage_one
 SMALL_MAPPING = dict(hidden_size=64, num_blocks=1)
 LEFT_HIP, RIGHT_HIP, SPINE, THORAX = (H36M17.index(name) for name in ("l_hip", "r_hip", "spine", "thorax"))
 
@@ -110,20 +111,8 @@ def frames(small_benchmark):
     return FrameSource(small_benchmark, "train", "gt", frame_stride=12)     # ~11 batches of 64 per epoch
 
 
-@pytest.fixture(scope="module")
-def stage_one(frames, tmp_path_factory):
-    """A small VAE trained 6 short epochs by the shared loop; (model, run dir, history)."""
-    out = tmp_path_factory.mktemp("vvipe_vae")
-    torch.manual_seed(0)
-    model = PoseVae(PoseVaeConfig(**SMALL_VAE))
-    config = TrainConfig(epochs=6, batch_size=64, lr=3e-3, seed=0, num_threads=1, device="cpu", lr_decay_steps=1000)
-    result = train(model, frames, config, out, val_source=FrameSource(frames.benchmark, "test", "gt", frame_stride=20),
-                   quiet=True)
-    return model, out, result["history"]
-
-
-def test_the_vae_learns_real_poses(stage_one, frames):
-    model, _, history = stage_one
+def test_the_vae_learns_real_poses(vvipe_stage_one, frames):
+    model, _, history = vvipe_stage_one
     assert history[-1]["train_loss"] < 0.6 * history[0]["train_loss"]
     assert history[-1]["train_reconstruction"] < 0.5 * history[0]["train_reconstruction"]
     for key in ("train_kl", "train_triplet", "train_triplet_anchors", "val_mpjpe_mm"):
@@ -144,9 +133,9 @@ def test_the_vae_learns_real_poses(stage_one, frames):
 
 
 @pytest.fixture(scope="module")
-def stage_two(stage_one, frames, tmp_path_factory):
+def stage_two(vvipe_stage_one, frames, tmp_path_factory):
     """Stage 2 on the small VAE, 4 short epochs; (model, run dir, history, stage-1 weights before)."""
-    vae, vae_dir, _ = stage_one
+    vae, vae_dir, _ = vvipe_stage_one
     out = tmp_path_factory.mktemp("vvipe")
     frozen_before = {name: value.clone() for name, value in vae.state_dict().items()}
     torch.manual_seed(0)
@@ -185,9 +174,9 @@ def test_half_of_each_training_batch_is_a_new_view(stage_two, frames):
     assert torch.equal(kept, batch["keypoints_2d"])                     # no augmentation when evaluating
 
 
-def test_a_stage_two_checkpoint_needs_nothing_else(stage_one, stage_two, frames, tmp_path):
+def test_a_stage_two_checkpoint_needs_nothing_else(vvipe_stage_one, stage_two, frames, tmp_path):
     model, out, _, _ = stage_two
-    _, vae_dir, _ = stage_one
+    _, vae_dir, _ = vvipe_stage_one
     saved_vae = (vae_dir / "last.pt").read_bytes()
     (vae_dir / "last.pt").unlink()                                     # the stage-1 file is gone
     try:
@@ -221,24 +210,6 @@ def test_stage_two_needs_a_stage_one_checkpoint(tmp_path):
         new_model(VvipeLifter, VvipeConfig(pose_vae_checkpoint=str(untrained)))
 
 
-# ---------------------------------------------------------------------------------------------- generation
-
-
-def test_generation_decodes_around_a_pose(stage_one, frames, tmp_path):
-    model, _, _ = stage_one
-    latent = model.embed_3d(frames.batch(torch.arange(1))["poses_3d"])[0]
-    directions = torch.randn(2, latent.shape[0], generator=torch.Generator().manual_seed(0))
-    poses = decode_along(model, latent, directions, [0.0, 0.5, 1.0])
-    assert poses.shape == (2, 3, 17, 3)
-    assert torch.allclose(poses[0, 0], poses[1, 0])                    # scale 0 is the pose itself
-    step_1 = (poses[:, 1] - poses[:, 0]).norm(dim=-1).mean()
-    step_2 = (poses[:, 2] - poses[:, 0]).norm(dim=-1).mean()
-    assert 0 < step_1 < step_2
-    assert np.allclose(CANONICAL_TO_VIEW @ CANONICAL_TO_VIEW.T, np.eye(3)) and np.linalg.det(CANONICAL_TO_VIEW) > 0
-    picture = save_pose_grid(tmp_path / "grid.png", poses, [["a", "b", "c"], ["d", "e", "f"]], title="test")
-    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
 def test_generate_command_end_to_end(stage_two, frames, tmp_path, capsys):
     _, out, _, _ = stage_two
     pose_file = tmp_path / "poses.npz"
@@ -256,48 +227,3 @@ def test_generate_command_end_to_end(stage_two, frames, tmp_path, capsys):
     args.frame = 7
     with pytest.raises(PoseliftError, match="outside its 3 frames"):
         args.handler(args)
-
-
-class _LookupOracle:
-    """Lifts by finding each 2D pose among the benchmark's ``gt`` 2D and returning that frame's 3D in
-    ``output_frame``: an exact model, to check what :func:`poselift.evaluate.evaluate` compares it with."""
-
-    sequence_model = False                                                       # of the model contract
-
-    def __init__(self, benchmark, output_frame: str):
-        from poselift.camera import to_camera_frame
-        from poselift.geometry import canonicalize
-
-        self.output_frame = output_frame
-        keys = benchmark.keypoints_2d["gt"]                                      # (C, F, J, 2)
-        self.keys = keys.reshape(-1, keys.shape[-2] * 2).double()
-        world = benchmark.poses_3d_world.double()
-        if output_frame == "canonical":
-            poses = canonicalize(world)[None].expand(keys.shape[0], -1, -1, -1)
-        else:
-            poses = torch.stack([to_camera_frame(world, torch.tensor(camera.R, dtype=world.dtype),
-                                                 torch.tensor(camera.centre, dtype=world.dtype))
-                                 for camera in benchmark.cameras])
-            poses = poses - poses[..., :1, :]
-        self.poses = poses.reshape(-1, *poses.shape[-2:])
-
-    def eval(self):
-        return self
-
-    def lift(self, keypoints_2d, confidence=None):
-        index = torch.cdist(keypoints_2d.reshape(len(keypoints_2d), -1).double(), self.keys).argmin(dim=1)
-        return self.poses[index]
-
-
-@pytest.mark.parametrize("output_frame", ["camera", "canonical"])
-def test_evaluate_compares_a_canonical_model_with_canonical_targets(small_benchmark, output_frame):
-    from poselift.evaluate import evaluate
-
-    result = evaluate(_LookupOracle(small_benchmark, output_frame), small_benchmark, input="gt")
-    assert result.info["target_frame"] == output_frame
-    assert result.averages["mean_over_samples"]["mpjpe"] < 1e-2          # float32 data
-    # the same canonical poses judged against camera-frame targets would be far off (the old behaviour)
-    if output_frame == "canonical":
-        oracle = _LookupOracle(small_benchmark, "canonical")
-        oracle.output_frame = "camera"
-        assert evaluate(oracle, small_benchmark, input="gt").averages["mean_over_samples"]["mpjpe"] > 100.0
