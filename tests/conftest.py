@@ -1,10 +1,16 @@
-"""Shared fixtures: the real data folder, a small benchmark built from it, and a small V-VIPE VAE trained on it."""
+"""Shared fixtures: the real data folder, a small benchmark of real clips (committed), and a small V-VIPE VAE
+trained on it."""
 
 from pathlib import Path
 
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# The benchmark built from the first clip of every subject of ../shared/data (real HDM05 and CMU motion
+# capture, 2,527 frames, licences in LICENSES.md), committed so that the suite means the same with or
+# without ../shared; test_data_benchmark checks that the builder still makes exactly this file. Remake it:
+#   poselift data build --source ../shared/data --max-clips-per-subject 1 --out tests/fixtures/benchmark_small.npz --force
+SMALL_BENCHMARK = Path(__file__).parent / "fixtures" / "benchmark_small.npz"
 
 
 @pytest.fixture(scope="session")
@@ -15,14 +21,9 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
-def small_benchmark_path(shared_data, tmp_path_factory) -> Path:
-    """The benchmark built from the first clip of every subject (real mocap, ~2 s to build)."""
-    from poselift.data.benchmark import BenchmarkConfig, build_benchmark, save_benchmark
-
-    arrays, _ = build_benchmark(shared_data, BenchmarkConfig(max_clips_per_subject=1))
-    path = tmp_path_factory.mktemp("benchmark") / "small.npz"
-    save_benchmark(path, arrays)
-    return path
+def small_benchmark_path() -> Path:
+    """The committed small benchmark (:data:`SMALL_BENCHMARK`): the first clip of every subject."""
+    return SMALL_BENCHMARK
 
 
 @pytest.fixture(scope="session")

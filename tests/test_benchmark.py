@@ -8,6 +8,8 @@ from poselift.skeleton import H36M17
 
 
 def test_build_is_deterministic(shared_data, small_benchmark_path):
+    """The builder makes exactly the committed small benchmark (tests/fixtures/benchmark_small.npz, what most
+    tests train and evaluate on without ../shared), bit for bit."""
     again, _ = build_benchmark(shared_data, BenchmarkConfig(max_clips_per_subject=1))
     with np.load(small_benchmark_path) as first:
         assert sorted(first.files) == sorted(again)
@@ -114,3 +116,4 @@ def test_loading_a_bad_file_names_it(tmp_path):
     np.savez(bad, poses=np.zeros(3))
     with pytest.raises(FormatError, match="bad.npz: missing fields"):
         load_benchmark(bad)
+
