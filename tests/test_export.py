@@ -145,3 +145,58 @@ def test_csv_rows_and_missing_values():
     cells = second.split(",")
     assert cells[1] == "0.020000" and cells[2] == "51.00"
     assert cells[2 + 9:2 + 12] == ["", "", ""]                 # joint 3 (r_ankle) missing in frame 1
+
+
+def _walking_poses(frames=30):
+    """Camera-frame H36M-17 poses of the benchmark's standing pose, facing the camera 4 m away, swaying."""
+    from poses import standing_pose_mm
+
+    world = standing_pose_mm()                                   # Z up, facing +X
+    camera = np.stack([world[:, 1], -world[:, 2], -world[:, 0]], axis=-1) + np.array([0.0, 0.0, 4000.0])
+    sway = np.sin(np.arange(frames) / 5.0)[:, None, None] * np.array([30.0, 0.0, 0.0])
+    return camera[None] + sway
+
+
+def test_world_positions_put_the_feet_on_the_floor_with_the_chosen_axis_up():
+    from poselift.export import world_positions
+
+    poses = _walking_poses()
+    y_up, z_up = world_positions(poses, "camera", "y"), world_positions(poses, "camera", "z")
+    head, ankle = H36M17.index("head"), H36M17.index("l_ankle")
+    assert np.allclose(np.median(np.minimum(y_up[:, ankle, 1], y_up[:, H36M17.index("r_ankle"), 1])), 0.0)
+    assert (y_up[:, head, 1] > 1500).all() and (z_up[:, head, 2] > 1500).all()
+    np.testing.assert_allclose(z_up[..., 2], y_up[..., 1])       # the same heights, only the axis differs
+    np.testing.assert_allclose(np.linalg.norm(z_up - z_up[:, :1], axis=-1), np.linalg.norm(poses - poses[:, :1], axis=-1))
+    world = world_positions(z_up, "world", "z")                 # a z-up world keeps its own floor
+    np.testing.assert_allclose(world, z_up, atol=1e-9)
+    with pytest.raises(PoseliftError, match="up axis"):
+        world_positions(poses, "camera", "x")
+
+
+def test_trc_and_c3d_exports_read_back_as_the_markers_they_wrote(tmp_path):
+    from poselift.export import export_c3d, export_trc, world_positions
+    from poselift.io.c3d import read_c3d
+    from poselift.io.trc import read_trc
+
+    poses = Poses3D(_walking_poses().astype(np.float32), H36M17.joint_names, "camera", fps=60.0, layout="h36m17")
+    expected = world_positions(poses.poses_3d, "camera", "z")
+    trc = read_trc(export_trc(tmp_path / "walk.trc", poses, up="z"))
+    assert trc.marker_names == H36M17.joint_names and trc.rate_hz == 60.0 and trc.units == "mm"
+    np.testing.assert_allclose(trc.positions, expected, atol=1e-4)
+    pytest.importorskip("ezc3d", reason='C3D needs ezc3d: pip install "poselift[export]"')
+    c3d = read_c3d(export_c3d(tmp_path / "walk.c3d", poses, up="z"))
+    assert c3d.marker_names == H36M17.joint_names and c3d.rate_hz == 60.0 and c3d.units == "mm"
+    np.testing.assert_allclose(c3d.positions, expected, atol=1e-3)
+
+
+def test_opensim_reads_the_trc(tmp_path):
+    """OpenSim's own reader (``pip install opensim``), where it installs; the strict reader above otherwise."""
+    opensim = pytest.importorskip("opensim", reason="OpenSim's Python package is not installed")
+    from poselift.export import export_trc
+
+    poses = Poses3D(_walking_poses().astype(np.float32), H36M17.joint_names, "camera", fps=60.0, layout="h36m17")
+    path = export_trc(tmp_path / "walk.trc", poses)
+    table = opensim.TimeSeriesTableVec3(str(path))
+    assert table.getNumRows() == 30 and list(table.getColumnLabels()) == list(H36M17.joint_names)
+    head = table.getDependentColumn("head")
+    assert head[0][1] > 1500                                           # y up, mm

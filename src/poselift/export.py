@@ -1,4 +1,4 @@
-"""Exports of lifted 3D poses for animation and analysis tools: BVH and CSV.
+"""Exports of lifted 3D poses for animation and analysis tools: BVH, CSV, TRC (OpenSim) and C3D.
 
 BVH (:func:`export_bvh`)
     A fixed skeleton whose bone lengths are the clip's medians and, per frame, joint rotations
@@ -33,10 +33,11 @@ BVH (:func:`export_bvh`)
     parent's frame (no twist), so rotations are smooth and deterministic. Rotation channels are
     ``Zrotation Xrotation Yrotation`` (degrees, intrinsic: ``Rz @ Rx @ Ry``).
 
-CSV (:func:`write_csv`)
-    One row per frame: ``frame``, ``time_s`` and ``<joint>_x_mm``, ``<joint>_y_mm``,
-    ``<joint>_z_mm`` for every joint, in the poses' own frame (for ``poselift video``: camera
-    frame, root-relative); a missing value is an empty field.
+CSV (:func:`write_csv`), TRC (:func:`export_trc`), C3D (:func:`export_c3d`)
+    The joints as named markers, mm, in a world frame with y or z up (:func:`world_positions`: the
+    user's choice, ``--up``; feet on the floor for poses that have none). CSV: one row per frame,
+    ``frame``, ``time_s`` and ``<joint>_x_mm``, ``<joint>_y_mm``, ``<joint>_z_mm``; a missing value is
+    an empty field. TRC is OpenSim's marker file, C3D the binary standard (through ezc3d).
 """
 
 from __future__ import annotations
@@ -53,7 +54,9 @@ from poselift.errors import PoseliftError, ShapeError
 from poselift.fileio import write_text_atomic
 from poselift.geometry import any_perpendicular, rotation_between, unit_vectors
 from poselift.io.bvh import BvhMotion, bvh_forward_kinematics, write_bvh
+from poselift.io.c3d import write_c3d
 from poselift.io.records import Poses3D
+from poselift.io.trc import MarkerTrajectories, write_trc
 from poselift.skeleton import H36M17
 from poselift.wording import count
 
@@ -286,19 +289,40 @@ def bvh_h36m_positions(motion: BvhMotion) -> np.ndarray:
 # From lifted poses to files
 
 
-def camera_to_bvh_frame(poses_cam_mm: np.ndarray) -> np.ndarray:
-    """Camera-frame poses (x right, y down, z forward) -> BVH frame (Y up), feet on the floor.
+UP_AXES = ("y", "z")
+# y-up (x, y, z) -> z-up (x, -z, y): a proper rotation (a quarter turn about x)
+_Y_UP_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 
-    Args:
-        poses_cam_mm: (T, 17, 3) mm, camera frame (root-relative or not), H36M-17.
-    Returns:
-        (T, 17, 3) mm: ``(x, -y, -z)`` shifted up so the clip's median lowest ankle is at Y = 0.
+
+def world_positions(poses_mm: np.ndarray, frame: str, up: str = "y") -> np.ndarray:
+    """H36M-17 poses in an export world frame with ``up`` ("y": BVH, OpenSim; "z": Blender, most C3D).
+
+    ``frame`` is the poses' own: "camera" (x right, y down, z forward; a half turn about x makes it
+    y-up with the person facing +z when they face the camera) or "canonical" (V-VIPE's: x forward,
+    y left, z up): both have no floor, so the poses are moved up until the clip's median lowest ankle
+    is at height 0. "world" (z up, with its own floor: triangulation, converted motion capture) is
+    only turned. Returns (T, 17, 3) mm, a new array.
     """
-    poses = _check_h36m_poses(poses_cam_mm) * np.array([1.0, -1.0, -1.0])
-    ankles = poses[:, [H36M17.index("l_ankle"), H36M17.index("r_ankle")], 1]
-    lowest = np.nanmin(np.where(np.isfinite(ankles), ankles, np.inf), axis=1)
-    floor = np.median(lowest[np.isfinite(lowest)]) if np.isfinite(lowest).any() else 0.0
-    return poses - np.array([0.0, floor, 0.0])
+    poses = _check_h36m_poses(poses_mm)
+    if frame not in ("camera", "canonical", "world"):
+        raise PoseliftError(f"cannot export poses in frame {frame!r} (camera, canonical or world)")
+    if up not in UP_AXES:
+        raise PoseliftError(f"up axis must be one of {', '.join(UP_AXES)}, got {up!r}")
+    if frame == "camera":
+        y_up = poses * np.array([1.0, -1.0, -1.0])
+    else:
+        y_up = poses @ _Y_UP_TO_Z_UP                       # z-up -> y-up: the inverse (transpose) rotation
+    if frame != "world":
+        ankles = y_up[:, [H36M17.index("l_ankle"), H36M17.index("r_ankle")], 1]
+        lowest = np.nanmin(np.where(np.isfinite(ankles), ankles, np.inf), axis=1)
+        floor = np.median(lowest[np.isfinite(lowest)]) if np.isfinite(lowest).any() else 0.0
+        y_up = y_up - np.array([0.0, floor, 0.0])
+    return y_up if up == "y" else y_up @ _Y_UP_TO_Z_UP.T
+
+
+def camera_to_bvh_frame(poses_cam_mm: np.ndarray) -> np.ndarray:
+    """Camera-frame poses -> the BVH frame (Y up, feet on the floor): :func:`world_positions` with up "y"."""
+    return world_positions(poses_cam_mm, "camera", "y")
 
 
 def fill_missing_frames(poses_mm: np.ndarray) -> tuple[np.ndarray, int]:
@@ -356,11 +380,13 @@ def export_bvh(path: str | os.PathLike, poses: Poses3D) -> BvhExportReport:
     return BvhExportReport(len(positions), frames_filled, float(distance.mean()), float(distance.max()))
 
 
-def format_csv(poses: Poses3D) -> str:
+def format_csv(poses: Poses3D, up: str | None = None) -> str:
     """CSV text of ``poses``: frame, time_s, then x, y, z (mm) of every joint; NaN -> empty field
-    (and time_s empty without a frame rate). Rows are formatted by ``numpy.savetxt``, one ``%`` per row."""
+    (and time_s empty without a frame rate). ``up`` ("y" or "z"): in that world frame
+    (:func:`world_positions`), None: in the poses' own frame. Rows are formatted by ``numpy.savetxt``."""
     header = ["frame", "time_s"] + [f"{name}_{axis}_mm" for name in poses.joint_names for axis in "xyz"]
-    values = np.asarray(poses.poses_3d, dtype=np.float64).reshape(poses.num_frames, -1)
+    positions = poses.poses_3d if up is None else world_positions(poses.poses_3d, poses.frame, up)
+    values = np.asarray(positions, dtype=np.float64).reshape(poses.num_frames, -1)
     frames = np.arange(poses.num_frames)
     times = frames / poses.fps if poses.fps else np.full(poses.num_frames, np.nan)
     buffer = io.StringIO()
@@ -370,7 +396,25 @@ def format_csv(poses: Poses3D) -> str:
     return buffer.getvalue().replace("nan", "")
 
 
-def write_csv(path: str | os.PathLike, poses: Poses3D) -> Path:
+def write_csv(path: str | os.PathLike, poses: Poses3D, up: str | None = None) -> Path:
     """Write :func:`format_csv` of ``poses`` to ``path``, atomically."""
-    write_text_atomic(path, format_csv(poses))
+    write_text_atomic(path, format_csv(poses, up))
     return Path(path)
+
+
+def marker_trajectories(poses: Poses3D, up: str = "y") -> MarkerTrajectories:
+    """The joints of H36M-17 poses as markers named after them, in the ``up`` world frame, mm."""
+    if poses.layout != "h36m17":
+        raise PoseliftError(f"marker export takes h36m17 poses, got layout {poses.layout!r}")
+    return MarkerTrajectories(tuple(poses.joint_names), world_positions(poses.poses_3d, poses.frame, up),
+                              float(poses.fps or 30.0), "mm")
+
+
+def export_trc(path: str | os.PathLike, poses: Poses3D, up: str = "y") -> Path:
+    """The joints as an OpenSim TRC marker file (:mod:`poselift.io.trc`), in the ``up`` world frame, mm."""
+    return write_trc(path, marker_trajectories(poses, up))
+
+
+def export_c3d(path: str | os.PathLike, poses: Poses3D, up: str = "y") -> Path:
+    """The joints as C3D points (:mod:`poselift.io.c3d`, needs ezc3d), in the ``up`` world frame, mm."""
+    return write_c3d(path, marker_trajectories(poses, up))

@@ -8,7 +8,8 @@
    time series is smoothed: a track without a frame rate (e.g. unrelated images) is not.
 3. **Outputs**, all at the track's frame rate (:func:`resolve_fps`: ``--fps``, else the file's, else
    the video's, else none): ``poses_3d.npz`` / ``.json`` ((T, 17, 3) mm, root-relative, in the model's
-   output frame), ``poses_3d.bvh`` and ``poses_3d.csv`` (:mod:`poselift.export`; camera-frame models),
+   output frame), ``poses_3d.bvh`` (camera-frame models), ``poses_3d.csv``, ``poses_3d.trc`` (OpenSim)
+   and ``poses_3d.c3d`` (with ezc3d) in a world frame with y or z up (``up``; :mod:`poselift.export`),
    ``figure.png`` (the most confident frame) and ``animation.mp4`` (the 2D over the video when there
    is one, beside the rotating 3D skeleton).
 """
@@ -89,7 +90,7 @@ def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *
                max_gap: int = 10, smoothing_s: float = DEFAULT_SMOOTHING_S, fps: float | None = None,
                fps_source: str = "the input",
                video: str | os.PathLike | None = None, animation: bool = True, progress: bool = False,
-               orientation: str = "auto", meta: dict | None = None) -> TrackResult:
+               orientation: str = "auto", up: str = "y", meta: dict | None = None) -> TrackResult:
     """Lift, smooth and write every output of one 2D track into ``out_dir`` (which must exist).
 
     Args:
@@ -99,12 +100,14 @@ def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *
             unknown (outputs at :data:`ASSUMED_FPS`, said in their metadata; not smoothed).
         video: the video the keypoints come from (drawn under the 2D), or None.
         orientation: which way y points (:func:`poselift.conventions.check_upright`).
+        up: the world frame of the CSV, TRC and C3D files: "y" or "z" up (:func:`poselift.export.world_positions`).
         meta: extra metadata stored with the poses. The track's ``notes`` (what was assumed or changed
         on the way in) open the report lines and are stored too.
     """
     from poselift import viz
     from poselift.conventions import check_upright
-    from poselift.export import export_bvh, write_csv
+    from poselift.export import export_bvh, export_c3d, export_trc, write_csv
+    from poselift.io.c3d import MISSING_EZC3D
     from poselift.io.poselift_format import write_poses_3d
     from poselift.lift import lift_keypoints, representative_frame
     from poselift.video.reading import read_frame, read_frames
@@ -122,7 +125,9 @@ def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *
     poses = replace(poses, poses_3d=smooth_poses(poses.poses_3d, window),
                     meta={**poses.meta, "source": source, **(meta or {}), "notes": list(keypoints.notes),
                           "fps_source": fps_source if fps else f"assumed {ASSUMED_FPS:g} (the input gives none)",
-                          "smoothing": smoothing if window > 1 else None})
+                          "smoothing": smoothing if window > 1 else None,
+                          "exports": {"csv_trc_c3d_frame": f"world, {up} up, feet on the floor, mm",
+                                      "bvh_frame": "Y up, mm (BVH's usual rest frame)"}})
     rate = (f"{fps:g} fps (from {fps_source})" if fps
             else f"no frame rate given: outputs at an assumed {ASSUMED_FPS:g} fps, not smoothed (set --fps)")
     lines = [f"note: {note}" for note in keypoints.notes] + [lift_report.summary() + f"; {rate}"
@@ -134,9 +139,17 @@ def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *
     if poses.frame == "camera":
         bvh_report = export_bvh(out_dir / "poses_3d.bvh", poses)
         lines.append(bvh_report.summary())
-        written += [out_dir / "poses_3d.bvh", write_csv(out_dir / "poses_3d.csv", poses)]
+        written.append(out_dir / "poses_3d.bvh")
     else:
-        lines.append(f"no BVH / CSV: the model lifts into its {poses.frame} frame, the exports take camera-frame poses")
+        lines.append(f"no BVH: the model lifts into its {poses.frame} frame; the BVH skeleton takes camera-frame poses")
+    written += [write_csv(out_dir / "poses_3d.csv", poses, up), export_trc(out_dir / "poses_3d.trc", poses, up)]
+    try:
+        written.append(export_c3d(out_dir / "poses_3d.c3d", poses, up))
+    except PoseliftError as error:
+        if str(error) != MISSING_EZC3D:
+            raise
+        lines.append(f"no C3D: {MISSING_EZC3D}")
+    lines.append(f"CSV, TRC and C3D: joints as markers in mm, world frame with {up} up (--up), feet on the floor")
     frame = representative_frame(confidence_h36m, poses.poses_3d)
     image = read_frame(video, frame) if video else None
     written.append(viz.save_figure(out_dir / "figure.png", keypoints.keypoints_2d[frame], keypoints.confidence[frame],

@@ -6,6 +6,11 @@ from pathlib import Path
 
 from poselift.cli.common import add_device_argument, parse_person, resolve_device
 from poselift.conventions import ORIENTATIONS
+
+
+def add_up_argument(parser) -> None:
+    parser.add_argument("--up", choices=("y", "z"), default="y",
+                        help="world frame of the CSV, TRC and C3D files: y up (OpenSim, BVH; default) or z up (Blender)")
 from poselift.pipeline import DEFAULT_SMOOTHING_S
 
 
@@ -17,7 +22,7 @@ def _cmd_lift(args) -> None:
     lines, written = lift_file(args.input, args.out, model=args.model, force=args.force, video=args.video,
                                animation=not args.no_animation, max_gap=args.max_gap, read_options=read_options,
                                fps=args.fps, smoothing_s=args.smooth, orientation=args.orientation,
-                               image_size=args.image_size, device=resolve_device(args.device))
+                               image_size=args.image_size, device=resolve_device(args.device), up=args.up)
     for line in lines:
         print(line)
     for path in written:
@@ -40,7 +45,8 @@ def _cmd_video(args) -> None:
 
     run_video(args.videos, args.out, calibration=args.calibration, person=args.person, model=args.model,
               force=args.force, animation=not args.no_animation, max_gap=args.max_gap, max_frames=args.max_frames,
-              smoothing_s=args.smooth, progress=not args.quiet, fps=args.fps, device=resolve_device(args.device))
+              smoothing_s=args.smooth, progress=not args.quiet, fps=args.fps, device=resolve_device(args.device),
+              up=args.up)
 
 
 def add_commands(commands) -> None:
@@ -64,6 +70,7 @@ def add_commands(commands) -> None:
                            "y-down (image coordinates, trusted), y-up (flipped first)")
     lift.add_argument("--no-animation", action="store_true", help="skip the mp4/gif")
     add_device_argument(lift)
+    add_up_argument(lift)
     lift.add_argument("--subject", help="VideoPose3D files: the subject to lift (when the file has several)")
     lift.add_argument("--action", help="VideoPose3D files: the action to lift")
     lift.add_argument("--camera", type=int, help="VideoPose3D files: the camera index (default 0)")
@@ -90,6 +97,7 @@ def add_commands(commands) -> None:
     video.add_argument("--max-frames", type=int, help="only the first N frames of each video")
     video.add_argument("--fps", type=float, default=None, help="frame rate of the videos (default: their own)")
     add_device_argument(video, "where the lifting model runs (MediaPipe runs on the CPU)")
+    add_up_argument(video)
     video.add_argument("--smooth", type=float, default=DEFAULT_SMOOTHING_S,
                        help=f"Savitzky-Golay window of the 3D smoothing in seconds (default {DEFAULT_SMOOTHING_S}; 0: off)")
     video.add_argument("--no-animation", action="store_true", help="skip the mp4")
