@@ -167,7 +167,8 @@ def test_video_bvh_and_csv(cam01_run):
     rows = (out / "poses_3d.csv").read_text().splitlines()
     assert len(rows) == FRAMES + 1
     assert rows[2].split(",")[:2] == ["1", f"{1 / 60:.6f}"]
-    np.testing.assert_allclose([float(v) for v in rows[1].split(",")[2:]], poses[0].ravel(), atol=0.006)
+    # the CSV is in the world frame, y up, feet on the floor (the BVH's frame: camera_to_bvh_frame)
+    np.testing.assert_allclose([float(v) for v in rows[1].split(",")[2:]], positions[0].ravel(), atol=0.006)
 
 
 def test_video_refuses_a_used_folder_and_an_unreadable_video(cam01_run, tmp_path):
