@@ -10,8 +10,9 @@
    the video's, else none): ``poses_3d.npz`` / ``.json`` ((T, 17, 3) mm, root-relative, in the model's
    output frame), ``poses_3d.bvh`` (camera-frame models), ``poses_3d.csv``, ``poses_3d.trc`` (OpenSim)
    and ``poses_3d.c3d`` (with ezc3d) in a world frame with y or z up (``up``; :mod:`poselift.export`),
-   ``figure.png`` (the most confident frame) and ``animation.mp4`` (the 2D over the video when there
-   is one, beside the rotating 3D skeleton).
+   ``figure.png`` (the most confident frame), ``animation.mp4`` (the 2D over the video when there
+   is one, beside the rotating 3D skeleton) and ``viewer.html`` (:mod:`poselift.viewer`: one
+   self-contained page playing the 3D skeleton in sync with the video, to turn and scrub).
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *
     from poselift.io.poselift_format import write_poses_3d
     from poselift.lift import lift_keypoints, representative_frame
     from poselift.video.reading import read_frame, read_frames
+    from poselift.viewer import write_viewer
 
     if not smoothing_s >= 0:
         raise PoseliftError(f"--smooth must be 0 (off) or more seconds, got {smoothing_s}")
@@ -150,6 +152,7 @@ def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *
             raise
         lines.append(f"no C3D: {MISSING_EZC3D}")
     lines.append(f"CSV, TRC and C3D: joints as markers in mm, world frame with {up} up (--up), feet on the floor")
+    written.append(write_viewer(out_dir / "viewer.html", poses, confidence_h36m, video, title=Path(source).name))
     frame = representative_frame(confidence_h36m, poses.poses_3d)
     image = read_frame(video, frame) if video else None
     written.append(viz.save_figure(out_dir / "figure.png", keypoints.keypoints_2d[frame], keypoints.confidence[frame],
