@@ -153,13 +153,27 @@ def _set_limits_3d(ax, centre: np.ndarray, half_size: float) -> None:
 
 
 def _style_axes_3d(ax) -> None:
-    ax.set_xlabel("x")
-    ax.set_ylabel("z (depth)")
+    """Millimetre ticks (4 per axis, relative to the root: poses are root-relative), short axis labels."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlabel("x (mm)", labelpad=-2)
+    ax.set_ylabel("depth z (mm)", labelpad=-2)
     ax.zaxis.set_rotate_label(False)  # keep it readable from every azimuth
-    ax.set_zlabel("up (-y)", rotation=90)
-    ax.set_xticklabels([])
-    ax.set_yticklabels([])
-    ax.set_zticklabels([])
+    ax.set_zlabel("up (mm)", rotation=90, labelpad=-2)
+    for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
+        axis.set_major_locator(MaxNLocator(4))
+    ax.tick_params(labelsize=6, pad=0)
+
+
+def add_side_legend(figure) -> None:
+    """A legend of the skeleton's colours under the figure: left, right, centre (and dashed = low confidence)."""
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=colour, linewidth=2.5, label=label) for colour, label in
+               ((LEFT_COLOUR, "left"), (RIGHT_COLOUR, "right"), (CENTRE_COLOUR, "centre"))]
+    handles.append(Line2D([], [], color="#777777", linewidth=2.0, linestyle=_DASHED, alpha=_FADED_ALPHA + 0.2,
+                          label="2D below the confidence threshold"))
+    figure.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False, fontsize=8)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -398,6 +412,7 @@ def save_figure(
         ax_3d.set_title(f"3D, {name}")
     if title:
         figure.suptitle(title)
+    add_side_legend(figure)
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format=path.suffix.lstrip(".").lower() or "png")
     return path
