@@ -116,12 +116,16 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tolerance", type=float, default=0.01, help="a doubling gaining less converges")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="model config overrides")
+    parser.add_argument("--per-epoch-set", nargs="*", default=[], metavar="KEY=FRACTION",
+                        help="config fields counted in epochs that scale with each budget: KEY = FRACTION x the "
+                             "budget's epochs (e.g. selfsup's pretrain_epochs=0.0625, the paper's 20 of 320)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--figure", type=Path, help="write the curve as a PNG here")
     parser.add_argument("--quick", action="store_true", help="smoke test: tiny model, 30 steps, two budgets")
     args = parser.parse_args(argv)
     config = parse_assignments(args.set)
+    per_epoch = {key: float(value) for key, value in parse_assignments(args.per_epoch_set).items()}
     max_steps = None
     if args.quick:
         args.epochs_list, max_steps, config = args.epochs_list[:2], 30, {"hidden_size": 32, **config}
@@ -130,14 +134,14 @@ def main(argv=None) -> None:
     from poselift.data.benchmark import VALIDATION_SUBJECTS
 
     benchmark = load_benchmark(args.data)
-    per_epoch = samples_per_epoch(args, benchmark, args.kind, config)
-    steps_per_epoch = per_epoch // args.batch_size
+    epoch_samples = samples_per_epoch(args, benchmark, args.kind, config)
+    steps_per_epoch = epoch_samples // args.batch_size
     summary = {"kind": args.kind, "benchmark": benchmark.version, "data": str(args.data), "quick": args.quick,
                "device": f"{'CUDA' if args.device != 'cpu' and torch.cuda.is_available() else 'CPU'} "
                          f"({platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__})",
                "batch_size": args.batch_size, "lr": args.lr, "frame_stride": args.frame_stride, "seed": args.seed,
                "config": config, "tolerance": args.tolerance, "validation_people": list(VALIDATION_SUBJECTS),
-               "samples_per_epoch": per_epoch, "curves": {name: [] for name in args.inputs}, "converged": None}
+               "per_epoch_config": per_epoch, "samples_per_epoch": epoch_samples, "curves": {name: [] for name in args.inputs}, "converged": None}
     converged_at: dict[str, int] = {}                         # input -> index of its converged budget
     for epochs in args.epochs_list:
         active = [name for name in args.inputs if name not in converged_at]
@@ -145,8 +149,9 @@ def main(argv=None) -> None:
             break
         schedule = dict(epochs=epochs, batch_size=args.batch_size, lr=args.lr, num_threads=args.threads,
                         max_steps=max_steps, device=args.device)
+        budget_config = {**config, **{key: fraction * epochs for key, fraction in per_epoch.items()}}
         sweep = Sweep(args.data, benchmark, args.out / f"epochs_{epochs}", schedule,
-                      data={"frame_stride": args.frame_stride}, base_config={args.kind: config})
+                      data={"frame_stride": args.frame_stride}, base_config={args.kind: budget_config})
         for input_name in active:                             # an input stops once a doubling gained < tolerance
             run = spec(args.kind, input_name, args.seed, data={"validation": "people"})
             evaluation = sweep.evaluation(run, split="val")
