@@ -54,8 +54,6 @@ REPORTS = (
     Report("backbone-widths", "docs/baseline.md", "backbone_ablation", "print_tables",
            "backbone_ablation/summary.json", (("sections", ("widths",)),)),
     Report("curve-baseline", "docs/baseline.md", "learning_curves", "print_table", "curves/baseline/summary.json"),
-    Report("baseline-recipe", "docs/baseline.md", "backbone_ablation", "print_tables",
-           "baseline_recipe/summary.json", (("sections", ("recipe",)),)),
     Report("baseline-converged", "docs/baseline.md", "baseline_accuracy", "print_tables", "baseline/summary.json"),
     Report("training-speed", "docs/speed.md", "bench_training_speed", "print_report",
            "speed/training_2threads.json"),
