@@ -38,7 +38,7 @@ def test_a_track_with_a_rate_is_smoothed_and_every_output_states_it(track, tmp_p
                           animation=False)
     names = sorted(path.name for path in smoothed.written)
     assert names == ["figure.png", "poses_3d.bvh", "poses_3d.c3d", "poses_3d.csv", "poses_3d.json", "poses_3d.npz",
-                     "poses_3d.trc"]
+                     "poses_3d.trc", "viewer.html"]
     poses = load_poses_3d(tmp_path / "poses_3d.npz")
     assert poses.fps == 50.0 and poses.meta["smoothing"]["window_frames"] == smoothing_window(50.0) == 11
     assert "50 fps (from --fps), smoothed over 11 frames" in smoothed.lines[0]

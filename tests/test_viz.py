@@ -243,3 +243,16 @@ def test_bundled_sample_draws_over_its_video(tmp_path):
     artists = viz.plot_pose_2d(ax, sample.keypoints_2d[0], sample.confidence[0], layout, image=frame)
     assert len(artists.joint_markers.get_offsets()) == 33
     assert ax.get_xlim() == pytest.approx((-0.5, 1079.5))
+
+
+@pytest.mark.skipif(not viz.h264_encoder_available(), reason="imageio-ffmpeg has no libx264 encoder here")
+def test_overlay_keeps_the_full_resolution_and_leaves_nothing_on_an_error(tmp_path):
+    keypoints_px, confidence, _ = _waving_clip(6)
+    video = np.full((6, 1002, 1000, 3), 90, dtype=np.uint8)          # odd-free sizes are kept; 1002 x 1000
+    written = viz.save_overlay(tmp_path / "overlay.mp4", video, keypoints_px, confidence, H36M17, fps=10)
+    frames = _read_frames(written)
+    assert len(frames) == 6 and frames[0].shape[:2] == (1002, 1000)
+    assert _pixels_near(frames[0], viz.LEFT_COLOUR, tolerance=40) > 50          # the left limbs are drawn
+    with pytest.raises(ShapeError, match="video_frames ended after 3 frames"):
+        viz.save_overlay(tmp_path / "short.mp4", video[:3], keypoints_px, confidence, H36M17, fps=10)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["overlay.mp4"]

@@ -11,7 +11,8 @@
    output frame), ``poses_3d.bvh`` (camera-frame models), ``poses_3d.csv``, ``poses_3d.trc`` (OpenSim)
    and ``poses_3d.c3d`` (with ezc3d) in a world frame with y or z up (``up``; :mod:`poselift.export`),
    ``figure.png`` (the most confident frame), ``animation.mp4`` (the 2D over the video when there
-   is one, beside the rotating 3D skeleton) and ``viewer.html`` (:mod:`poselift.viewer`: one
+   is one, beside the rotating 3D skeleton), ``overlay.mp4`` (with a video: the 2D skeleton drawn on
+   the original frames at full resolution) and ``viewer.html`` (:mod:`poselift.viewer`: one
    self-contained page playing the 3D skeleton in sync with the video, to turn and scrub).
 """
 
@@ -91,7 +92,8 @@ def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *
                max_gap: int = 10, smoothing_s: float = DEFAULT_SMOOTHING_S, fps: float | None = None,
                fps_source: str = "the input",
                video: str | os.PathLike | None = None, animation: bool = True, progress: bool = False,
-               orientation: str = "auto", up: str = "y", meta: dict | None = None) -> TrackResult:
+               orientation: str = "auto", up: str = "y", overlay: bool = True,
+               meta: dict | None = None) -> TrackResult:
     """Lift, smooth and write every output of one 2D track into ``out_dir`` (which must exist).
 
     Args:
@@ -102,6 +104,8 @@ def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *
         video: the video the keypoints come from (drawn under the 2D), or None.
         orientation: which way y points (:func:`poselift.conventions.check_upright`).
         up: the world frame of the CSV, TRC and C3D files: "y" or "z" up (:func:`poselift.export.world_positions`).
+        overlay: with a video and ``animation``, also write ``overlay.mp4`` (``poselift video`` writes it
+            itself while tracking, :class:`poselift.viz.OverlayWriter`).
         meta: extra metadata stored with the poses. The track's ``notes`` (what was assumed or changed
         on the way in) open the report lines and are stored too.
     """
@@ -160,11 +164,18 @@ def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *
                                    title=f"{Path(source).name}, frame {frame}", image_size=keypoints.image_size))
     if animation:
         frames = None
-        if video:
+        if video:                    # the full-resolution overlay, then the side-by-side animation
             from tqdm import tqdm
 
-            frames = tqdm(read_frames(video, keypoints.num_frames), total=keypoints.num_frames, unit="frame",
-                          desc=f"render {Path(video).name}", disable=not progress, leave=False)
+            def progress_frames(what: str):
+                return tqdm(read_frames(video, keypoints.num_frames), total=keypoints.num_frames, unit="frame",
+                            desc=f"{what} {Path(video).name}", disable=not progress, leave=False)
+
+            if overlay:
+                written.append(viz.save_overlay(out_dir / "overlay.mp4", progress_frames("overlay"),
+                                                keypoints.keypoints_2d, keypoints.confidence, keypoints.layout,
+                                                fps=keypoints.fps))
+            frames = progress_frames("render")
         written.append(viz.save_animation(out_dir / "animation.mp4", keypoints.keypoints_2d, keypoints.confidence,
                                           poses.poses_3d, keypoints.layout, video_frames=frames,
                                           fps=keypoints.fps, image_size=keypoints.image_size,

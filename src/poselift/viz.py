@@ -33,6 +33,7 @@ from mpl_toolkits.mplot3d.art3d import Line3DCollection
 
 from poselift.errors import PoseliftError, ShapeError
 from poselift.fileio import atomic_path
+from poselift.render import SkeletonView3D, draw_skeleton_2d, put_label
 from poselift.skeleton import Layout, get_layout
 
 LEFT_COLOUR = "#1f77b4"
@@ -466,6 +467,7 @@ def _write_mp4(path: Path, frames: Iterable[np.ndarray], fps: float) -> None:
                     quality=6,
                     macro_block_size=2,
                     ffmpeg_log_level="error",
+                    output_params=["-preset", "ultrafast"],
                 )
                 writer.send(None)
             writer.send(frame)
@@ -503,7 +505,8 @@ def save_animation(
 ) -> Path:
     """Write a video: the 2D keypoints (over the video when given) beside the 3D skeleton.
 
-    One figure is drawn once and its artists are updated for each frame.
+    Frames are drawn with OpenCV (:mod:`poselift.render`: lines and discs into the frame, about ten
+    times the rate matplotlib drew them), the 3D view orbiting over a floor grid with a 1 m bar.
 
     Args:
         path: ``.mp4`` (H.264, yuv420p) or ``.gif``. When no libx264 encoder is available an
@@ -542,37 +545,38 @@ def save_animation(
 
     video = iter(video_frames) if video_frames is not None else None
     first_image = _next_frame(video, 0, num_frames)
-    aspect_2d = _panel_aspect_2d(first_image, image_size, keypoints_2d)
-    width_px = _even_pixels(height_px * (aspect_2d + 1.0))
-    figure = Figure(figsize=(width_px / 100.0, _even_pixels(height_px) / 100.0), dpi=100)
-    canvas = FigureCanvasAgg(figure)
-    figure.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.93 if title else 0.97, wspace=0.02)
-    grid = figure.add_gridspec(1, 2, width_ratios=[aspect_2d, 1.0])
-    ax_2d = figure.add_subplot(grid[0])
-    ax_3d = figure.add_subplot(grid[1], projection="3d")
-    if title:
-        figure.suptitle(title)
-
-    artists_2d = plot_pose_2d(
-        ax_2d, keypoints_2d[0], confidence[0], layout_2d, first_image,
-        image_size=image_size, limits_from=keypoints_2d,
-    )
-    frame_label = ax_2d.text(
-        0.02, 0.98, "", transform=ax_2d.transAxes, va="top", fontsize=9,
-        bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "none"},
-    )
+    panel_height = _even_pixels(height_px)
+    panel_width = _even_pixels(panel_height * _panel_aspect_2d(first_image, image_size, keypoints_2d))
+    if first_image is None:                  # the 2D on white, framed by the image size or the keypoints' extent
+        if image_size is not None:
+            x_min, x_max, y_min, y_max = 0.0, float(image_size[0]), 0.0, float(image_size[1])
+        else:
+            x_min, x_max, y_min, y_max = _extent_2d(keypoints_2d)
+        scale = min(panel_width / max(x_max - x_min, 1e-6), panel_height / max(y_max - y_min, 1e-6))
+        offset = (-x_min * scale + (panel_width - (x_max - x_min) * scale) / 2,
+                  -y_min * scale + (panel_height - (y_max - y_min) * scale) / 2)
+    view_3d = SkeletonView3D(poses_3d, layout_3d, panel_height)
     elev, azim = _ANIMATION_VIEW
-    artists_3d = plot_pose_3d(ax_3d, poses_3d[0], layout_3d, elev, azim, limits_from=poses_3d)
 
     def rendered_frames():
+        import cv2
+
         for index in range(num_frames):
-            image = None if index == 0 else _next_frame(video, index, num_frames)  # frame 0 is shown
-            artists_2d.update(keypoints_2d[index], confidence[index], image)
-            artists_3d.update(poses_3d[index])
-            if rotate:
-                ax_3d.view_init(elev=elev, azim=azim + degrees_per_second * index / fps)
-            frame_label.set_text(f"frame {index + 1}/{num_frames}")
-            yield _canvas_rgb(canvas)
+            image = first_image if index == 0 else _next_frame(video, index, num_frames)
+            if image is None:
+                panel, frame_scale, frame_offset = np.full((panel_height, panel_width, 3), 255, np.uint8), scale, offset
+            else:
+                image = np.asarray(image)
+                panel = cv2.resize(image, (panel_width, panel_height), interpolation=cv2.INTER_AREA)
+                frame_scale, frame_offset = panel_height / image.shape[0], (0.0, 0.0)
+            draw_skeleton_2d(panel, keypoints_2d[index], confidence[index], layout_2d, scale=frame_scale,
+                             offset=frame_offset)
+            put_label(panel, f"frame {index + 1}/{num_frames}")
+            turn = degrees_per_second * index / fps if rotate else 0.0
+            side = view_3d.render(poses_3d[index], azim + 90.0 + turn)
+            if title:
+                put_label(side, title)
+            yield np.ascontiguousarray(np.concatenate([panel, side], axis=1))
 
     if suffix == ".mp4" and not h264_encoder_available():
         path = path.with_suffix(".gif")
@@ -583,6 +587,90 @@ def save_animation(
         else:
             _write_gif(tmp, rendered_frames(), fps)
     return path
+
+
+class OverlayWriter:
+    """Writes a video at its full resolution with the 2D skeleton drawn on every frame, one frame at a
+    time, atomically (the file appears when the ``with`` block ends without an error).
+
+    Frames go through a small queue to a writer thread that feeds ffmpeg (H.264; a GIF where no libx264
+    encoder is available), which encodes in its own process: the caller (e.g. MediaPipe tracking the
+    next frame) goes on meanwhile. ``written`` is the path (``path``, or its ``.gif`` twin).
+    """
+
+    def __init__(self, path: str | os.PathLike, layout: Layout | str, fps: float | None = 30.0):
+        import queue
+
+        self.layout = get_layout(layout)
+        self.fps = 30.0 if fps is None else float(fps)
+        path = Path(path)
+        if path.suffix.lower() == ".mp4" and not h264_encoder_available():
+            path = path.with_suffix(".gif")
+        self.written, self.frames = path, 0
+        self._atomic = atomic_path(path)
+        self._queue: "queue.Queue[np.ndarray | None]" = queue.Queue(maxsize=8)
+        self._thread = None
+        self._error: BaseException | None = None
+
+    def _queued_frames(self):
+        while (frame := self._queue.get()) is not None:
+            yield frame
+
+    def _encode(self, tmp: Path) -> None:
+        try:
+            (_write_mp4 if self.written.suffix.lower() == ".mp4" else _write_gif)(tmp, self._queued_frames(), self.fps)
+        except BaseException as error:          # handed to the caller's thread in __exit__
+            self._error = error
+            for _ in self._queued_frames():     # drain, so the caller never blocks on a full queue
+                pass
+
+    def __enter__(self) -> "OverlayWriter":
+        import threading
+
+        tmp = self._atomic.__enter__()
+        self._thread = threading.Thread(target=self._encode, args=(tmp,), daemon=True)
+        self._thread.start()
+        return self
+
+    def write(self, frame_rgb: np.ndarray, keypoints_2d: np.ndarray, confidence: np.ndarray | None) -> None:
+        """Draw ``(J, 2)`` px keypoints on a copy of ``frame_rgb`` (``(H, W, 3)`` uint8) and queue it."""
+        frame = np.array(frame_rgb, dtype=np.uint8)
+        height, width = frame.shape[0] // 2 * 2, frame.shape[1] // 2 * 2     # yuv420p wants even sizes
+        frame = np.ascontiguousarray(frame[:height, :width])
+        draw_skeleton_2d(frame, np.asarray(keypoints_2d), confidence, self.layout)
+        self.frames += 1
+        put_label(frame, f"frame {self.frames}", origin=(12, 34), scale=1.0)
+        self._queue.put(frame)
+
+    def __exit__(self, kind, error, traceback) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if error is None and self._error is not None:
+            error = self._error
+            self._atomic.__exit__(type(error), error, error.__traceback__)
+            raise error
+        self._atomic.__exit__(kind, error, traceback)
+
+
+def save_overlay(path: str | os.PathLike, video_frames: Iterable, keypoints_2d, confidence, layout: Layout | str,
+                 fps: float | None = 30.0) -> Path:
+    """Write the video at its full resolution with the 2D skeleton drawn on every frame
+    (:class:`OverlayWriter`); returns the path written (``path``, or its ``.gif`` twin).
+
+    Args:
+        video_frames: RGB ``(H, W, 3)`` uint8 frames, at least as many as the keypoints.
+        keypoints_2d: ``(T, J, 2)`` px of ``layout``; confidence ``(T, J)`` or None.
+    """
+    layout = get_layout(layout)
+    keypoints_2d = _to_numpy(keypoints_2d, "keypoints_2d")
+    _check_points(keypoints_2d, "keypoints_2d", 2, 1, layout)
+    confidence = _confidence_or_ones(confidence, keypoints_2d)
+    num_frames = keypoints_2d.shape[0]
+    video = iter(video_frames)
+    with OverlayWriter(path, layout, fps) as writer:
+        for index in range(num_frames):
+            writer.write(_next_frame(video, index, num_frames), keypoints_2d[index], confidence[index])
+    return writer.written
 
 
 def _next_frame(video, index: int, num_frames: int):

@@ -10,6 +10,7 @@ from pathlib import Path
 from poselift.errors import PoseliftError
 from poselift.io.records import Keypoints2D, Poses3D
 from poselift.pipeline import DEFAULT_SMOOTHING_S, lift_track, resolve_fps
+from poselift.video.reading import probe_video
 from poselift.video.tracking import DetectionReport, detect_video
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
@@ -36,17 +37,26 @@ def process_video(video: str | os.PathLike, out_dir: Path, lifter, model_name: s
     ``fps`` overrides the video's own frame rate."""
     from poselift.io.poselift_format import write_keypoints_2d
 
+    from poselift.viz import OverlayWriter
+
     video = Path(video)
-    keypoints, detection = detect_video(video, person, max_frames, progress)
+    overlay = None
+    if animation:                  # drawn and encoded while MediaPipe tracks the next frames
+        fps_hint = fps or probe_video(video).fps
+        with OverlayWriter(out_dir / "overlay.mp4", "mediapipe33", fps_hint) as writer:
+            keypoints, detection = detect_video(video, person, max_frames, progress, on_frame=writer.write)
+        overlay = writer.written
+    else:
+        keypoints, detection = detect_video(video, person, max_frames, progress)
     track_fps, fps_source = resolve_fps(fps, keypoints)
     if fps is None and track_fps is not None:
         fps_source = "the video"
     write_keypoints_2d(out_dir / "keypoints_2d.json", keypoints)
     track = lift_track(keypoints, lifter, model_name, out_dir, source=str(video), max_gap=max_gap,
                        smoothing_s=smoothing_s, fps=track_fps, fps_source=fps_source, video=video,
-                       animation=animation, progress=progress, up=up,
+                       animation=animation, progress=progress, up=up, overlay=False,
                        meta={"video": str(video), "person": str(person)})
-    written = [out_dir / "keypoints_2d.json"] + track.written
+    written = [out_dir / "keypoints_2d.json"] + track.written + ([overlay] if overlay else [])
     return ViewResult(video, keypoints, track.poses, detection, [detection.summary()] + track.lines, written)
 
 
@@ -68,7 +78,6 @@ def run_video(videos: list[str | os.PathLike], out_dir: str | os.PathLike, calib
     from poselift.fileio import prepare_output_dir
     from poselift.lift import load_model
     from poselift.video.detection import import_mediapipe
-    from poselift.video.reading import probe_video
 
     import_mediapipe()
     if max_frames is not None and max_frames < 1:

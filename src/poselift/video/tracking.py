@@ -179,8 +179,12 @@ class DetectionReport:
 
 
 def detect_video(path: str | os.PathLike, person: str | int = "largest", max_frames: int | None = None,
-                 progress: bool = True) -> tuple[Keypoints2D, DetectionReport]:
+                 progress: bool = True, on_frame=None) -> tuple[Keypoints2D, DetectionReport]:
     """MediaPipe landmarks of one tracked person in every frame of a video.
+
+    ``on_frame(frame_rgb (H, W, 3), keypoints (33, 2) px or NaN, confidence (33,))`` is called after each
+    frame, e.g. to draw and encode the overlay video while the next frames are tracked
+    (:class:`poselift.viz.OverlayWriter`: its encoder runs in another process).
 
     Returns:
         ``Keypoints2D`` (keypoints_2d (T, 33, 2) px, NaN where the person was not found;
@@ -203,6 +207,8 @@ def detect_video(path: str | os.PathLike, person: str | int = "largest", max_fra
                 found = tracker.update(frame)
                 keypoints.append(found[0] if found else np.full((NUM_LANDMARKS, 2), np.nan))
                 confidence.append(found[1] if found else np.zeros(NUM_LANDMARKS))
+                if on_frame is not None:
+                    on_frame(frame, keypoints[-1], confidence[-1])
         finally:
             tracker.close()
     seconds = time.perf_counter() - started
