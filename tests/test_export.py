@@ -123,15 +123,28 @@ def test_export_bvh_of_camera_frame_poses(tmp_path):
     camera = np.stack([rest * [1.0, -1.0, -1.0]] * 4).astype(np.float32)
     camera[2] = np.nan                                           # a frame the lifter could not lift
     poses = Poses3D(poses_3d=camera, joint_names=H36M17.joint_names, frame="camera", fps=25.0, layout="h36m17")
-    report = export_bvh(tmp_path / "out.bvh", poses)
+    report = export_bvh(tmp_path / "out.bvh", poses, unit="mm")
     assert (report.frames, report.frames_filled) == (4, 1)
     assert report.mean_distance_mm < 1e-3
     motion = read_bvh(tmp_path / "out.bvh")
     assert motion.frame_time_s == pytest.approx(0.04)
     np.testing.assert_allclose(motion.motion[:, 3:], 0.0, atol=1e-6)
-    with pytest.raises(PoseliftError, match="out2.bvh.*camera-frame h36m17"):
-        export_bvh(tmp_path / "out2.bvh", Poses3D(poses_3d=camera, joint_names=H36M17.joint_names, frame="world",
-                                                  fps=25.0, layout="h36m17"))
+    assert export_bvh(tmp_path / "m.bvh", poses).unit == "m"                                  # the default unit
+    in_metres = read_bvh(tmp_path / "m.bvh")
+    np.testing.assert_allclose(bvh_h36m_positions(in_metres) * 1000.0, bvh_h36m_positions(motion), atol=1e-6)
+    with pytest.raises(PoseliftError, match="out2.bvh: BVH unit must be one of m, cm, mm"):
+        export_bvh(tmp_path / "out2.bvh", poses, unit="inch")
+
+
+def test_world_frame_poses_keep_their_root_trajectory_in_the_bvh(tmp_path):
+    world = np.stack([t_pose_bvh_frame(pelvis=(0.0, 0.0, 0.0)) @ np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])]
+                     * 5)                                          # the T-pose turned Z up
+    world = world + np.linspace(0.0, 2000.0, 5)[:, None, None] * np.array([1.0, 0.0, 0.0])   # walking 2 m along x
+    poses = Poses3D(poses_3d=world.astype(np.float32), joint_names=H36M17.joint_names, frame="world", fps=25.0,
+                    layout="h36m17")
+    export_bvh(tmp_path / "walk.bvh", poses, unit="m")
+    played = bvh_h36m_positions(read_bvh(tmp_path / "walk.bvh")) * 1000.0
+    np.testing.assert_allclose(played[:, 0, 0], np.linspace(0.0, 2000.0, 5), atol=1e-3)     # the root moves
 
 
 def test_csv_rows_and_missing_values():

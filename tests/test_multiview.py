@@ -151,3 +151,14 @@ def test_video_command_with_a_calibration(tmp_path, calibration):
     ankle_height = triangulated.poses_3d[:, [3, 6], 2]
     assert ((pelvis_height > 700) & (pelvis_height < 1200)).all()            # Z up, floor near 0
     assert (ankle_height < 300).all()
+    # the triangulated poses in every export format; the BVH keeps the root's trajectory in the world (y up, m)
+    from poselift.export import bvh_h36m_positions, world_positions
+    from poselift.io.bvh import read_bvh
+    from poselift.io.trc import read_trc
+
+    played = bvh_h36m_positions(read_bvh(out / "triangulated_3d.bvh")) * 1000.0
+    expected_root = world_positions(triangulated.poses_3d, "world", "y")[:, 0]
+    np.testing.assert_allclose(played[:, 0], expected_root, atol=1.0)
+    assert np.abs(played[:, 0, [0, 2]]).max() > 50                            # not at the origin: a trajectory
+    assert read_trc(out / "triangulated_3d.trc").positions.shape == (5, 17, 3)
+    assert (out / "triangulated_3d.csv").is_file()

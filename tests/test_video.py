@@ -160,7 +160,7 @@ def test_video_bvh_and_csv(cam01_run):
     motion = read_bvh(out / "poses_3d.bvh")
     assert motion.num_frames == FRAMES and motion.fps == pytest.approx(60.0)
     positions = camera_to_bvh_frame(poses)
-    played = bvh_h36m_positions(motion)
+    played = bvh_h36m_positions(motion) * 1000.0                       # the BVH is in metres
     np.testing.assert_allclose(played, fixed_length_positions(positions, median_bone_lengths(positions)), atol=1e-6)
     assert np.linalg.norm(played - positions, axis=-1).mean() < 20.0   # the lifter's bone-length jitter
 

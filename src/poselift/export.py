@@ -9,11 +9,13 @@ BVH (:func:`export_bvh`)
     limb. The distance to the lifted joints is therefore only the clip's bone-length jitter;
     :func:`export_bvh` returns it.
 
-    The file is in millimetres, Y up, the character facing +Z with its left on +X (the usual BVH
-    rest frame; Blender imports it with a scale of 0.001 for metres). Camera-frame poses
-    (x right, y down, z forward) are turned into it by a half turn about x, ``(x, -y, -z)``, so a
-    person facing the camera faces +Z, and lifted so that the clip's median lowest ankle is at
-    height 0. The rest pose (all rotations 0) is a T-pose: legs down, spine, neck and head up,
+    The file is in metres by default (``unit``: "m", "cm" or "mm"; Blender's importer reads metres at
+    its default scale 1), Y up, the character facing +Z with its left on +X (the usual BVH rest
+    frame). Camera-frame poses (x right, y down, z forward) are turned into it by a half turn about
+    x, ``(x, -y, -z)``, so a person facing the camera faces +Z, and lifted so that the clip's median
+    lowest ankle is at height 0 (:func:`world_positions`); root-relative, they stay at the origin.
+    World-frame poses (Z up, e.g. triangulated from several views) keep their floor and the root's
+    trajectory. The rest pose (all rotations 0) is a T-pose: legs down, spine, neck and head up,
     arms out sideways.
 
     Hierarchy (H36M-17 joints; ankles, head and wrists are End Sites)::
@@ -352,32 +354,47 @@ class BvhExportReport:
     frames_filled: int
     mean_distance_mm: float  # exported skeleton vs the lifted joints (bone-length jitter)
     max_distance_mm: float
+    unit: str = "m"
 
     def summary(self) -> str:
         filled = f", {count(self.frames_filled, 'frame')} without a full pose interpolated" if self.frames_filled else ""
-        return (f"BVH: {count(self.frames, 'frame')} on a fixed skeleton (median bone lengths){filled}; its joints are "
+        return (f"BVH ({self.unit}, Y up): {count(self.frames, 'frame')} on a fixed skeleton (median bone lengths){filled}; its joints are "
                 f"{self.mean_distance_mm:.1f} mm (max {self.max_distance_mm:.1f} mm) from the lifted ones")
 
 
-def export_bvh(path: str | os.PathLike, poses: Poses3D) -> BvhExportReport:
-    """Write camera-frame H36M-17 poses as a BVH file (see the module doc), atomically.
+BVH_UNITS_MM = {"m": 1000.0, "cm": 10.0, "mm": 1.0}
+
+
+def export_bvh(path: str | os.PathLike, poses: Poses3D, unit: str = "m") -> BvhExportReport:
+    """Write H36M-17 poses as a BVH file (see the module doc), atomically.
 
     Args:
-        path: output ``.bvh``. poses: camera frame, layout h36m17, millimetres, with fps
-            (30 assumed when None). Frames with missing joints are interpolated.
+        path: output ``.bvh``. poses: layout h36m17, mm, in the camera frame (root-relative: the root
+            stays at the origin), V-VIPE's canonical frame, or a world frame with Z up (the triangulated
+            poses of several views: the root's trajectory is kept, in the root's position channels);
+            fps 30 when None. Frames with missing joints are interpolated.
+        unit: the file's length unit, "m" (default: Blender's importer reads it at its default scale
+            1), "cm" (many game rigs) or "mm".
     Returns:
-        A report with the distance between the exported skeleton's joints and ``poses``.
+        A report with the distance (mm) between the exported skeleton's joints and ``poses``.
     """
-    if poses.layout != "h36m17" or poses.frame != "camera":
-        raise PoseliftError(f"{path}: BVH export takes camera-frame h36m17 poses, got layout {poses.layout!r}, "
-                            f"frame {poses.frame!r}")
+    if poses.layout != "h36m17" or poses.frame not in ("camera", "canonical", "world"):
+        raise PoseliftError(f"{path}: BVH export takes h36m17 poses in the camera, canonical or world frame, got "
+                            f"layout {poses.layout!r}, frame {poses.frame!r}")
+    if unit not in BVH_UNITS_MM:
+        raise PoseliftError(f"{path}: BVH unit must be one of {', '.join(BVH_UNITS_MM)}, got {unit!r}")
     filled, frames_filled = fill_missing_frames(np.asarray(poses.poses_3d, dtype=np.float64))
-    positions = camera_to_bvh_frame(filled)
+    positions = world_positions(filled, poses.frame, "y")
     lengths = median_bone_lengths(positions)
-    write_bvh(path, poses_to_bvh(positions, poses.fps or 30.0, lengths))
+    motion = poses_to_bvh(positions, poses.fps or 30.0, lengths)
+    scale = 1.0 / BVH_UNITS_MM[unit]
+    channels = motion.motion.copy()
+    channels[:, :3] *= scale                             # the root's position channels come first
+    write_bvh(path, BvhMotion(motion.joint_names, motion.parents, motion.offsets * scale, motion.channels,
+                              motion.frame_time_s, channels))
     played = fixed_length_positions(positions, lengths)
     distance = np.linalg.norm(played - positions, axis=-1)
-    return BvhExportReport(len(positions), frames_filled, float(distance.mean()), float(distance.max()))
+    return BvhExportReport(len(positions), frames_filled, float(distance.mean()), float(distance.max()), unit)
 
 
 def format_csv(poses: Poses3D, up: str | None = None) -> str:

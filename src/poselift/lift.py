@@ -146,7 +146,7 @@ def lift_file(input_path: str | Path, out_dir: str | Path, model: str | Path = D
               read_options: dict | None = None, fps: float | None = None,
               smoothing_s: float = DEFAULT_SMOOTHING_S, orientation: str = "auto",
               image_size: tuple[int, int] | None = None, device: str = "cpu",
-              up: str = "y") -> tuple[list[str], list[Path]]:
+              up: str = "y", bvh_unit: str = "m") -> tuple[list[str], list[Path]]:
     """Lift a 2D keypoint file and write every output of :func:`poselift.pipeline.lift_track` into ``out_dir``.
 
     ``read_options`` go to the reader (e.g. ``subject``, ``action``, ``camera`` for a VideoPose3D file);
@@ -175,7 +175,8 @@ def lift_file(input_path: str | Path, out_dir: str | Path, model: str | Path = D
     out_dir = prepare_output_dir(out_dir, force=force)
     track = lift_track(keypoints, lifter, model_name, out_dir, source=str(input_path), max_gap=max_gap,
                        smoothing_s=smoothing_s, fps=track_fps, fps_source=fps_source, video=video,
-                       animation=animation, orientation=orientation, up=up, meta={"input": str(input_path)})
+                       animation=animation, orientation=orientation, up=up, bvh_unit=bvh_unit,
+                       meta={"input": str(input_path)})
     return track.lines, track.written
 
 

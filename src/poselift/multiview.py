@@ -230,10 +230,12 @@ def _rounded(value, digits: int = 1):
     return None if value is None else round(float(value), digits)
 
 
-def compare_views(results: Sequence, cameras: Sequence[Camera], out_dir: Path,
-                  calibration: str | os.PathLike) -> MultiviewSummary:
+def compare_views(results: Sequence, cameras: Sequence[Camera], out_dir: Path, calibration: str | os.PathLike,
+                  up: str = "y", bvh_unit: str = "m") -> MultiviewSummary:
     """Triangulate the views of ``results`` (:class:`poselift.video.pipeline.ViewResult`), compare every view's
-    lifted poses with it, and write ``multiview.json``, ``triangulated_3d.npz/json`` and ``multiview.png``."""
+    lifted poses with it, and write ``multiview.json``, ``triangulated_3d.npz/json`` and ``multiview.png``,
+    and the triangulated poses as BVH (``bvh_unit``, with the root's trajectory), CSV, TRC and C3D (world
+    frame with ``up`` up: :mod:`poselift.export`)."""
     from poselift.io.poselift_format import write_poses_3d
 
     keypoints = [result.keypoints for result in results]
@@ -278,6 +280,19 @@ def compare_views(results: Sequence, cameras: Sequence[Camera], out_dir: Path,
                                  "method": report["triangulation"]})
     write_poses_3d(written[1], triangulated)
     write_poses_3d(written[2], triangulated)
+    if report["frames_triangulated"]:           # the best 3D poselift makes, in every export format
+        from poselift.export import export_bvh, export_c3d, export_trc, write_csv
+        from poselift.io.c3d import MISSING_EZC3D
+
+        lines.append(export_bvh(out_dir / "triangulated_3d.bvh", triangulated, bvh_unit).summary()
+                     + " (triangulated: the root's trajectory in the world)")
+        written += [out_dir / "triangulated_3d.bvh", write_csv(out_dir / "triangulated_3d.csv", triangulated, up),
+                    export_trc(out_dir / "triangulated_3d.trc", triangulated, up)]
+        try:
+            written.append(export_c3d(out_dir / "triangulated_3d.c3d", triangulated, up))
+        except PoseliftError as error:
+            if str(error) != MISSING_EZC3D:
+                raise
     if report["frames_triangulated"]:
         written.append(save_multiview_figure(out_dir / "multiview.png", triangulation.poses_world, lifted_world,
                                              [view["camera"] for view in views],

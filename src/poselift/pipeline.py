@@ -92,7 +92,7 @@ def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *
                max_gap: int = 10, smoothing_s: float = DEFAULT_SMOOTHING_S, fps: float | None = None,
                fps_source: str = "the input",
                video: str | os.PathLike | None = None, animation: bool = True, progress: bool = False,
-               orientation: str = "auto", up: str = "y", overlay: bool = True,
+               orientation: str = "auto", up: str = "y", overlay: bool = True, bvh_unit: str = "m",
                meta: dict | None = None) -> TrackResult:
     """Lift, smooth and write every output of one 2D track into ``out_dir`` (which must exist).
 
@@ -104,6 +104,7 @@ def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *
         video: the video the keypoints come from (drawn under the 2D), or None.
         orientation: which way y points (:func:`poselift.conventions.check_upright`).
         up: the world frame of the CSV, TRC and C3D files: "y" or "z" up (:func:`poselift.export.world_positions`).
+        bvh_unit: the BVH's length unit ("m", "cm", "mm"; :func:`poselift.export.export_bvh`).
         overlay: with a video and ``animation``, also write ``overlay.mp4`` (``poselift video`` writes it
             itself while tracking, :class:`poselift.viz.OverlayWriter`).
         meta: extra metadata stored with the poses. The track's ``notes`` (what was assumed or changed
@@ -133,7 +134,7 @@ def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *
                           "fps_source": fps_source if fps else f"assumed {ASSUMED_FPS:g} (the input gives none)",
                           "smoothing": smoothing if window > 1 else None,
                           "exports": {"csv_trc_c3d_frame": f"world, {up} up, feet on the floor, mm",
-                                      "bvh_frame": "Y up, mm (BVH's usual rest frame)"}})
+                                      "bvh_frame": f"Y up, {bvh_unit} (BVH's usual rest frame)"}})
     rate = (f"{fps:g} fps (from {fps_source})" if fps
             else f"no frame rate given: outputs at an assumed {ASSUMED_FPS:g} fps, not smoothed (set --fps)")
     lines = [f"note: {note}" for note in keypoints.notes] + [lift_report.summary() + f"; {rate}"
@@ -142,13 +143,8 @@ def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *
     written = [out_dir / "poses_3d.npz", out_dir / "poses_3d.json"]
     for path in written:
         write_poses_3d(path, poses)
-    if poses.frame == "camera":
-        bvh_report = export_bvh(out_dir / "poses_3d.bvh", poses)
-        lines.append(bvh_report.summary())
-        written.append(out_dir / "poses_3d.bvh")
-    else:
-        lines.append(f"no BVH: the model lifts into its {poses.frame} frame; the BVH skeleton takes camera-frame poses")
-    written += [write_csv(out_dir / "poses_3d.csv", poses, up), export_trc(out_dir / "poses_3d.trc", poses, up)]
+    lines.append(export_bvh(out_dir / "poses_3d.bvh", poses, bvh_unit).summary())
+    written += [out_dir / "poses_3d.bvh", write_csv(out_dir / "poses_3d.csv", poses, up), export_trc(out_dir / "poses_3d.trc", poses, up)]
     try:
         written.append(export_c3d(out_dir / "poses_3d.c3d", poses, up))
     except PoseliftError as error:

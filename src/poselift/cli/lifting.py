@@ -9,8 +9,11 @@ from poselift.conventions import ORIENTATIONS
 
 
 def add_up_argument(parser) -> None:
+    """The exports' options: the world frame's up axis and the BVH's unit."""
     parser.add_argument("--up", choices=("y", "z"), default="y",
                         help="world frame of the CSV, TRC and C3D files: y up (OpenSim, BVH; default) or z up (Blender)")
+    parser.add_argument("--bvh-unit", choices=("m", "cm", "mm"), default="m",
+                        help="length unit of the BVH (default m: Blender's importer reads it at scale 1)")
 from poselift.pipeline import DEFAULT_SMOOTHING_S
 
 
@@ -22,7 +25,8 @@ def _cmd_lift(args) -> None:
     lines, written = lift_file(args.input, args.out, model=args.model, force=args.force, video=args.video,
                                animation=not args.no_animation, max_gap=args.max_gap, read_options=read_options,
                                fps=args.fps, smoothing_s=args.smooth, orientation=args.orientation,
-                               image_size=args.image_size, device=resolve_device(args.device), up=args.up)
+                               image_size=args.image_size, device=resolve_device(args.device), up=args.up,
+                               bvh_unit=args.bvh_unit)
     for line in lines:
         print(line)
     for path in written:
@@ -46,7 +50,7 @@ def _cmd_video(args) -> None:
     run_video(args.videos, args.out, calibration=args.calibration, person=args.person, model=args.model,
               force=args.force, animation=not args.no_animation, max_gap=args.max_gap, max_frames=args.max_frames,
               smoothing_s=args.smooth, progress=not args.quiet, fps=args.fps, device=resolve_device(args.device),
-              up=args.up)
+              up=args.up, bvh_unit=args.bvh_unit)
 
 
 def add_commands(commands) -> None:

@@ -31,7 +31,7 @@ class ViewResult:
 def process_video(video: str | os.PathLike, out_dir: Path, lifter, model_name: str, person: str | int = "largest",
                   max_gap: int = 10, animation: bool = True, max_frames: int | None = None,
                   smoothing_s: float = DEFAULT_SMOOTHING_S, progress: bool = True,
-                  fps: float | None = None, up: str = "y") -> ViewResult:
+                  fps: float | None = None, up: str = "y", bvh_unit: str = "m") -> ViewResult:
     """Detect and track the person, then lift, smooth and write every output of one video into ``out_dir``
     (which must exist): ``keypoints_2d.json`` (the MediaPipe track) and :func:`poselift.pipeline.lift_track`'s.
     ``fps`` overrides the video's own frame rate."""
@@ -54,7 +54,7 @@ def process_video(video: str | os.PathLike, out_dir: Path, lifter, model_name: s
     write_keypoints_2d(out_dir / "keypoints_2d.json", keypoints)
     track = lift_track(keypoints, lifter, model_name, out_dir, source=str(video), max_gap=max_gap,
                        smoothing_s=smoothing_s, fps=track_fps, fps_source=fps_source, video=video,
-                       animation=animation, progress=progress, up=up, overlay=False,
+                       animation=animation, progress=progress, up=up, overlay=False, bvh_unit=bvh_unit,
                        meta={"video": str(video), "person": str(person)})
     written = [out_dir / "keypoints_2d.json"] + track.written + ([overlay] if overlay else [])
     return ViewResult(video, keypoints, track.poses, detection, [detection.summary()] + track.lines, written)
@@ -64,7 +64,7 @@ def run_video(videos: list[str | os.PathLike], out_dir: str | os.PathLike, calib
               person: str | int = "largest", model: str | os.PathLike = "default", force: bool = False,
               animation: bool = True, max_gap: int = 10, max_frames: int | None = None,
               smoothing_s: float = DEFAULT_SMOOTHING_S, progress: bool = True, echo=print,
-              fps: float | None = None, device: str = "cpu", up: str = "y") -> list[ViewResult]:
+              fps: float | None = None, device: str = "cpu", up: str = "y", bvh_unit: str = "m") -> list[ViewResult]:
     """``poselift video``: every video end to end, then (with a calibration) the multi-view check.
 
     ``videos``: files and folders (a folder stands for the videos in it, :func:`expand_videos`).
@@ -113,7 +113,7 @@ def run_video(videos: list[str | os.PathLike], out_dir: str | os.PathLike, calib
                 echo(f"{video.name}: no frame rate in the file; outputs use an assumed 30 fps (set --fps)")
             view_dir.mkdir(parents=True, exist_ok=True)
             result = process_video(video, view_dir, lifter, model_name, person, max_gap, animation, max_frames,
-                                   smoothing_s, progress, fps, up)
+                                   smoothing_s, progress, fps, up, bvh_unit)
         except PoseliftError as error:
             if cameras is not None:
                 raise
@@ -128,7 +128,7 @@ def run_video(videos: list[str | os.PathLike], out_dir: str | os.PathLike, calib
     if cameras is not None:
         from poselift.multiview import compare_views
 
-        summary = compare_views(results, cameras, out_dir, calibration)
+        summary = compare_views(results, cameras, out_dir, calibration, up=up, bvh_unit=bvh_unit)
         for line in summary.lines:
             echo(line)
         for path in summary.written:
