@@ -213,3 +213,20 @@ def test_opensim_reads_the_trc(tmp_path):
     assert table.getNumRows() == 30 and list(table.getColumnLabels()) == list(H36M17.joint_names)
     head = table.getDependentColumn("head")
     assert head[0][1] > 1500                                           # y up, mm
+
+
+def test_blenders_own_importer_reads_the_bvh_joint_by_joint(tmp_path):
+    """Blender (Debian's package, headless) imports the BVH with its BVH importer; every joint in every
+    frame matches poselift's forward kinematics (scripts/blender_bvh_check.py)."""
+    import shutil
+    import sys
+
+    if shutil.which("blender") is None:
+        pytest.skip("no Blender here (Debian: apt install blender)")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from blender_bvh_check import compare
+
+    poses = Poses3D(_walking_poses(12).astype(np.float32), H36M17.joint_names, "camera", fps=30.0, layout="h36m17")
+    export_bvh(tmp_path / "walk.bvh", poses)
+    names, distances = compare(tmp_path / "walk.bvh")
+    assert distances.shape == (12, len(BVH_JOINTS)) and distances.max() < 0.01          # mm
