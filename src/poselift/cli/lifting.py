@@ -20,7 +20,7 @@ from poselift.pipeline import DEFAULT_SMOOTHING_S
 def _cmd_lift(args) -> None:
     from poselift.lift import lift_file
 
-    read_options = {key: value for key in ("subject", "action", "camera")
+    read_options = {key: value for key in ("subject", "action", "camera", "person")
                     if (value := getattr(args, key)) is not None}
     lines, written = lift_file(args.input, args.out, model=args.model, force=args.force, video=args.video,
                                animation=not args.no_animation, max_gap=args.max_gap, read_options=read_options,
@@ -78,6 +78,9 @@ def add_commands(commands) -> None:
     lift.add_argument("--subject", help="VideoPose3D files: the subject to lift (when the file has several)")
     lift.add_argument("--action", help="VideoPose3D files: the action to lift")
     lift.add_argument("--camera", type=int, help="VideoPose3D files: the camera index (default 0)")
+    lift.add_argument("--person", type=parse_person, default=None,
+                      help="COCO and OpenPose files with several people: follow largest, central or N (the N-th "
+                           "from the left) through the frames (default: each frame's best-scored person)")
     lift.add_argument("--force", action="store_true", help="write into a non-empty output folder")
     lift.set_defaults(handler=_cmd_lift)
 

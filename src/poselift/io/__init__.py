@@ -12,6 +12,7 @@ json), ``coco_json``, ``openpose_json``, ``mediapipe_json``, ``videopose3d``, ``
 from __future__ import annotations
 
 import os
+import re
 import zipfile
 from pathlib import Path
 
@@ -63,9 +64,22 @@ def load_keypoints_2d(path: str | os.PathLike, **options) -> Keypoints2D:
     """Read 2D keypoints from any supported format, detected from the path and its contents.
 
     ``options`` go to the format's reader (e.g. ``fps=``, ``subject=``/``action=``/``camera=``
-    for VideoPose3D, ``layout=`` for COCO). Raises FormatError listing the supported formats
-    when the content is not recognised.
+    for VideoPose3D, ``layout=`` for COCO, ``person=`` for the multi-person COCO and OpenPose
+    files). Raises FormatError listing the supported formats when the content is not recognised,
+    and naming the option when the format's reader has no such option.
     """
+    try:
+        return _read_keypoints_2d(Path(path), **options)
+    except TypeError as error:
+        option = re.search(r"unexpected keyword argument '(\w+)'", str(error))
+        if option is None:
+            raise
+        raise FormatError(Path(path), f"the option {option.group(1)!r} does not apply to this kind of file "
+                                      "(--person: COCO and OpenPose files; --subject/--action/--camera: "
+                                      "VideoPose3D files)") from None
+
+
+def _read_keypoints_2d(path: Path, **options) -> Keypoints2D:
     from poselift.io import coco_json, h36m_h5, mediapipe_json, openpose_json, poselift_format, videopose3d
     from poselift.io._common import read_json
 

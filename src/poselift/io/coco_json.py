@@ -30,11 +30,14 @@ from poselift.io.records import Keypoints2D, layout_num_joints, naming_file
 
 
 def read_coco_keypoints(
-    path: str | os.PathLike, *, layout: str = "coco17", fps: float | None = None, category_id: int = 1
+    path: str | os.PathLike, *, layout: str = "coco17", fps: float | None = None, category_id: int = 1,
+    person: str | int | None = None,
 ) -> Keypoints2D:
-    """Read a COCO keypoint JSON file (results list or dataset object); see the module notes."""
+    """Read a COCO keypoint JSON file (results list or dataset object); see the module notes.
+    ``person``: follow one person through the frames (:func:`poselift.io.people.follow_person`)."""
     path = Path(path)
-    return coco_keypoints_from_data(path, read_json(path), layout=layout, fps=fps, category_id=category_id)
+    return coco_keypoints_from_data(path, read_json(path), layout=layout, fps=fps, category_id=category_id,
+                                    person=person)
 
 
 def is_coco_keypoints_data(data: Any) -> bool:
@@ -73,6 +76,17 @@ def _ranking(entry: dict) -> tuple[float, float, float]:
     return (float(entry.get("score", -np.inf)), bbox_area, float(entry.get("area", 0.0)))
 
 
+def _everybody_by_image(path: Path, entries: list, category_id: int, num_joints: int) -> dict[Any, list[np.ndarray]]:
+    """Every person's (J, 3) keypoints of each image id."""
+    everybody: dict[Any, list[np.ndarray]] = {}
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or "image_id" not in entry:
+            raise FormatError(path, f"entry {index} is not a JSON object with an 'image_id'")
+        if entry.get("category_id", category_id) == category_id:
+            everybody.setdefault(entry["image_id"], []).append(_entry_keypoints(path, entry, num_joints))
+    return everybody
+
+
 def _people_by_image(
     path: Path, entries: list, category_id: int, num_joints: int
 ) -> dict[Any, tuple[dict, np.ndarray]]:
@@ -97,9 +111,11 @@ def _image_order_key(image_id: Any) -> tuple:
 
 
 def coco_keypoints_from_data(
-    path: Path, data: Any, *, layout: str = "coco17", fps: float | None = None, category_id: int = 1
+    path: Path, data: Any, *, layout: str = "coco17", fps: float | None = None, category_id: int = 1,
+    person: str | int | None = None,
 ) -> Keypoints2D:
-    """Build the track from parsed COCO JSON ``data`` read from ``path``."""
+    """Build the track from parsed COCO JSON ``data`` read from ``path``; ``person`` (a rule of
+    :func:`poselift.io.people.follow_person`) follows one person instead of taking each frame's best."""
     with naming_file(path):
         num_joints = layout_num_joints(layout)
     image_size = None
@@ -128,6 +144,22 @@ def coco_keypoints_from_data(
     if not frame_ids:
         raise FormatError(path, f"no person (category_id {category_id}) with keypoints in the file")
 
+    if person is not None:
+        from poselift.io.people import follow_person
+
+        entries = data if isinstance(data, list) else data["annotations"]
+        everybody = _everybody_by_image(path, entries, category_id, num_joints)
+        frames = []
+        for image_id in frame_ids:
+            candidates = []
+            for values in everybody.get(image_id, []):
+                seen = values[:, 2] > 0 if is_dataset else np.ones(num_joints, bool)
+                candidates.append((np.where(seen[:, None], values[:, :2], np.nan),
+                                   np.where(seen, np.clip(values[:, 2], 0.0, 1.0), 0.0)))
+            frames.append(candidates)
+        keypoints_2d, confidence, note = follow_person(frames, person, image_size, num_joints)
+        with naming_file(path):
+            return Keypoints2D(keypoints_2d, confidence, layout, image_size=image_size, fps=fps, notes=(note,))
     keypoints_2d = np.full((len(frame_ids), num_joints, 2), np.nan, dtype=np.float32)
     confidence = np.zeros((len(frame_ids), num_joints), dtype=np.float32)
     for frame, image_id in enumerate(frame_ids):

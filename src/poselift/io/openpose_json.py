@@ -50,11 +50,11 @@ def openpose_frame_files(folder: str | os.PathLike) -> list[Path]:
     return sorted(files, key=frame_number)
 
 
-def _frame_person(path: Path, data: Any) -> tuple[np.ndarray, np.ndarray]:
-    """(25, 2) keypoints and (25,) confidence of the chosen person of one frame."""
+def _frame_people(path: Path, data: Any) -> list[np.ndarray]:
+    """Every person's (25, 3) values (x, y, c) of one frame."""
     if not is_openpose_frame_data(data):
         raise FormatError(path, "not an OpenPose keypoint file: expected an object with a 'people' list")
-    best: np.ndarray | None = None
+    people = []
     for index, person in enumerate(data["people"]):
         values = person.get("pose_keypoints_2d", person.get("pose_keypoints")) if isinstance(person, dict) else None
         if values is None:
@@ -74,21 +74,28 @@ def _frame_person(path: Path, data: Any) -> tuple[np.ndarray, np.ndarray]:
             ) from None
         if not np.isfinite(array).all():
             raise FormatError(path, f"people[{index}].pose_keypoints_2d contains NaN or infinite values")
-        if best is None or array[:, 2].sum() > best[:, 2].sum():
-            best = array
-    if best is None:
+        people.append(array)
+    return people
+
+
+def _as_track_frame(values: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(25, 2) keypoints (NaN where c <= 0) and (25,) confidence of one person's values (None: nobody)."""
+    if values is None:
         return np.full((NUM_JOINTS, 2), np.nan), np.zeros(NUM_JOINTS)
-    keypoints = best[:, :2].copy()
-    confidence = np.clip(best[:, 2], 0.0, 1.0)
-    keypoints[best[:, 2] <= 0] = np.nan
-    confidence[best[:, 2] <= 0] = 0.0
+    keypoints = values[:, :2].copy()
+    confidence = np.clip(values[:, 2], 0.0, 1.0)
+    keypoints[values[:, 2] <= 0] = np.nan
+    confidence[values[:, 2] <= 0] = 0.0
     return keypoints, confidence
 
 
 def read_openpose_json(
-    path: str | os.PathLike, *, fps: float | None = None, image_size: tuple[int, int] | None = None
+    path: str | os.PathLike, *, fps: float | None = None, image_size: tuple[int, int] | None = None,
+    person: str | int | None = None,
 ) -> Keypoints2D:
     """Read an OpenPose output folder (all ``*_keypoints.json`` files) or a single frame file.
+    ``person``: follow one person through the frames (:func:`poselift.io.people.follow_person`)
+    instead of taking each frame's most complete one.
 
     Returns a Keypoints2D with layout "openpose25"; OpenPose files hold no frame rate or image
     size, pass them if known.
@@ -102,11 +109,21 @@ def read_openpose_json(
         files = [path]
     else:
         raise FormatError(path, "no such file or folder")
-    people = [_frame_person(file, read_json(file)) for file in files]
-    keypoints_2d = np.stack([keypoints for keypoints, _ in people]).astype(np.float32)
-    confidence = np.stack([frame_confidence for _, frame_confidence in people]).astype(np.float32)
+    everybody = [_frame_people(file, read_json(file)) for file in files]
+    notes = ()
+    if person is None:                          # each frame's most complete person
+        people = [_as_track_frame(max(frame, key=lambda values: values[:, 2].sum()) if frame else None)
+                  for frame in everybody]
+        keypoints_2d = np.stack([keypoints for keypoints, _ in people]).astype(np.float32)
+        confidence = np.stack([frame_confidence for _, frame_confidence in people]).astype(np.float32)
+    else:
+        from poselift.io.people import follow_person
+
+        keypoints_2d, confidence, note = follow_person([[_as_track_frame(values) for values in frame]
+                                                        for frame in everybody], person, image_size, NUM_JOINTS)
+        notes = (note,)
     with naming_file(path):
-        return Keypoints2D(keypoints_2d, confidence, LAYOUT, image_size=image_size, fps=fps)
+        return Keypoints2D(keypoints_2d, confidence, LAYOUT, image_size=image_size, fps=fps, notes=notes)
 
 
 def write_openpose_json(
