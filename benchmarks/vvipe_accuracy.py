@@ -313,7 +313,8 @@ def speed(sweep: Sweep, args) -> dict:
 
 
 def figures(sweep: Sweep, args) -> dict:
-    from poselift.generation import decode_along, save_pose_grid
+    from poselift.generation import canonical_to_view, decode_along
+    from poselift.viz import save_pose_grid
 
     folder = args.figures or args.out
     model = load_model(sweep.trained(mapping_spec("gt", args.seeds[0])) / "last.pt")
@@ -324,7 +325,7 @@ def figures(sweep: Sweep, args) -> dict:
     directions = torch.randn(2, latent.shape[0], generator=torch.Generator().manual_seed(1))
     poses = decode_along(model, latent, directions, scales)
     titles = [[("decoded test pose" if a == 0 else f"a = {a:g}, direction {row + 1}") for a in scales] for row in range(2)]
-    generation_png = save_pose_grid(folder / "vvipe_generation.png", poses, titles,
+    generation_png = save_pose_grid(folder / "vvipe_generation.png", canonical_to_view(poses), titles,
                                     title="V-VIPE generation: decode(z + a n), canonical frame, mean body size")
     keypoints, confidence = camera_views(sweep.benchmark, tests["frames"], "gt")
     actions = [sweep.benchmark.clips[clip]["action"] for clip in sweep.benchmark.clip_index[tests["frames"]].tolist()]

@@ -9,7 +9,8 @@ import torch
 
 from poselift.data.datasets import FrameSource
 from poselift.errors import PoseliftError
-from poselift.generation import CANONICAL_TO_VIEW, canonical_to_view, decode_along, generate_variations, save_pose_grid
+from poselift.generation import CANONICAL_TO_VIEW, canonical_to_view, decode_along, generate_variations
+from poselift.viz import save_pose_grid
 from poses import standing_pose_mm
 
 
@@ -29,7 +30,8 @@ def test_generation_decodes_around_a_pose(vvipe_stage_one, frames, tmp_path):
     step_2 = (poses[:, 2] - poses[:, 0]).norm(dim=-1).mean()
     assert 0 < step_1 < step_2
     assert np.allclose(CANONICAL_TO_VIEW @ CANONICAL_TO_VIEW.T, np.eye(3)) and np.linalg.det(CANONICAL_TO_VIEW) > 0
-    picture = save_pose_grid(tmp_path / "grid.png", poses, [["a", "b", "c"], ["d", "e", "f"]], title="test")
+    picture = save_pose_grid(tmp_path / "grid.png", canonical_to_view(poses), [["a", "b", "c"], ["d", "e", "f"]],
+                             title="test")
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -60,7 +62,7 @@ def test_the_canonical_frame_is_seen_from_the_front():
 def test_a_grid_with_an_empty_panel_is_written_atomically(tmp_path):
     standing = standing_pose_mm() - standing_pose_mm()[0]                     # world Z up = canonical z up
     poses = np.stack([[standing, np.full((17, 3), np.nan)]])                  # (1, 2, 17, 3): the second panel empty
-    path = save_pose_grid(tmp_path / "out" / "grid.png", poses, [["pose", "nothing"]])
+    path = save_pose_grid(tmp_path / "out" / "grid.png", canonical_to_view(poses), [["pose", "nothing"]])
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and [p.name for p in path.parent.iterdir()] == ["grid.png"]
     width, height = struct.unpack(">II", path.read_bytes()[16:24])              # the PNG header's IHDR
     assert (width, height) == (round(2.6 * 2 * 80), round(2.6 * 80))          # two panels of 2.6 in at 80 dpi

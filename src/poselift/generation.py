@@ -5,20 +5,17 @@ embedded to ``z``; each variation decodes ``z + a * n`` with ``n ~ N(0, I)`` and
 (the paper shows a = 0.2 ... 0.5: the pose moves smoothly further along each direction as ``a``
 grows). Poses come out in mm in the canonical body frame (x forward, y to the person's left, z up,
 pelvis at the origin) at the model's mean body size. ``poselift generate`` writes them (poselift
-3D format, ``frame="world"``: z is up, like a world frame) and a picture of the pose and its variations.
+3D format, ``frame="world"``: z is up, like a world frame) and a picture of the pose and its variations
+(:func:`poselift.viz.save_pose_grid` of :func:`canonical_to_view`).
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
 from poselift.errors import PoseliftError
-from poselift.fileio import atomic_path
-from poselift.skeleton import H36M17
 
 # Canonical body frame (x forward, y left, z up) -> the camera frame of a camera facing the person
 # (x right, y down, z forward), the frame the pictures of poselift.viz expect: the person's left is
@@ -63,39 +60,3 @@ def decode_along(model: nn.Module, latent, directions, scales) -> torch.Tensor:
     directions = torch.as_tensor(directions, dtype=torch.float32)
     scales = torch.as_tensor(scales, dtype=torch.float32)
     return torch.as_tensor(model.decode_latent(latent + scales[None, :, None] * directions[:, None, :]))
-
-
-def save_pose_grid(path: str | Path, poses_3d, titles, title: str = "", panel_size: float = 2.6) -> Path:
-    """A PNG of canonical-frame poses in a grid, each seen from the front (atomic write).
-
-    Args:
-        poses_3d: ``(R, C, J, 3)`` mm, canonical frame (H36M-17); an all-NaN pose leaves its panel empty.
-        titles: ``R`` lists of ``C`` panel titles.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from poselift.viz import plot_pose_3d
-
-    poses = canonical_to_view(poses_3d)
-    rows, columns = poses.shape[:2]
-    figure = Figure(figsize=(panel_size * columns, panel_size * rows + (0.4 if title else 0.0)), layout="constrained")
-    FigureCanvasAgg(figure)
-    finite = poses[np.isfinite(poses).all(axis=(-1, -2))]
-    for row in range(rows):
-        for column in range(columns):
-            pose = poses[row, column]
-            if not np.isfinite(pose).any():
-                continue
-            ax = figure.add_subplot(rows, columns, row * columns + column + 1, projection="3d")
-            plot_pose_3d(ax, pose, H36M17, elev=10.0, azim=-70.0, limits_from=finite)
-            ax.set_xlabel("")
-            ax.set_ylabel("")
-            ax.set_zlabel("")
-            ax.set_title(titles[row][column], fontsize=9)
-    if title:
-        figure.suptitle(title, fontsize=10)
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=80)
-    return path

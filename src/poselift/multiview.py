@@ -39,7 +39,7 @@ import numpy as np
 
 from poselift.camera import Camera, to_world_frame, triangulate_dlt
 from poselift.errors import PoseliftError
-from poselift.fileio import atomic_path, write_text_atomic
+from poselift.fileio import write_text_atomic
 from poselift.io.records import Keypoints2D, Poses3D
 from poselift.skeleton import H36M17, conversion_matrix, to_h36m17
 from poselift.wording import count
@@ -47,7 +47,6 @@ from poselift.wording import count
 CROP_TOLERANCE = 0.02        # a video up to 2 % smaller than its calibration on each side is a crop
 SCALE_TOLERANCE = 0.005      # width and height scaled by the same factor, to 0.5 %
 CONFIDENT = 0.5              # landmarks counted in the re-projection error
-_VIEW_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -294,6 +293,8 @@ def compare_views(results: Sequence, cameras: Sequence[Camera], out_dir: Path, c
             if str(error) != MISSING_EZC3D:
                 raise
     if report["frames_triangulated"]:
+        from poselift.viz import save_multiview_figure
+
         written.append(save_multiview_figure(out_dir / "multiview.png", triangulation.poses_world, lifted_world,
                                              [view["camera"] for view in views],
                                              [np.array(view["frame_mpjpe_mm"], dtype=float) for view in views], fps))
@@ -302,57 +303,3 @@ def compare_views(results: Sequence, cameras: Sequence[Camera], out_dir: Path, c
 
 def _format_mm(value) -> str:
     return "n/a" if value is None else f"{value:.0f} mm"
-
-
-def save_multiview_figure(path: Path, triangulated_mm: np.ndarray, lifted_world_mm: Sequence[np.ndarray],
-                          labels: Sequence[str], frame_errors_mm: Sequence[np.ndarray], fps: float | None) -> Path:
-    """Left: the triangulated skeleton (black) and every view's lifted one (colours) in the world at the
-    frame where the views agree best; right: each view's MPJPE over time.
-
-    Args:
-        triangulated_mm: (T, 17, 3) world frame, Z up. lifted_world_mm: V arrays (T, 17, 3).
-        frame_errors_mm: V arrays (T,) (NaN: not compared).
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from mpl_toolkits.mplot3d.art3d import Line3DCollection
-
-    errors = np.stack(frame_errors_mm)
-    mean_error = np.where(np.isfinite(errors).all(0), errors.mean(0) if errors.size else np.nan, np.inf)
-    frame = int(np.argmin(mean_error)) if np.isfinite(mean_error).any() else 0
-    parents = np.array(H36M17.parents)
-    children = np.flatnonzero(parents >= 0)
-    figure = Figure(figsize=(11, 5), dpi=100, layout="constrained")
-    FigureCanvasAgg(figure)
-    ax_3d = figure.add_subplot(1, 2, 1, projection="3d")
-    skeletons = [(triangulated_mm[frame], "triangulated", "black", 3.0)] + [
-        (lifted[frame], f"lifted from {label}", _VIEW_COLOURS[i % len(_VIEW_COLOURS)], 1.8)
-        for i, (lifted, label) in enumerate(zip(lifted_world_mm, labels))]
-    for pose, label, colour, width in skeletons:
-        segments = np.stack([pose[children], pose[parents[children]]], axis=1)
-        ax_3d.add_collection3d(Line3DCollection(segments, colors=colour, linewidths=width, label=label))
-    points = np.concatenate([pose for pose, *_ in skeletons])
-    points = points[np.isfinite(points).all(1)]
-    centre = (points.min(0) + points.max(0)) / 2 if len(points) else np.zeros(3)
-    half = max(float((points.max(0) - points.min(0)).max()) / 2 * 1.1, 500.0) if len(points) else 1000.0
-    for axis, name in zip(range(3), "xyz"):
-        getattr(ax_3d, f"set_{name}lim")(centre[axis] - half, centre[axis] + half)
-    ax_3d.set_box_aspect((1, 1, 1))
-    ax_3d.set_xlabel("X (mm)")
-    ax_3d.set_ylabel("Y (mm)")
-    ax_3d.set_zlabel("Z up (mm)")
-    ax_3d.legend(loc="upper left", fontsize=8)
-    ax_3d.set_title(f"world frame, frame {frame}")
-    ax_time = figure.add_subplot(1, 2, 2)
-    times = np.arange(errors.shape[1]) / (fps or 30.0)
-    for i, (error, label) in enumerate(zip(errors, labels)):
-        ax_time.plot(times, error, color=_VIEW_COLOURS[i % len(_VIEW_COLOURS)], label=label)
-    ax_time.set_xlabel("time (s)")
-    ax_time.set_ylabel("MPJPE vs triangulated, root-aligned (mm)")
-    ax_time.set_ylim(bottom=0)
-    ax_time.grid(alpha=0.3)
-    ax_time.legend(fontsize=8)
-    ax_time.set_title("lifted single view vs triangulation")
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png")
-    return path

@@ -21,7 +21,7 @@ import math
 import os
 import subprocess
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -34,7 +34,7 @@ from mpl_toolkits.mplot3d.art3d import Line3DCollection
 from poselift.errors import PoseliftError, ShapeError
 from poselift.fileio import atomic_path
 from poselift.render import SkeletonView3D, draw_skeleton_2d, put_label
-from poselift.skeleton import Layout, get_layout
+from poselift.skeleton import H36M17, Layout, get_layout
 
 LEFT_COLOUR = "#1f77b4"
 RIGHT_COLOUR = "#ff7f0e"
@@ -683,3 +683,95 @@ def _next_frame(video, index: int, num_frames: int):
         raise ShapeError(
             f"video_frames ended after {index} frames but the keypoints have {num_frames}"
         ) from None
+
+
+# ----------------------------------------------------------------------------------------------
+# Figures of the V-VIPE generations and the multi-view comparison
+
+
+def save_pose_grid(path: str | os.PathLike, poses_3d, titles, title: str = "", panel_size: float = 2.6) -> Path:
+    """A PNG of poses in a grid, each seen from the front (atomic write).
+
+    Args:
+        poses_3d: ``(R, C, J, 3)`` mm, H36M-17, in a camera frame facing the person (x right, y down;
+            V-VIPE's canonical poses through :func:`poselift.generation.canonical_to_view`); an
+            all-NaN pose leaves its panel empty.
+        titles: ``R`` lists of ``C`` panel titles.
+    """
+    poses = np.asarray(poses_3d, dtype=np.float64)
+    rows, columns = poses.shape[:2]
+    figure = Figure(figsize=(panel_size * columns, panel_size * rows + (0.4 if title else 0.0)), layout="constrained")
+    FigureCanvasAgg(figure)
+    finite = poses[np.isfinite(poses).all(axis=(-1, -2))]
+    for row in range(rows):
+        for column in range(columns):
+            pose = poses[row, column]
+            if not np.isfinite(pose).any():
+                continue
+            ax = figure.add_subplot(rows, columns, row * columns + column + 1, projection="3d")
+            plot_pose_3d(ax, pose, H36M17, elev=10.0, azim=-70.0, limits_from=finite)
+            ax.set_xlabel("")
+            ax.set_ylabel("")
+            ax.set_zlabel("")
+            ax.set_title(titles[row][column], fontsize=9)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=80)
+    return path
+
+
+_VIEW_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+
+
+def save_multiview_figure(path: Path, triangulated_mm: np.ndarray, lifted_world_mm: Sequence[np.ndarray],
+                          labels: Sequence[str], frame_errors_mm: Sequence[np.ndarray], fps: float | None) -> Path:
+    """Left: the triangulated skeleton (black) and every view's lifted one (colours) in the world at the
+    frame where the views agree best; right: each view's MPJPE over time.
+
+    Args:
+        triangulated_mm: (T, 17, 3) world frame, Z up. lifted_world_mm: V arrays (T, 17, 3).
+        frame_errors_mm: V arrays (T,) (NaN: not compared).
+    """
+    from mpl_toolkits.mplot3d.art3d import Line3DCollection
+
+    errors = np.stack(frame_errors_mm)
+    mean_error = np.where(np.isfinite(errors).all(0), errors.mean(0) if errors.size else np.nan, np.inf)
+    frame = int(np.argmin(mean_error)) if np.isfinite(mean_error).any() else 0
+    parents = np.array(H36M17.parents)
+    children = np.flatnonzero(parents >= 0)
+    figure = Figure(figsize=(11, 5), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    ax_3d = figure.add_subplot(1, 2, 1, projection="3d")
+    skeletons = [(triangulated_mm[frame], "triangulated", "black", 3.0)] + [
+        (lifted[frame], f"lifted from {label}", _VIEW_COLOURS[i % len(_VIEW_COLOURS)], 1.8)
+        for i, (lifted, label) in enumerate(zip(lifted_world_mm, labels))]
+    for pose, label, colour, width in skeletons:
+        segments = np.stack([pose[children], pose[parents[children]]], axis=1)
+        ax_3d.add_collection3d(Line3DCollection(segments, colors=colour, linewidths=width, label=label))
+    points = np.concatenate([pose for pose, *_ in skeletons])
+    points = points[np.isfinite(points).all(1)]
+    centre = (points.min(0) + points.max(0)) / 2 if len(points) else np.zeros(3)
+    half = max(float((points.max(0) - points.min(0)).max()) / 2 * 1.1, 500.0) if len(points) else 1000.0
+    for axis, name in zip(range(3), "xyz"):
+        getattr(ax_3d, f"set_{name}lim")(centre[axis] - half, centre[axis] + half)
+    ax_3d.set_box_aspect((1, 1, 1))
+    ax_3d.set_xlabel("X (mm)")
+    ax_3d.set_ylabel("Y (mm)")
+    ax_3d.set_zlabel("Z up (mm)")
+    ax_3d.legend(loc="upper left", fontsize=8)
+    ax_3d.set_title(f"world frame, frame {frame}")
+    ax_time = figure.add_subplot(1, 2, 2)
+    times = np.arange(errors.shape[1]) / (fps or 30.0)
+    for i, (error, label) in enumerate(zip(errors, labels)):
+        ax_time.plot(times, error, color=_VIEW_COLOURS[i % len(_VIEW_COLOURS)], label=label)
+    ax_time.set_xlabel("time (s)")
+    ax_time.set_ylabel("MPJPE vs triangulated, root-aligned (mm)")
+    ax_time.set_ylim(bottom=0)
+    ax_time.grid(alpha=0.3)
+    ax_time.legend(fontsize=8)
+    ax_time.set_title("lifted single view vs triangulation")
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png")
+    return path

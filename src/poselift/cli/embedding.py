@@ -102,7 +102,8 @@ def _cmd_generate(args) -> None:
     import torch
 
     from poselift.fileio import prepare_output_dir
-    from poselift.generation import CANONICAL_FRAME_NOTE, generate_variations, save_pose_grid
+    from poselift.generation import CANONICAL_FRAME_NOTE, canonical_to_view, generate_variations
+    from poselift.viz import save_pose_grid
     from poselift.io.pose_input import load_pose_input
     from poselift.io.poselift_format import write_poses_3d
     from poselift.io.records import Poses3D
@@ -130,7 +131,7 @@ def _cmd_generate(args) -> None:
     grid = np.full((-(-len(all_poses) // columns) * columns,) + all_poses.shape[1:], np.nan, np.float32)
     grid[:len(all_poses)] = all_poses
     titles = ["decoded input"] + [f"variation {number}" for number in range(1, len(grid))]
-    save_pose_grid(out / "variations.png", grid.reshape((-1, columns) + all_poses.shape[1:]),
+    save_pose_grid(out / "variations.png", canonical_to_view(grid.reshape((-1, columns) + all_poses.shape[1:])),
                    [titles[start:start + columns] for start in range(0, len(grid), columns)],
                    title=f"{Path(args.pose).name} frame {args.frame}: z + {args.scale:g} * noise")
     print(f"{args.pose} frame {args.frame} ({poses.kind.upper()}): {args.n} variations at scale {args.scale:g}")
