@@ -50,7 +50,7 @@ def _cmd_video(args) -> None:
     run_video(args.videos, args.out, calibration=args.calibration, person=args.person, model=args.model,
               force=args.force, animation=not args.no_animation, max_gap=args.max_gap, max_frames=args.max_frames,
               smoothing_s=args.smooth, progress=not args.quiet, fps=args.fps, device=resolve_device(args.device),
-              up=args.up, bvh_unit=args.bvh_unit)
+              up=args.up, bvh_unit=args.bvh_unit, people=args.people)
 
 
 def add_commands(commands) -> None:
@@ -96,6 +96,9 @@ def add_commands(commands) -> None:
     video.add_argument("--out", type=Path, required=True, help="output folder (a subfolder per video when several)")
     video.add_argument("--calibration", type=Path, help="Qualisys .qca.txt calibration of the videos' cameras: "
                                                         "triangulate and compare the views")
+    video.add_argument("--people", choices=("one", "all"), default="one",
+                       help="one (default: the person --person picks) or all: every person, each with an id, in "
+                            "person_<id>/ and shown in people.png (searches every frame: several times slower)")
     video.add_argument("--person", type=parse_person, default="largest",
                        help="who to follow: largest (default), central, or N = the N-th person from the left")
     video.add_argument("--model", default="default",

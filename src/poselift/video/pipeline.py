@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from poselift.errors import PoseliftError
 from poselift.io.records import Keypoints2D, Poses3D
 from poselift.pipeline import DEFAULT_SMOOTHING_S, lift_track, resolve_fps
@@ -64,10 +66,13 @@ def run_video(videos: list[str | os.PathLike], out_dir: str | os.PathLike, calib
               person: str | int = "largest", model: str | os.PathLike = "default", force: bool = False,
               animation: bool = True, max_gap: int = 10, max_frames: int | None = None,
               smoothing_s: float = DEFAULT_SMOOTHING_S, progress: bool = True, echo=print,
-              fps: float | None = None, device: str = "cpu", up: str = "y", bvh_unit: str = "m") -> list[ViewResult]:
+              fps: float | None = None, device: str = "cpu", up: str = "y", bvh_unit: str = "m",
+              people: str = "one") -> list[ViewResult]:
     """``poselift video``: every video end to end, then (with a calibration) the multi-view check.
 
     ``videos``: files and folders (a folder stands for the videos in it, :func:`expand_videos`).
+    ``people``: "one" (the person ``person`` picks, followed by MediaPipe's tracker) or "all" (everybody,
+    each with an id, :mod:`poselift.video.people`: ``person_<id>/`` per person and ``people.png``).
     Without ``calibration`` each video is processed on its own: one that fails is reported (a FAILED
     line and its row of the summary table) and the others go on; the run then ends with an error
     naming the failed ones. With ``calibration`` the videos are one rig, and everything that can be
@@ -88,6 +93,11 @@ def run_video(videos: list[str | os.PathLike], out_dir: str | os.PathLike, calib
         raise PoseliftError(f"--smooth must be 0 (off) or more seconds, got {smoothing_s}")
     if fps is not None and not fps > 0:
         raise PoseliftError(f"--fps must be a positive number, got {fps}")
+    if people not in ("one", "all"):
+        raise PoseliftError(f"--people must be one or all, got {people!r}")
+    if people == "all" and calibration is not None:
+        raise PoseliftError("--people all lifts every person of each video on its own; the multi-view comparison "
+                            "(--calibration) follows one person: use --person")
     videos = expand_videos(videos)
     names = [video.stem for video in videos]
     if len(set(names)) != len(names):
@@ -112,6 +122,11 @@ def run_video(videos: list[str | os.PathLike], out_dir: str | os.PathLike, calib
             if info.fps is None and fps is None:
                 echo(f"{video.name}: no frame rate in the file; outputs use an assumed 30 fps (set --fps)")
             view_dir.mkdir(parents=True, exist_ok=True)
+            if people == "all":
+                for line, path in process_everybody(video, view_dir, lifter, model_name, max_gap, animation,
+                                                    max_frames, smoothing_s, progress, fps, up, bvh_unit):
+                    echo(line if path is None else f"wrote {path}")
+                continue
             result = process_video(video, view_dir, lifter, model_name, person, max_gap, animation, max_frames,
                                    smoothing_s, progress, fps, up, bvh_unit)
         except PoseliftError as error:
@@ -133,13 +148,48 @@ def run_video(videos: list[str | os.PathLike], out_dir: str | os.PathLike, calib
             echo(line)
         for path in summary.written:
             echo(f"wrote {path}")
-    if len(videos) > 1:
+    if len(videos) > 1 and people == "one":
         for line in summary_table(videos, results, failures, out_dir):
             echo(line)
     if failures:
         raise PoseliftError(f"{len(failures)} of {len(videos)} videos failed ("
                             + ", ".join(video.name for video in failures) + "); the others are in " + str(out_dir))
     return results
+
+
+def process_everybody(video: Path, out_dir: Path, lifter, model_name: str, max_gap: int, animation: bool,
+                      max_frames: int | None, smoothing_s: float, progress: bool, fps: float | None, up: str,
+                      bvh_unit: str):
+    """Every person of one video (:func:`poselift.video.people.detect_everybody`), each lifted into
+    ``out_dir/person_<id>/`` like a single-person run (no overlay video), and ``people.png`` showing who
+    is who. Yields ``(line, None)`` to print and ``(None-free line, path)`` for each file written."""
+    from poselift.io.poselift_format import write_keypoints_2d
+    from poselift.video.people import detect_everybody, save_people_preview
+
+    tracks = detect_everybody(video, max_frames, progress)
+    yield f"{video.name}: {len(tracks)} people", None
+    yield "", save_people_preview(out_dir / "people.png", video, tracks)
+    for person, keypoints in enumerate(tracks):
+        if np.isfinite(keypoints.keypoints_2d).all(axis=-1).any(axis=-1).sum() < 2:
+            yield f"person {person}: seen in fewer than 2 frames, not lifted", None
+            continue
+        person_dir = out_dir / f"person_{person}"
+        person_dir.mkdir(parents=True, exist_ok=True)
+        track_fps, fps_source = resolve_fps(fps, keypoints)
+        write_keypoints_2d(person_dir / "keypoints_2d.json", keypoints)
+        try:
+            track = lift_track(keypoints, lifter, model_name, person_dir, source=f"{video.name} person {person}",
+                               max_gap=max_gap, smoothing_s=smoothing_s, fps=track_fps,
+                               fps_source=fps_source if fps is not None else "the video", video=video,
+                               animation=animation, progress=progress, up=up, overlay=False, bvh_unit=bvh_unit,
+                               meta={"video": str(video), "person_id": person})
+        except PoseliftError as error:           # e.g. never seen with a pelvis: the others go on
+            yield f"person {person}: not lifted: {error}", None
+            continue
+        for line in track.lines:
+            yield f"person {person}: {line}", None
+        for path in [person_dir / "keypoints_2d.json", *track.written]:
+            yield "", path
 
 
 def expand_videos(paths) -> list[Path]:
