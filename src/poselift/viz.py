@@ -174,7 +174,7 @@ def add_side_legend(figure) -> None:
                ((LEFT_COLOUR, "left"), (RIGHT_COLOUR, "right"), (CENTRE_COLOUR, "centre"))]
     handles.append(Line2D([], [], color="#777777", linewidth=2.0, linestyle=_DASHED, alpha=_FADED_ALPHA + 0.2,
                           label="2D below the confidence threshold"))
-    figure.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False, fontsize=8)
+    figure.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False, fontsize=8)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -313,8 +313,13 @@ def plot_pose_2d(
         if points.shape[-1] != 2:
             raise ShapeError(f"limits_from has shape {tuple(points.shape)}, expected (..., J, 2)")
         _set_limits_2d(ax, _extent_2d(points))
-    ax.set_xticks([])
-    ax.set_yticks([])
+    from matplotlib.ticker import MaxNLocator
+
+    for axis in (ax.xaxis, ax.yaxis):                  # pixel ticks, as the keypoints are given
+        axis.set_major_locator(MaxNLocator(5))
+    ax.tick_params(labelsize=6, pad=1)
+    ax.set_xlabel("x (px)", fontsize=7, labelpad=1)
+    ax.set_ylabel("y (px)", fontsize=7, labelpad=1)
     artists.update(keypoints_2d, confidence)
     return artists
 
