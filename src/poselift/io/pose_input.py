@@ -64,21 +64,18 @@ def load_pose_input(path: str | os.PathLike, kind: str = "auto") -> PoseInput:
     if not path.exists():
         raise FormatError(path, "no such file or folder")
     problems = []
-    if kind in ("auto", "3d"):
+    for name, reader, what in (("3d", load_poses_3d, "3D poses"), ("2d", load_keypoints_2d, "2D keypoints")):
+        if kind not in ("auto", name):
+            continue
         try:
-            poses = load_poses_3d(path)
+            record = reader(path)
         except FormatError as error:
-            if kind == "3d":
+            if kind == name:
                 raise
-            problems.append(f"as 3D poses: {error.problem}")
-        else:
-            return PoseInput(str(path), "3d", _poses_3d_in_h36m17(path, poses), None)
-    try:
-        keypoints = load_keypoints_2d(path)
-    except FormatError as error:
-        if kind == "2d":
-            raise
-        problems.append(f"as 2D keypoints: {error.problem}")
-        raise FormatError(path, "not a pose file (" + "; ".join(problems) + ")") from None
-    points, confidence = to_h36m17(keypoints.keypoints_2d, keypoints.confidence, keypoints.layout)
-    return PoseInput(str(path), "2d", np.asarray(points, np.float32), np.asarray(confidence, np.float32))
+            problems.append(f"as {what}: {error.problem}")
+            continue
+        if name == "3d":
+            return PoseInput(str(path), "3d", _poses_3d_in_h36m17(path, record), None)
+        points, confidence = to_h36m17(record.keypoints_2d, record.confidence, record.layout)
+        return PoseInput(str(path), "2d", np.asarray(points, np.float32), np.asarray(confidence, np.float32))
+    raise FormatError(path, "not a pose file (" + "; ".join(problems) + ")")
