@@ -5,6 +5,7 @@ import shutil
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from poselift.errors import FormatError
@@ -50,3 +51,20 @@ def test_a_batch_of_the_four_real_videos_gives_four_results_and_reports_a_broken
         assert (tmp_path / "out" / name / "poses_3d.npz").is_file()
         assert f"| {name}.mp4 | 3 | 3 |" in out
     assert not (tmp_path / "out" / "cam05").exists()
+
+
+def test_two_videos_in_two_processes_give_what_one_process_gives(tmp_path):
+    pytest.importorskip("mediapipe", reason='the video extra is not installed (pip install "poselift[video]")')
+    if not VIDEOS.is_dir():
+        pytest.skip(f"real data not found at {VIDEOS}")
+    from poselift.io import load_poses_3d
+
+    videos = [VIDEOS / "cam01.mp4", VIDEOS / "cam02.mp4"]
+    common = ["--max-frames", "3", "--no-animation", "--quiet"]
+    status, out, _ = run_poselift("video", *videos, "--out", tmp_path / "parallel", "--jobs", "2", *common)
+    assert status == 0 and "2 videos, 2 at a time" in out and "cam02.mp4: done in" in out
+    assert run_poselift("video", *videos, "--out", tmp_path / "serial", "--jobs", "1", *common)[0] == 0
+    for name in ("cam01", "cam02"):
+        parallel = load_poses_3d(tmp_path / "parallel" / name / "poses_3d.npz").poses_3d
+        serial = load_poses_3d(tmp_path / "serial" / name / "poses_3d.npz").poses_3d
+        assert np.allclose(parallel, serial, atol=1e-3, equal_nan=True)

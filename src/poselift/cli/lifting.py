@@ -50,7 +50,7 @@ def _cmd_video(args) -> None:
     run_video(args.videos, args.out, calibration=args.calibration, person=args.person, model=args.model,
               force=args.force, animation=not args.no_animation, max_gap=args.max_gap, max_frames=args.max_frames,
               smoothing_s=args.smooth, progress=not args.quiet, fps=args.fps, device=resolve_device(args.device),
-              up=args.up, bvh_unit=args.bvh_unit, people=args.people)
+              up=args.up, bvh_unit=args.bvh_unit, people=args.people, jobs=args.jobs)
 
 
 def add_commands(commands) -> None:
@@ -99,6 +99,9 @@ def add_commands(commands) -> None:
     video.add_argument("--people", choices=("one", "all"), default="one",
                        help="one (default: the person --person picks) or all: every person, each with an id, in "
                             "person_<id>/ and shown in people.png (searches every frame: several times slower)")
+    video.add_argument("--jobs", type=int, default=None,
+                       help="videos processed at once, one process each (default: a quarter of the CPU cores, "
+                            "at least 1)")
     video.add_argument("--person", type=parse_person, default="largest",
                        help="who to follow: largest (default), central, or N = the N-th person from the left")
     video.add_argument("--model", default="default",

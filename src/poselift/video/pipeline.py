@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -67,12 +69,14 @@ def run_video(videos: list[str | os.PathLike], out_dir: str | os.PathLike, calib
               animation: bool = True, max_gap: int = 10, max_frames: int | None = None,
               smoothing_s: float = DEFAULT_SMOOTHING_S, progress: bool = True, echo=print,
               fps: float | None = None, device: str = "cpu", up: str = "y", bvh_unit: str = "m",
-              people: str = "one") -> list[ViewResult]:
+              people: str = "one", jobs: int | None = None) -> list[ViewResult]:
     """``poselift video``: every video end to end, then (with a calibration) the multi-view check.
 
     ``videos``: files and folders (a folder stands for the videos in it, :func:`expand_videos`).
     ``people``: "one" (the person ``person`` picks, followed by MediaPipe's tracker) or "all" (everybody,
     each with an id, :mod:`poselift.video.people`: ``person_<id>/`` per person and ``people.png``).
+    ``jobs``: videos processed at once without a calibration, one process each (default
+    :func:`default_jobs`); their lines are printed as each video ends.
     Without ``calibration`` each video is processed on its own: one that fails is reported (a FAILED
     line and its row of the summary table) and the others go on; the run then ends with an error
     naming the failed ones. With ``calibration`` the videos are one rig, and everything that can be
@@ -81,7 +85,6 @@ def run_video(videos: list[str | os.PathLike], out_dir: str | os.PathLike, calib
     loading, the output folder free (or ``force``).
     """
     from poselift.fileio import prepare_output_dir
-    from poselift.lift import load_model
     from poselift.video.detection import import_mediapipe
 
     import_mediapipe()
@@ -110,36 +113,37 @@ def run_video(videos: list[str | os.PathLike], out_dir: str | os.PathLike, calib
         cameras, notes = cameras_for_videos(calibration, [probe_video(video) for video in videos])
         for note in notes:
             echo(note)
-    lifter = load_model(model, device=device)
-    model_name = str(model)
+    load_lifter(str(model), device)             # the model loads (or fails) before anything is written
     out_dir = prepare_output_dir(out_dir, force=force)
+    options = VideoOptions(person, people, str(model), device, max_gap, animation, max_frames, smoothing_s,
+                           progress, fps, up, bvh_unit)
+    jobs = 1 if cameras is not None or len(videos) == 1 else max(1, min(jobs or default_jobs(), len(videos)))
+    tasks = [(video, out_dir if len(videos) == 1 else out_dir / name) for video, name in zip(videos, names)]
+    if jobs == 1:
+        outcomes = (process_one(video, view_dir, options) for video, view_dir in tasks)
+    else:                                         # one process per video, as many at once as ``jobs``
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
+        echo(f"{len(videos)} videos, {jobs} at a time (one process each)")
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+        quiet = replace(options, progress=False)
+        outcomes = pool.map(process_one, [video for video, _ in tasks], [view_dir for _, view_dir in tasks],
+                            [quiet] * len(tasks))
     results = []
-    for video, name in zip(videos, names):
-        view_dir = out_dir if len(videos) == 1 else out_dir / name
-        try:
-            info = probe_video(video)
-            if info.fps is None and fps is None:
-                echo(f"{video.name}: no frame rate in the file; outputs use an assumed 30 fps (set --fps)")
-            view_dir.mkdir(parents=True, exist_ok=True)
-            if people == "all":
-                for line, path in process_everybody(video, view_dir, lifter, model_name, max_gap, animation,
-                                                    max_frames, smoothing_s, progress, fps, up, bvh_unit):
-                    echo(line if path is None else f"wrote {path}")
-                continue
-            result = process_video(video, view_dir, lifter, model_name, person, max_gap, animation, max_frames,
-                                   smoothing_s, progress, fps, up, bvh_unit)
-        except PoseliftError as error:
-            if cameras is not None:
-                raise
-            failures[video] = str(error)
-            echo(f"{video.name}: FAILED: {error}")
-            continue
-        for line in result.lines:
-            echo(line)
-        for path in result.written:
-            echo(f"wrote {path}")
-        results.append(result)
+    try:
+        for (video, _), (lines, result, error) in zip(tasks, outcomes):
+            for line in lines:
+                echo(line)
+            if error is not None:
+                if cameras is not None:           # one rig: every view is needed
+                    raise PoseliftError(error)
+                failures[video] = error
+            elif result is not None:
+                results.append(result)
+    finally:
+        if jobs > 1:
+            pool.shutdown()
     if cameras is not None:
         from poselift.multiview import compare_views
 
@@ -155,6 +159,64 @@ def run_video(videos: list[str | os.PathLike], out_dir: str | os.PathLike, calib
         raise PoseliftError(f"{len(failures)} of {len(videos)} videos failed ("
                             + ", ".join(video.name for video in failures) + "); the others are in " + str(out_dir))
     return results
+
+
+@dataclass(frozen=True)
+class VideoOptions:
+    """What :func:`process_one` does with each video (the options of ``poselift video``)."""
+
+    person: str | int
+    people: str
+    model: str
+    device: str
+    max_gap: int
+    animation: bool
+    max_frames: int | None
+    smoothing_s: float
+    progress: bool
+    fps: float | None
+    up: str
+    bvh_unit: str
+
+
+def default_jobs() -> int:
+    """Videos processed at once by default: a quarter of the CPU cores (MediaPipe and ffmpeg use about
+    two each, the lifting more), at least one: one at a time on this project's 2-core machines."""
+    return max(1, (os.cpu_count() or 1) // 4)
+
+
+@functools.lru_cache(maxsize=2)
+def load_lifter(model: str, device: str):
+    """The lifting model, loaded once per process."""
+    from poselift.lift import load_model
+
+    return load_model(model, device=device)
+
+
+def process_one(video: Path, view_dir: Path, options: VideoOptions) -> tuple[list[str], ViewResult | None, str | None]:
+    """One video end to end, in this process or a worker's: ``(lines to print, its result or None, the
+    error that stopped it or None)``."""
+    lines: list[str] = []
+    started = time.perf_counter()
+    try:
+        info = probe_video(video)
+        if info.fps is None and options.fps is None:
+            lines.append(f"{video.name}: no frame rate in the file; outputs use an assumed 30 fps (set --fps)")
+        view_dir.mkdir(parents=True, exist_ok=True)
+        lifter, model_name = load_lifter(options.model, options.device), options.model
+        if options.people == "all":
+            for line, path in process_everybody(video, view_dir, lifter, model_name, options.max_gap,
+                                                options.animation, options.max_frames, options.smoothing_s,
+                                                options.progress, options.fps, options.up, options.bvh_unit):
+                lines.append(line if path is None else f"wrote {path}")
+            return lines + [f"{video.name}: done in {time.perf_counter() - started:.0f} s"], None, None
+        result = process_video(video, view_dir, lifter, model_name, options.person, options.max_gap,
+                               options.animation, options.max_frames, options.smoothing_s, options.progress,
+                               options.fps, options.up, options.bvh_unit)
+    except PoseliftError as error:
+        return lines + [f"{video.name}: FAILED: {error}"], None, str(error)
+    lines += result.lines + [f"wrote {path}" for path in result.written]
+    return lines + [f"{video.name}: done in {time.perf_counter() - started:.0f} s"], result, None
 
 
 def process_everybody(video: Path, out_dir: Path, lifter, model_name: str, max_gap: int, animation: bool,
