@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from poselift.errors import PoseliftError
+from poselift.errors import PoseliftError, ShapeError
 from poselift.io.records import Keypoints2D, Poses3D
 
 DEFAULT_SMOOTHING_S = 0.2
@@ -143,8 +143,12 @@ def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *
     written = [out_dir / "poses_3d.npz", out_dir / "poses_3d.json"]
     for path in written:
         write_poses_3d(path, poses)
-    lines.append(export_bvh(out_dir / "poses_3d.bvh", poses, bvh_unit).summary())
-    written += [out_dir / "poses_3d.bvh", write_csv(out_dir / "poses_3d.csv", poses, up), export_trc(out_dir / "poses_3d.trc", poses, up)]
+    try:
+        lines.append(export_bvh(out_dir / "poses_3d.bvh", poses, bvh_unit).summary())
+        written.append(out_dir / "poses_3d.bvh")
+    except ShapeError as error:                  # a BVH needs one complete pose to build its skeleton
+        lines.append(f"no BVH: {error}")
+    written += [write_csv(out_dir / "poses_3d.csv", poses, up), export_trc(out_dir / "poses_3d.trc", poses, up)]
     try:
         written.append(export_c3d(out_dir / "poses_3d.c3d", poses, up))
     except PoseliftError as error:
