@@ -124,7 +124,7 @@ def print_rows(summary: dict, rows: dict, section: str) -> None:
     elif section == "recipe":
         print(f"\nThe converged recipe and one change at a time on {summary['benchmark']}: trained on the 5 'fit' "
               f"people, validation on the 2 'val' people (Protocol #1/#2, all cameras, mean over actions); "
-              f"{summary['epochs']} epochs of every {summary['frame_stride']}th frame, batch {summary['batch_size']} "
+              f"{summary['epochs']} epochs, frames every {summary['frame_stride']}, batch {summary['batch_size']} "
               f"unless the row says otherwise; seeds {summary['seeds']}; device {summary['device']}\n")
     else:
         print(f"\nBackbone ablation on {summary['benchmark']}: baseline trained on the 5 'fit' training people, "
