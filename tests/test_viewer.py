@@ -60,3 +60,13 @@ def test_chromium_renders_the_skeleton(tmp_path):
     blue = (image[..., 0] > 180) & (image[..., 1] < 120) & (image[..., 2] < 80)      # left limbs, BGR
     red = (image[..., 2] > 180) & (image[..., 1] < 80) & (image[..., 0] < 80)       # right limbs
     assert blue.sum() > 200 and red.sum() > 200                                    # the skeleton was drawn
+
+
+def test_a_long_clip_shows_every_kth_frame_in_sync(tmp_path, monkeypatch):
+    import poselift.viewer as viewer
+
+    monkeypatch.setattr(viewer, "MAX_FRAMES", 8)
+    page = write_viewer(tmp_path / "long.html", swaying_poses(20), None, title="long")
+    data = page_data(page)
+    assert data["step"] == 3 and data["total_frames"] == 20 and len(data["positions"]) == 7
+    assert data["fps"] == 25.0 / 3                 # frame i of the page is frame 3i of the clip, at time 3i / 25

@@ -26,15 +26,22 @@ from poselift.io.records import Poses3D
 from poselift.skeleton import H36M17
 
 MAX_EMBEDDED_VIDEO_MB = 50.0
+MAX_FRAMES = 20_000                  # a longer clip shows every k-th frame, so the page stays light
 _VIDEO_TYPES = {".mp4": "video/mp4", ".webm": "video/webm", ".mov": "video/mp4", ".m4v": "video/mp4"}
 
 
 def viewer_data(poses: Poses3D, confidence: np.ndarray | None) -> dict:
-    """What the page draws: positions (T, 17, 3) mm rounded to 0.1 mm (None where missing), the
-    skeleton's bones and sides, per-joint confidences (T, 17) rounded to 0.01, the frame rate."""
+    """What the page draws: positions (T', 17, 3) mm rounded to 0.1 mm (None where missing), the
+    skeleton's bones and sides, per-joint confidences (T', 17) rounded to 0.01, and the rate of the
+    frames shown. A clip longer than :data:`MAX_FRAMES` keeps every ``step``-th frame (T' = T / step,
+    the rate divided by ``step``, so the page stays in sync with the video)."""
     from poselift.export import world_positions
 
-    positions = world_positions(poses.poses_3d, poses.frame, "y")
+    total = poses.num_frames
+    step = max(1, -(-total // MAX_FRAMES))
+    positions = world_positions(poses.poses_3d, poses.frame, "y")[::step]
+    if confidence is not None:
+        confidence = np.asarray(confidence)[::step]
     finite = np.isfinite(positions).all(axis=-1)
     rounded = np.round(np.where(finite[..., None], positions, 0.0), 1)
     frames = [[list(map(float, joint)) if ok else None for joint, ok in zip(frame, frame_ok)]
@@ -44,7 +51,8 @@ def viewer_data(poses: Poses3D, confidence: np.ndarray | None) -> dict:
     side = ["l" if joint in left else "r" if joint in right else "c" for joint in range(H36M17.num_joints)]
     if confidence is None:
         confidence = np.where(finite, 1.0, 0.0)
-    return {"fps": float(poses.fps or 30.0), "joints": list(H36M17.joint_names), "parents": list(H36M17.parents),
+    return {"fps": float(poses.fps or 30.0) / step, "step": step, "total_frames": total,
+            "joints": list(H36M17.joint_names), "parents": list(H36M17.parents),
             "side": side, "positions": frames,
             "confidence": np.round(np.nan_to_num(np.asarray(confidence, dtype=np.float64)), 2).tolist()}
 
@@ -160,7 +168,8 @@ function draw() {
     ctx.beginPath(); ctx.arc(q[0], q[1], 5, 0, 2 * Math.PI); ctx.fill();
   });
   slider.value = frame;
-  label.textContent = `frame ${frame + 1} / ${frames}, ${(frame / DATA.fps).toFixed(2)} s`;
+  label.textContent = `frame ${frame * DATA.step + 1} / ${DATA.total_frames}, ${(frame / DATA.fps).toFixed(2)} s` +
+    (DATA.step > 1 ? ` (every ${DATA.step}th frame shown)` : "");
 }
 function show(index) { frame = Math.max(0, Math.min(frames - 1, index)); draw(); }
 function tick(time) {
