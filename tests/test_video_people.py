@@ -6,16 +6,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from poselift.video.people import Track, match_to_tracks
+from poselift.io.people import match_to_tracks
 
 CAM01 = Path(__file__).resolve().parents[2] / "shared" / "data" / "pose2sim" / "videos" / "cam01.mp4"
 
 
 def test_people_are_matched_to_the_nearest_track_and_far_ones_start_their_own():
-    tracks = [Track(0, np.array([100.0, 100, 200, 400]), 0), Track(1, np.array([500.0, 100, 600, 400]), 0)]
+    tracks = [np.array([100.0, 100, 200, 400]), np.array([500.0, 100, 600, 400])]
     boxes = [np.array([510.0, 110, 610, 410]), np.array([105.0, 90, 205, 395]), np.array([900.0, 100, 1000, 400])]
-    assert match_to_tracks(boxes, tracks) == {0: 1, 1: 0}                  # the third is nobody's: a new person
-    assert match_to_tracks([], tracks) == {} and match_to_tracks(boxes, []) == {}
+    assert match_to_tracks(boxes, tracks, [0, 0]) == {0: 1, 1: 0}          # the third is nobody's: a new person
+    assert match_to_tracks([], tracks, [0, 0]) == {} and match_to_tracks(boxes, [], []) == {}
 
 
 def test_the_bystander_of_cam01_is_a_person_of_their_own(tmp_path):

@@ -27,7 +27,12 @@ def _box(candidate: Candidate) -> np.ndarray | None:
     return np.concatenate([points.min(axis=0), points.max(axis=0)])
 
 
-def _pick(boxes: list[np.ndarray], rule: str | int, image_size: tuple[int, int] | None) -> int | None:
+def pick_by_rule(boxes: list[np.ndarray], rule: str | int, image_size: tuple[int, int] | None) -> int | None:
+    """Index of the box ``rule`` picks among ``(4,)`` ``(x0, y0, x1, y1)`` boxes (None: none, or fewer
+    than N): ``largest``, ``central`` (nearest the image centre; without an image size, the boxes'
+    mean centre) or N (the N-th from the left, counting from 1). ``poselift video --person`` too."""
+    if not boxes:
+        return None
     boxes_array = np.stack(boxes)
     centres = (boxes_array[:, :2] + boxes_array[:, 2:]) / 2
     if rule == "largest":
@@ -37,6 +42,26 @@ def _pick(boxes: list[np.ndarray], rule: str | int, image_size: tuple[int, int] 
         return int(np.argmin(np.linalg.norm(centres - middle, axis=1)))
     order = np.argsort(centres[:, 0], kind="stable")
     return int(order[rule - 1]) if rule <= len(boxes) else None
+
+
+def reach(box: np.ndarray, unseen_frames: int) -> float:
+    """How far (px) from ``box``'s centre the same person may be found after ``unseen_frames`` frames."""
+    return _NEAR * float(np.linalg.norm(box[2:] - box[:2])) * (1 + _GROWTH_PER_LOST_FRAME * unseen_frames)
+
+
+def match_to_tracks(boxes: list[np.ndarray], track_boxes: list[np.ndarray], unseen: list[int]) -> dict[int, int]:
+    """{index of a box: index of its track}: the assignment of least total box-centre distance (SciPy's
+    ``linear_sum_assignment``), a pair farther apart than :func:`reach` of the track being no match."""
+    if not boxes or not track_boxes:
+        return {}
+    from scipy.optimize import linear_sum_assignment
+
+    centres = np.array([(box[:2] + box[2:]) / 2 for box in boxes])
+    track_centres = np.array([(box[:2] + box[2:]) / 2 for box in track_boxes])
+    distances = np.linalg.norm(centres[:, None] - track_centres[None], axis=-1)
+    reaches = np.array([reach(box, frames) for box, frames in zip(track_boxes, unseen)])
+    rows, columns = linear_sum_assignment(np.where(distances <= reaches[None], distances, 1e12))
+    return {int(row): int(column) for row, column in zip(rows, columns) if distances[row, column] <= reaches[column]}
 
 
 def follow_person(frames: list[list[Candidate]], rule: str | int, image_size: tuple[int, int] | None = None,
@@ -51,14 +76,11 @@ def follow_person(frames: list[list[Candidate]], rule: str | int, image_size: tu
         boxed = [(candidate, box) for candidate in candidates if (box := _box(candidate)) is not None]
         choice = None
         if boxed and last_box is None:
-            choice = _pick([box for _, box in boxed], rule, image_size)
+            choice = pick_by_rule([box for _, box in boxed], rule, image_size)
             first = index if choice is not None else None
         elif boxed:
-            centres = np.array([(box[:2] + box[2:]) / 2 for _, box in boxed])
-            distances = np.linalg.norm(centres - (last_box[:2] + last_box[2:]) / 2, axis=1)
-            reach = _NEAR * np.linalg.norm(last_box[2:] - last_box[:2]) * (1 + _GROWTH_PER_LOST_FRAME * lost)
-            nearest = int(np.argmin(distances))
-            choice = nearest if distances[nearest] <= reach else None
+            choice = {track: box for box, track in match_to_tracks([box for _, box in boxed], [last_box],
+                                                                   [lost]).items()}.get(0)
         if choice is None:
             lost += 1
             continue

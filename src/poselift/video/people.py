@@ -2,9 +2,10 @@
 
 Every frame is searched for everybody (:func:`poselift.video.detection.find_people`: MediaPipe on the
 whole frame and on tiles, each person found greyed out before the next search), and the people found
-are matched to the tracks of the frames before by their box centres (:func:`match_to_tracks`: the
-assignment of least total distance, SciPy's ``linear_sum_assignment``; a pair farther apart than 0.75
-of the track's box diagonal, a margin growing by 10 % a frame while the track is unseen, is no match).
+are matched to the tracks of the frames before by their box centres
+(:func:`poselift.io.people.match_to_tracks`, which ``lift --person`` uses too: the assignment of least
+total distance; a pair farther apart than 0.75 of the track's box diagonal, a margin growing by 10 % a
+frame while the track is unseen, is no match).
 A person matched to no track starts a new one; a track unseen for more than a second ends and is not
 continued. Detections MediaPipe itself doubts (mean landmark visibility under 0.7), tracks seen in fewer than 3
 frames or in under a quarter of the frames from their first one, and tracks whose mean visibility is
@@ -24,13 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from poselift.errors import FormatError, PoseliftError
+from poselift.io.people import match_to_tracks
 from poselift.io.records import Keypoints2D
 from poselift.video.detection import (MEDIAPIPE_LAYOUT, NUM_LANDMARKS, MediaPipePose, find_people,
                                       mediapipe_logs_hidden)
 from poselift.video.reading import probe_video, read_frames
 
-_NEAR = 0.75
-_GROWTH_PER_UNSEEN_FRAME = 0.1
 _FORGET_AFTER_S = 1.0
 _MIN_MEAN_CONFIDENCE = 0.7         # a detection whose landmarks MediaPipe itself doubts is not a person
 _MIN_TRACK_FRAMES = 3              # nor a track seen in fewer frames than this,
@@ -54,19 +54,6 @@ def _centre(box: np.ndarray) -> np.ndarray:
     return (box[:2] + box[2:]) / 2
 
 
-def match_to_tracks(boxes: list[np.ndarray], tracks: list[Track]) -> dict[int, int]:
-    """{index of a box: index of its track} for the boxes of one frame against the open tracks (module doc)."""
-    if not boxes or not tracks:
-        return {}
-    from scipy.optimize import linear_sum_assignment
-
-    distances = np.array([[np.linalg.norm(_centre(box) - _centre(track.box)) for track in tracks] for box in boxes])
-    reach = np.array([_NEAR * np.linalg.norm(track.box[2:] - track.box[:2]) * (1 + _GROWTH_PER_UNSEEN_FRAME * track.unseen)
-                      for track in tracks])
-    rows, columns = linear_sum_assignment(np.where(distances <= reach[None], distances, 1e12))
-    return {int(row): int(column) for row, column in zip(rows, columns) if distances[row, column] <= reach[column]}
-
-
 def detect_everybody(path: str | os.PathLike, max_frames: int | None = None, progress: bool = True) -> list[Keypoints2D]:
     """One MediaPipe 33-landmark track per person (NaN, confidence 0, where that person is not seen),
     in order of their ids (module doc). FormatError for an unreadable video, PoseliftError when
@@ -88,7 +75,8 @@ def detect_everybody(path: str | os.PathLike, max_frames: int | None = None, pro
             people = sorted((person for person in find_people(frame, detector)
                              if float(np.mean(person.confidence)) >= _MIN_MEAN_CONFIDENCE),
                             key=lambda person: _centre(person.box)[0])
-            matches = match_to_tracks([person.box for person in people], open_tracks)
+            matches = match_to_tracks([person.box for person in people], [track.box for track in open_tracks],
+                                       [track.unseen for track in open_tracks])
             for person_index, person in enumerate(people):
                 if person_index in matches:
                     track = open_tracks[matches[person_index]]

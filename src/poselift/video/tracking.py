@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from poselift.errors import FormatError, PoseliftError
+from poselift.io.people import pick_by_rule
 from poselift.io.records import Keypoints2D
 from poselift.video.detection import (MEDIAPIPE_LAYOUT, NUM_LANDMARKS, MediaPipePose, Person, _clip_box, _grey_out,
                                       box_iou, find_people, mediapipe_logs_hidden, person_box)
@@ -40,16 +41,7 @@ def choose_person(people: list[Person], rule: str | int, image_size: tuple[int, 
     ``largest``: largest box inside the image; ``central``: box centre nearest the image centre;
     N: the N-th from the left (box centres), counting from 1.
     """
-    if not people:
-        return None
-    boxes = np.stack([_clip_box(person.box, image_size) for person in people])
-    if rule == "largest":
-        return int(np.argmax(np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)))
-    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
-    if rule == "central":
-        return int(np.argmin(np.linalg.norm(centres - np.array(image_size) / 2, axis=1)))
-    order = np.argsort(centres[:, 0], kind="stable")
-    return int(order[rule - 1]) if rule <= len(people) else None
+    return pick_by_rule([_clip_box(person.box, image_size) for person in people], rule, image_size)
 
 
 def _is_same_person(last_box: np.ndarray, box: np.ndarray, frames_lost: int, fps: float) -> bool:
