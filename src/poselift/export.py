@@ -296,6 +296,14 @@ UP_AXES = ("y", "z")
 _Y_UP_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 
 
+def floor_height(poses_y_up: np.ndarray, ankles: list[int]) -> float:
+    """The clip's floor for ``(T, J, 3)`` y-up poses without one: the median over frames of the lowest
+    of the ``ankles`` joints (0 when none is ever seen)."""
+    heights = poses_y_up[:, ankles, 1]
+    lowest = np.nanmin(np.where(np.isfinite(heights), heights, np.inf), axis=1)
+    return float(np.median(lowest[np.isfinite(lowest)])) if np.isfinite(lowest).any() else 0.0
+
+
 def world_positions(poses_mm: np.ndarray, frame: str, up: str = "y") -> np.ndarray:
     """H36M-17 poses in an export world frame with ``up`` ("y": BVH, OpenSim; "z": Blender, most C3D).
 
@@ -315,10 +323,7 @@ def world_positions(poses_mm: np.ndarray, frame: str, up: str = "y") -> np.ndarr
     else:
         y_up = poses @ _Y_UP_TO_Z_UP                       # z-up -> y-up: the inverse (transpose) rotation
     if frame != "world":
-        ankles = y_up[:, [H36M17.index("l_ankle"), H36M17.index("r_ankle")], 1]
-        lowest = np.nanmin(np.where(np.isfinite(ankles), ankles, np.inf), axis=1)
-        floor = np.median(lowest[np.isfinite(lowest)]) if np.isfinite(lowest).any() else 0.0
-        y_up = y_up - np.array([0.0, floor, 0.0])
+        y_up = y_up - np.array([0.0, floor_height(y_up, [H36M17.index("l_ankle"), H36M17.index("r_ankle")]), 0.0])
     return y_up if up == "y" else y_up @ _Y_UP_TO_Z_UP.T
 
 

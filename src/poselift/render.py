@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from poselift.export import floor_height
 from poselift.skeleton import Layout
 
 LEFT_RGB, RIGHT_RGB, CENTRE_RGB = (31, 119, 180), (255, 127, 14), (44, 160, 44)
@@ -78,9 +79,7 @@ class SkeletonView3D:
         finite = up[np.isfinite(up).all(axis=-1)]
         self.centre = finite.mean(axis=0) if len(finite) else np.zeros(3)
         ankles = [index for index, name in enumerate(layout.joint_names) if "ankle" in name]
-        heights = up[:, ankles, 1] if ankles else up[..., 1]
-        lowest = np.nanmin(np.where(np.isfinite(heights), heights, np.inf), axis=1)
-        self.floor = float(np.median(lowest[np.isfinite(lowest)])) if np.isfinite(lowest).any() else 0.0
+        self.floor = floor_height(up, ankles or list(range(layout.num_joints)))
         extent = np.abs(finite - self.centre).max() if len(finite) else 1000.0
         self.mm_to_px = 0.42 * self.size / max(extent, 900.0)
         self.colours = _side_colours(layout)
