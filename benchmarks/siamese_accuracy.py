@@ -187,7 +187,7 @@ def save_rotation_figure(path: Path, rows: dict, siamese, camera_3, views, relat
 def pairs(sweep: Sweep, args) -> dict:
     """Where the siamese loss stands after training: ``l_S`` and code distances on 2048 training pairs,
     split into same-frame and random pairs, for each weight of the ``weight`` section."""
-    from poselift.models.siamese import rotate_embedding, siamese_loss
+    from poselift.models.siamese import pose_distance_mm, rotate_embedding, siamese_loss
     from poselift.recipes import DataOptions, training_sources
 
     source, _ = training_sources(sweep.benchmark, DataOptions(input=args.weight_input, frame_stride=args.frame_stride,
@@ -205,9 +205,11 @@ def pairs(sweep: Sweep, args) -> dict:
             codes = [model.encode(model.normalizer.encode_2d(batch[f"keypoints_2d_{view}"],
                                                              batch[f"confidence_{view}"])[0]) for view in "12"]
         scale = model.config.distance_scale
-        loss = siamese_loss(codes[0], codes[1], batch["rotation_1"], batch["rotation_2"], world_1, world_2, scale)
+        distance = model.config.pose_distance
+        loss = siamese_loss(codes[0], codes[1], batch["rotation_1"], batch["rotation_2"], world_1, world_2, scale,
+                            distance)
         code_distance = (rotate_embedding(codes[0], relative) - codes[1]).flatten(1).norm(dim=1)
-        target = scale * (world_1 - world_2).flatten(1).norm(dim=1)
+        target = scale * pose_distance_mm(world_1, world_2, distance)
         results[f"{value:g}"] = {
             f"{kind} pairs": {"l_S": float(loss[mask].mean()), "code_distance": float(code_distance[mask].mean()),
                               "target_distance": float(target[mask].mean()),

@@ -171,3 +171,27 @@ def test_export_keeps_the_weights_only_in_half_precision(tmp_path):
     assert 0 < float((lifted - expected).abs().max()) < 0.01 * float(expected.abs().max())
     full = export_model(tmp_path / "last.pt", tmp_path / "full.pt", half=False)
     assert torch.equal(load_model(full).lift(keypoints), expected)
+
+
+@pytest.mark.parametrize("kind", ["temporal", "siamese", "consensus"])
+def test_a_format_2_checkpoint_keeps_the_reading_it_was_trained_with(kind, tmp_path):
+    """Format 3 changed the defaults of three models to the papers' and authors' readings; a file
+    written before has none of the new fields and must rebuild the model it was trained as."""
+    from poselift.checkpoint import FIELDS_ADDED, load_model, save_checkpoint
+    from poselift.models.registry import build_model
+
+    old_fields = FIELDS_ADDED[3][kind]
+    small = {"temporal": dict(hidden_size=8), "siamese": dict(hidden_size=16, embedding_vectors=4),
+             "consensus": dict(hidden_size=8, num_blocks=1, group_selection="random", group_size=8,
+                               min_groups_per_joint=1)}[kind]
+    torch.manual_seed(3)
+    model = build_model(kind, {**small, **old_fields})
+    save_checkpoint(tmp_path / "new.pt", model=model)
+    old = torch.load(tmp_path / "new.pt", weights_only=True)
+    old["format_version"] = 2
+    for key in old_fields:
+        del old["model_config"][key]
+    torch.save(old, tmp_path / "old.pt")
+    loaded = load_model(tmp_path / "old.pt")
+    assert {key: getattr(loaded.config, key) for key in old_fields} == old_fields
+    assert all(getattr(build_model(kind, small).config, key) != value for key, value in old_fields.items())

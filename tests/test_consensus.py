@@ -165,18 +165,34 @@ def test_loss_is_lifting_plus_weighted_aggregation(frames):
     terms = model.loss(batch)
     assert set(terms) == {"loss", "lifting", "aggre", "mpjpe_mm"}
     assert torch.allclose(terms["loss"], terms["lifting"] + terms["aggre"])
-    # by hand: centred group poses against the centred ground truth, per coordinate, over the variance
+    # by hand, the paper's reading: Eq. (4) against the group's root-relative joints, Eq. (12) with X the
+    # ground truth (group-centred shapes); per coordinate, over the variance
     encoded_2d, _ = model.normalizer.encode_2d(batch["keypoints_2d"], batch["confidence"])
     with torch.no_grad():
         partial = model(encoded_2d)
-    assert float(partial.mean(dim=2).abs().max()) < 1e-3                            # each group centred
     target = batch["poses_3d"][:, model.group_index]
-    target = target - target.mean(dim=2, keepdim=True)
+    centred = lambda poses: poses - poses.mean(dim=2, keepdim=True)  # noqa: E731
     variance = model.normalizer.std_3d.square().mean()
     lifting = ((partial - target).square().mean(dim=(1, 2, 3)) / variance).mean()
     assert torch.allclose(terms["lifting"], lifting, rtol=1e-4)
-    aggre = (aggregation_cost(model.solver, partial) / partial[0].numel() / variance).mean()
+    aggre = ((centred(partial) - centred(target)).square().mean(dim=(1, 2, 3)) / variance).mean()
     assert torch.allclose(terms["aggre"], aggre, rtol=1e-4)
+    # poselift's first reading: centred outputs and targets, X = the least-squares consensus
+    model.config.lifting_target, model.config.aggregation_target = "centred", "consensus"
+    try:
+        first_reading = model.loss(batch)
+        with torch.no_grad():
+            centred_partial = model(encoded_2d)
+        assert float(centred_partial.mean(dim=2).abs().max()) < 1e-3                  # each group centred
+        torch.testing.assert_close(centred_partial, centred(partial), atol=1e-3, rtol=1e-4)
+        lifting = ((centred_partial - centred(target)).square().mean(dim=(1, 2, 3)) / variance).mean()
+        assert torch.allclose(first_reading["lifting"], lifting, rtol=1e-4)
+        aggre = (aggregation_cost(model.solver, centred_partial) / partial[0].numel() / variance).mean()
+        assert torch.allclose(first_reading["aggre"], aggre, rtol=1e-4)
+    finally:
+        model.config.lifting_target, model.config.aggregation_target = "root_relative", "ground_truth"
+    with pytest.raises(PoseliftError, match="aggregation_target"):
+        ConsensusConfig(aggregation_target="mean")
     whole = model.solver.aggregate(partial, "l21").poses_3d
     assert torch.allclose(terms["mpjpe_mm"], (whole - batch["poses_3d"]).norm(dim=-1).mean(), rtol=1e-4)
     model.config.aggregation_weight = 0.0

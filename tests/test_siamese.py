@@ -19,18 +19,22 @@ SMALL = dict(hidden_size=96, embedding_vectors=16, dropout=0.0)
 SMALL_TRAINED = dict(SMALL, siamese_weight=0.1)
 
 
-def test_siamese_loss_against_a_hand_computed_value():
+@pytest.mark.parametrize("pose_distance, target", [("mean_joint", 50.0 / 16 * 0.01), ("frobenius", 0.5)])
+def test_siamese_loss_against_a_hand_computed_value(pose_distance, target):
     # one pair, M = 2 vectors. View 1 is the world frame, view 2 is turned 90 degrees about z.
     rotation_1 = torch.eye(3)[None]
     rotation_2 = rotation_about_z(torch.tensor([math.pi / 2]))            # x -> y, y -> -x
     code_1 = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]])
     code_2 = torch.tensor([[[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]])
     # R2 R1^T h1 = [[0, 1, 0], [0, 0, 1]]: the first vector matches, the second is off by (1, 0, -1)
-    pose_1 = torch.zeros(1, 2, 3)
-    pose_2 = torch.tensor([[[0.0, 0.0, 0.0], [30.0, 40.0, 0.0]]])          # 50 mm apart in all
-    loss = siamese_loss(code_1, code_2, rotation_1, rotation_2, pose_1, pose_2, distance_scale=0.01)
+    pose_1 = torch.zeros(1, 17, 3)
+    pose_2 = torch.zeros(1, 17, 3)
+    pose_2[0, 5] = torch.tensor([30.0, 40.0, 0.0])                         # one joint 50 mm away
+    # the authors' code: the mean over the 16 non-root joints (50 / 16 mm); Frobenius: 50 mm
+    loss = siamese_loss(code_1, code_2, rotation_1, rotation_2, pose_1, pose_2, distance_scale=0.01,
+                        pose_distance=pose_distance)
     assert loss.shape == (1,)
-    assert loss.item() == pytest.approx((math.sqrt(2.0) - 0.5) ** 2, rel=1e-6)
+    assert loss.item() == pytest.approx((math.sqrt(2.0) - target) ** 2, rel=1e-6)
 
 
 def test_siamese_loss_is_zero_for_an_equivariant_code_of_one_pose():
@@ -47,6 +51,9 @@ def test_siamese_loss_is_zero_for_an_equivariant_code_of_one_pose():
 def test_architecture_follows_the_paper():
     model = SiameseLifter()
     assert model.config.embedding_vectors == 128 and model.config.distance_scale == 0.01
+    assert model.config.pose_distance == "mean_joint" and model.config.siamese_weight == 0.2   # the authors' code
+    with pytest.raises(PoseliftError, match="pose_distance"):
+        SiameseConfig(pose_distance="l1")
     assert isinstance(model.encoder.stem[2], torch.nn.LeakyReLU)
     assert model.encoder.head.out_features == 3 * 128 and len(model.encoder.blocks) == 1
     # the decoder's first layer has no BatchNorm or Dropout after it
@@ -73,7 +80,7 @@ def test_pairs_of_the_same_frame_agree_in_world_axes(pairs):
     same = batch["same_frame"]
     assert 0.35 < same.float().mean() < 0.65
     assert torch.equal(batch["frame_1"][same], batch["frame_2"][same])
-    assert bool((batch["camera_1"][same] != batch["camera_2"][same]).all())
+    assert bool((batch["camera_1"] != batch["camera_2"]).all())   # two cameras, random pairs too (authors' code)
     assert int(batch["camera_2"].max()) >= 4            # virtual cameras are drawn for view 2 too
     world_1 = batch["poses_3d_1"] @ batch["rotation_1"]
     world_2 = batch["poses_3d_2"] @ batch["rotation_2"]

@@ -52,7 +52,7 @@ def copy_from_torch_lstm(stack: RecurrentStack, reference: torch.nn.LSTM) -> Non
 def test_cell_equals_torch_lstm_without_norm_and_dropout():
     torch.manual_seed(0)
     reference = torch.nn.LSTM(6, 8, num_layers=2, batch_first=True)
-    stack = RecurrentStack(6, 8, num_layers=2, layer_norm=False, dropout=0.0)
+    stack = RecurrentStack(6, 8, num_layers=2, layer_norm=False, dropout=0.0, placement="inputs")
     copy_from_torch_lstm(stack, reference)
     inputs = torch.randn(3, 7, 6)
     initial = (torch.randn(2, 3, 8), torch.randn(2, 3, 8))
@@ -67,14 +67,15 @@ def test_cell_equals_torch_lstm_without_norm_and_dropout():
         torch.testing.assert_close(top, expected[:, time])
 
 
-def test_layer_norm_makes_the_cell_scale_invariant():
+@pytest.mark.parametrize("style", ["tensorflow", "ba"])
+def test_layer_norm_makes_the_cell_scale_invariant(style):
     torch.manual_seed(1)
-    cell = LayerNormLSTMCell(5, 12, layer_norm=True)
+    cell = LayerNormLSTMCell(5, 12, layer_norm=True, norm_style=style)
     inputs, state = torch.randn(4, 5), (torch.randn(4, 12), torch.randn(4, 12))
     before = cell.step(cell.project_inputs(inputs), state)
-    with torch.no_grad():
+    with torch.no_grad():                    # Ba: each share has its own norm; TensorFlow: one norm of the sum
         cell.weight_ih.mul_(10.0)
-        cell.weight_hh.mul_(3.0)
+        cell.weight_hh.mul_(3.0 if style == "ba" else 10.0)
     after = cell.step(cell.project_inputs(inputs), state)
     torch.testing.assert_close(after[0], before[0], atol=1e-4, rtol=1e-4)
     plain = LayerNormLSTMCell(5, 12, layer_norm=False)
@@ -83,7 +84,7 @@ def test_layer_norm_makes_the_cell_scale_invariant():
 
 def test_dropout_never_touches_the_recurrent_connection():
     torch.manual_seed(2)
-    stack = RecurrentStack(6, 8, num_layers=1, layer_norm=True, dropout=0.5)
+    stack = RecurrentStack(6, 8, num_layers=1, layer_norm=True, dropout=0.5, placement="inputs")
     state = [(torch.randn(3, 8), torch.randn(3, 8))]
     zeros = torch.zeros(3, 6, 6)          # dropout of a zero input is zero: only h -> h could be dropped
     stack.train()
@@ -95,6 +96,43 @@ def test_dropout_never_touches_the_recurrent_connection():
     noisy_a, _ = stack.run(torch.ones(3, 6, 6), state)
     noisy_b, _ = stack.run(torch.ones(3, 6, 6), state)
     assert not torch.allclose(noisy_a, noisy_b)                          # the inputs are dropped
+
+
+def test_tensorflow_style_cell_by_hand():
+    """The authors' LayerNormBasicLSTMCell: one norm per gate of W [x; h], the carried state normalised."""
+    torch.manual_seed(4)
+    cell = LayerNormLSTMCell(5, 12, layer_norm=True, norm_style="tensorflow")
+    with torch.no_grad():
+        cell.input_gain.uniform_(0.5, 1.5)
+        cell.bias.normal_()
+    inputs, (hidden, carried) = torch.randn(4, 5), (torch.randn(4, 12), torch.randn(4, 12))
+    new_hidden, new_carried = cell.step(cell.project_inputs(inputs), (hidden, carried))
+    gates = inputs @ cell.weight_ih.T + hidden @ cell.weight_hh.T
+    normed = [(chunk - chunk.mean(-1, keepdim=True)) / torch.sqrt(chunk.var(-1, unbiased=False, keepdim=True) + 1e-5)
+              for chunk in gates.chunk(4, dim=-1)]
+    i, f, g, o = [n * gain + bias for n, gain, bias in zip(normed, cell.input_gain, cell.bias.chunk(4))]
+    expected_cell = torch.sigmoid(f) * carried + torch.sigmoid(i) * torch.tanh(g)
+    expected_cell = (expected_cell - expected_cell.mean(-1, keepdim=True)) / torch.sqrt(
+        expected_cell.var(-1, unbiased=False, keepdim=True) + 1e-5)
+    torch.testing.assert_close(new_carried, expected_cell, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(new_hidden, torch.sigmoid(o) * torch.tanh(expected_cell), atol=1e-5, rtol=1e-5)
+
+
+def test_authors_dropout_placement_projects_first_and_drops_the_candidate():
+    torch.manual_seed(5)
+    stack = RecurrentStack(6, 8, num_layers=1, layer_norm=True, dropout=0.5, placement="authors")
+    assert tuple(stack.input_projection.weight.shape) == (8, 6) and stack.cells[0].input_size == 8
+    assert stack.cells[0].candidate_dropout == 0.5
+    inputs = torch.randn(3, 4, 6)
+    stack.eval()
+    first, _ = stack.run(inputs)
+    torch.testing.assert_close(stack.run(inputs)[0], first)              # no dropout in eval mode
+    stack.train()
+    assert not torch.allclose(stack.run(inputs)[0], first)
+    old = RecurrentStack(6, 8, num_layers=1, dropout=0.5, placement="inputs")
+    assert old.input_projection is None and old.cells[0].candidate_dropout == 0.0
+    with pytest.raises(PoseliftError, match="dropout_placement"):
+        TemporalConfig(dropout_placement="somewhere")
 
 
 def test_smoothness_loss_against_a_hand_computed_value():
@@ -116,13 +154,23 @@ def test_smoothness_loss_against_a_hand_computed_value():
     assert temporal_smoothness(poses[:, :1], weights) == 0.0                 # T = 1: nothing to smooth
 
 
-def test_loss_is_alpha_mse_plus_beta_smoothness(windows):
+@pytest.mark.parametrize("space", ["mm", "normalized"])
+def test_loss_is_alpha_mse_plus_beta_smoothness(windows, space):
     source, model = windows
+    model.config.loss_space = space
     batch = source.batch(torch.arange(16))
     model.eval()
     terms = model.loss(batch)
     predicted = model(model.normalizer.encode_2d(batch["keypoints_2d"], batch["confidence"])[0])
-    mse = (predicted - model.normalizer.encode_3d(batch["poses_3d"])).square().mean()
+    if space == "mm":                 # the authors' code: Eq. (3) on the de-normalised non-root joints
+        keep = [joint for joint in range(17) if joint != H36M17.root_index]
+        target_mm = batch["poses_3d"] - batch["poses_3d"][..., H36M17.root_index:H36M17.root_index + 1, :]
+        predicted = model.normalizer.decode_3d(predicted)[..., keep, :].flatten(-2)
+        target = target_mm[..., keep, :].flatten(-2)
+    else:
+        target = model.normalizer.encode_3d(batch["poses_3d"])
+    mse = (predicted - target).square().mean()
+    model.config.loss_space = "mm"
     torch.testing.assert_close(terms["mse"], mse)
     torch.testing.assert_close(terms["smoothness"], temporal_smoothness(predicted, smoothness_joint_weights()))
     torch.testing.assert_close(terms["loss"], mse + 5.0 * terms["smoothness"])

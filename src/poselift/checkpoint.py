@@ -3,9 +3,9 @@
 A checkpoint is a ``torch.save`` dict of plain data (loadable with ``weights_only=True``):
 
 =================  ==================================================================
-format_version     int, :data:`FORMAT_VERSION` of the writer (version 1 files, written before the
-                   backbone had its init / input-layer / max-norm-mode options, are read with
-                   the values they were trained with: :data:`VERSION_1_BACKBONE`)
+format_version     int, :data:`FORMAT_VERSION` of the writer (an older file's config lacks the
+                   options added since; it is read with the values it was trained with:
+                   :data:`FIELDS_ADDED`)
 poselift_version   str
 model_kind         str, key of ``poselift.models.registry.MODEL_KINDS``
 model_config       dict, ``dataclasses.asdict`` of the model's config
@@ -38,12 +38,21 @@ import poselift
 from poselift.errors import FormatError, PoseliftError
 from poselift.fileio import atomic_path
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 DEFAULT_LAYOUT = "h36m17"
-# The backbone of every checkpoint of format 1 (He init, dense input layer, per-row max-norm); a
-# version-1 model config without these fields gets them, so it rebuilds the layers it was trained with.
+# The backbone of every checkpoint of format 1 (He init, dense input layer, per-row max-norm).
 VERSION_1_BACKBONE = {"init": "kaiming", "input_layer": "dense", "max_norm_mode": "row"}
 VERSION_1_BACKBONE_KINDS = ("baseline", "consensus", "selfsup", "siamese", "vvipe", "vvipe_vae")
+# Config fields added with each format version, per model kind, with the value that rebuilds what an
+# older checkpoint was trained with (its defaults have changed since): {version: {kind: {field: value}}}.
+# Format 3: the readings of the temporal, siamese and consensus papers that an audit against the papers
+# and the authors' code changed (docs/temporal.md, docs/siamese.md, docs/consensus.md).
+FIELDS_ADDED = {
+    2: {kind: VERSION_1_BACKBONE for kind in VERSION_1_BACKBONE_KINDS},
+    3: {"temporal": {"dropout_placement": "inputs", "norm_style": "ba", "loss_space": "normalized"},
+        "siamese": {"pose_distance": "frobenius"},
+        "consensus": {"lifting_target": "centred", "aggregation_target": "consensus"}},
+}
 _REQUIRED_KEYS = ("format_version", "model_kind", "model_config", "model_state")
 
 
@@ -154,17 +163,18 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
             f"checkpoint format version {version} is newer than this poselift "
             f"{poselift.__version__} reads (up to {FORMAT_VERSION}); upgrade poselift",
         )
-    if version == 1 and checkpoint["model_kind"] in VERSION_1_BACKBONE_KINDS:
-        _fill_version_1_backbone(checkpoint["model_config"])
+    for added_in, kinds in FIELDS_ADDED.items():
+        if version < added_in and checkpoint["model_kind"] in kinds:
+            _fill_fields(checkpoint["model_config"], kinds[checkpoint["model_kind"]])
     return checkpoint
 
 
-def _fill_version_1_backbone(model_config: dict) -> None:
-    """In place: the backbone options a format-1 config lacks (and its nested V-VIPE stage-1 config)."""
-    for key, value in VERSION_1_BACKBONE.items():
+def _fill_fields(model_config: dict, fields: dict) -> None:
+    """In place: the options an older config lacks (and its nested V-VIPE stage-1 config's)."""
+    for key, value in fields.items():
         model_config.setdefault(key, value)
     if isinstance(model_config.get("pose_vae"), dict):
-        _fill_version_1_backbone(model_config["pose_vae"])
+        _fill_fields(model_config["pose_vae"], fields)
 
 
 def model_from_checkpoint(checkpoint: dict[str, Any], path: str | os.PathLike = "<checkpoint>") -> nn.Module:

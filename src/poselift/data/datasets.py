@@ -164,9 +164,10 @@ class FramePairSource(torch.utils.data.Dataset):
     """Pairs of frames for siamese training, drawn from a :class:`FrameSource`.
 
     View 1 of pair ``i`` is sample ``i`` of ``frames`` (with its augmentation). View 2 is, for a
-    ``same_frame_fraction`` of the pairs, the same frame filmed by another camera of the source's
-    pool (benchmark cameras and virtual ones), otherwise a random frame of the source filmed by a
-    random camera of the pool. Mirroring is refused: it breaks the link between the 3D pose and
+    ``same_frame_fraction`` of the pairs, the same frame, otherwise a random frame of the source,
+    filmed in both cases by another camera of the source's pool (benchmark cameras and virtual
+    ones), drawn uniformly: the two views of a pair never share a camera, as in the siamese authors'
+    code (vegesm/siamese-pose-estimation, ``PosNegBatchGenerator``). Mirroring is refused: it breaks the link between the 3D pose and
     the camera rotation that siamese losses rely on.
     """
 
@@ -193,10 +194,8 @@ class FramePairSource(torch.utils.data.Dataset):
         frame_1, position_1 = source.frame_and_pool_position(indices, generator)
         same_frame = torch.rand(len(indices), generator=generator) < self.same_frame_fraction
         random_frame = source.frames[torch.randint(len(source.frames), (len(indices),), generator=generator)]
-        other_position = (position_1 + torch.randint(1, max(pool_size, 2), (len(indices),), generator=generator)) % pool_size
-        random_position = torch.randint(pool_size, (len(indices),), generator=generator)
+        position_2 = (position_1 + torch.randint(1, max(pool_size, 2), (len(indices),), generator=generator)) % pool_size
         frame_2 = torch.where(same_frame, frame_1, random_frame)
-        position_2 = torch.where(same_frame, other_position, random_position)
         views = (source.render(frame_1, source.camera_pool[position_1], generator),
                  source.render(frame_2, source.camera_pool[position_2], generator))
         batch = {f"{key}_{number}": value for number, view in enumerate(views, start=1) for key, value in view.items()}

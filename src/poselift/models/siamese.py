@@ -14,7 +14,17 @@ Method: the lifter is split into an encoder ``f`` and a decoder ``g`` whose hidd
   ``loss = l2(view 1) + l2(view 2) + lambda2 * l_S`` with the siamese loss of Eq. (3)
   ``l_S = (|| R2 R1^T h1 - h2 || - lambda1 || P_world(1) - P_world(2) ||)^2`` where ``R1, R2`` are the
   world-to-camera rotations of the two views, ``P_world`` the root-relative 3D pose in world axes (mm)
-  and ``lambda1 = 0.01``. Norms are Frobenius norms over all vectors / joints.
+  and ``lambda1 = 0.01``.
+
+Where the paper leaves a choice open, the defaults follow the authors' released code
+(vegesm/siamese-pose-estimation): the pose distance ``|| P_world(1) - P_world(2) ||`` is the mean over
+the 16 non-root joints of each joint's Euclidean distance (``pose_distance="mean_joint"``; poselift's
+first reading took the Frobenius norm over all 17 joints' coordinates, about 4x larger:
+``"frobenius"``), lambda2 is 0.2 (their loss weights 0.5, 0.5, 0.1 on the two l2 terms and l_S), and
+the two views of every pair, same frame or not, come from two different cameras
+(:class:`~poselift.data.datasets.FramePairSource`). Their code also trains without max-norm and with
+He-initialised weights and biases; poselift keeps the shared backbone's measured defaults
+(docs/baseline.md), which ``--set init=kaiming max_norm=null`` turns into theirs.
 """
 
 from __future__ import annotations
@@ -24,9 +34,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from poselift.encoding import PoseNormalizer
+from poselift.encoding import PoseNormalizer, split_root
+from poselift.errors import PoseliftError
 from poselift.models.backbone import BackboneConfig, FrameLifting, ResidualMLP, eval_mode, frame_mpjpe_mm, masked_mean
 from poselift.models.base import LiftingModel
+from poselift.skeleton import H36M17
+
+POSE_DISTANCES = ("mean_joint", "frobenius")
 
 
 @dataclass
@@ -35,10 +49,12 @@ class SiameseConfig(BackboneConfig):
 
     embedding_vectors: M, unit 3-vectors in the hidden code (paper: 128).
     distance_scale: lambda1 of Eq. (3), embedding distance per mm of pose distance (paper: 0.01).
-    siamese_weight: lambda2 of Eq. (4). The paper does not give its value; 0.01 had the lowest
-        Protocol #3 error on our validation set (the training subjects seen by the held-out camera)
-        among 0.001, 0.01, 0.1 and 1 (docs/siamese.md); 0 switches the siamese loss off (Table 5a
-        "w/o siamese loss").
+    pose_distance: "mean_joint" (the authors' code: mean Euclidean distance over the 16 non-root
+        joints) or "frobenius" (the norm over all 17 joints' coordinates, poselift's first reading).
+    siamese_weight: lambda2 of Eq. (4). The paper does not give its value; the authors' code weighs
+        l_S 0.1 against 0.5 for each l2 term, i.e. 0.2. (With the Frobenius distance, 0.01 had the
+        lowest Protocol #3 error on our validation set among 0.001, 0.01, 0.1 and 1, docs/siamese.md.)
+        0 switches the siamese loss off (Table 5a "w/o siamese loss").
     activation: "leaky_relu" (the paper) or "relu" (Table 5a "w/o Leaky ReLU").
     init, input_layer, max_norm, max_norm_mode: the backbone's (:class:`~poselift.models.backbone.BackboneConfig`);
         the decoder's first layer is always a plain Linear + activation, as the paper.
@@ -51,8 +67,14 @@ class SiameseConfig(BackboneConfig):
     dropout: float = 0.2
     activation: str = "leaky_relu"
     distance_scale: float = 0.01
-    siamese_weight: float = 0.01
+    pose_distance: str = "mean_joint"
+    siamese_weight: float = 0.2
     input_normalization: str = "image"
+
+    def __post_init__(self) -> None:
+        if self.pose_distance not in POSE_DISTANCES:
+            raise PoseliftError(f"siamese config: pose_distance must be one of {', '.join(POSE_DISTANCES)}, "
+                                f"got {self.pose_distance!r}")
 
 
 def rotate_embedding(embedding: Tensor, rotation: Tensor) -> Tensor:
@@ -60,20 +82,32 @@ def rotate_embedding(embedding: Tensor, rotation: Tensor) -> Tensor:
     return embedding @ rotation.transpose(-1, -2)
 
 
+def pose_distance_mm(poses_1: Tensor, poses_2: Tensor, kind: str = "mean_joint") -> Tensor:
+    """Distance between root-relative poses ``(B, 17, 3)`` mm -> ``(B,)`` mm.
+
+    ``"mean_joint"``: mean over the 16 non-root joints of the joint's Euclidean distance (the authors'
+    code); ``"frobenius"``: the norm of the difference over all joints' coordinates.
+    """
+    if kind == "frobenius":
+        return (poses_1 - poses_2).flatten(1).norm(dim=1)
+    return split_root(poses_1 - poses_2, H36M17.root_index).norm(dim=-1).mean(dim=-1)
+
+
 def siamese_loss(embedding_1: Tensor, embedding_2: Tensor, rotation_1: Tensor, rotation_2: Tensor,
-                 poses_world_1: Tensor, poses_world_2: Tensor, distance_scale: float) -> Tensor:
+                 poses_world_1: Tensor, poses_world_2: Tensor, distance_scale: float,
+                 pose_distance: str = "mean_joint") -> Tensor:
     """Eq. (3) per pair, ``(B,)``.
 
     Args:
         embedding_1, embedding_2: ``(B, M, 3)`` codes of the two views (camera frames of each view).
         rotation_1, rotation_2: ``(B, 3, 3)`` world -> camera rotations of the two views.
-        poses_world_1, poses_world_2: ``(B, J, 3)`` mm, root-relative poses in world axes.
-        distance_scale: lambda1, code distance per mm.
+        poses_world_1, poses_world_2: ``(B, 17, 3)`` mm, root-relative poses in world axes.
+        distance_scale: lambda1, code distance per mm. pose_distance: see :func:`pose_distance_mm`.
     """
     relative = rotation_2 @ rotation_1.transpose(-1, -2)               # camera 1 -> camera 2
     code_distance = (rotate_embedding(embedding_1, relative) - embedding_2).flatten(1).norm(dim=1)
-    pose_distance_mm = (poses_world_1 - poses_world_2).flatten(1).norm(dim=1)
-    return (code_distance - distance_scale * pose_distance_mm).square()
+    target = distance_scale * pose_distance_mm(poses_world_1, poses_world_2, pose_distance)
+    return (code_distance - target).square()
 
 
 class SiameseLifter(FrameLifting, LiftingModel):
@@ -140,7 +174,8 @@ class SiameseLifter(FrameLifting, LiftingModel):
         rotation_1, rotation_2 = batch["rotation_1"], batch["rotation_2"]
         # root-relative poses in world axes: p_world = R^T p_cam, i.e. rows times R
         pair_loss = siamese_loss(code_1, code_2, rotation_1, rotation_2, batch["poses_3d_1"] @ rotation_1,
-                                 batch["poses_3d_2"] @ rotation_2, self.config.distance_scale)
+                                 batch["poses_3d_2"] @ rotation_2, self.config.distance_scale,
+                                 self.config.pose_distance)
         siamese = masked_mean(pair_loss, valid_1 & valid_2)
         with torch.no_grad():
             mpjpe_mm = masked_mean(torch.cat([error_mm_1, error_mm_2]), torch.cat([valid_1, valid_2]))

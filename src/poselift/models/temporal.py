@@ -9,13 +9,22 @@ Method (paper section 3, Figure 2): a sequence-to-sequence network maps ``T`` co
   own output of step ``t - 1``. With the residual (shortcut) connection each step predicts the
   change from its input: ``y_t = y_{t-1} + W h_t`` (``y_{-1}`` = START).
 - Cells: LSTM with layer normalisation (Ba et al. 2016) and dropout on the non-recurrent
-  connections only (Zaremba et al. 2014): the cell inputs and the hidden state fed to the output
-  layer; the recurrent path ``h_{t-1} -> h_t`` is never dropped.
+  connections only (Zaremba et al. 2014); the recurrent path ``h_{t-1} -> h_t`` is never dropped.
+  Where the paper is silent, the defaults follow the authors' released code (rayat137/Pose_3D,
+  ``temporal_model.py``): each LSTM first projects its input with a ``Linear(in, 1024)``, dropout
+  acts on that projection, on the cell's candidate and on the read-out's input
+  (``dropout_placement="authors"``), and the cell is TensorFlow's ``LayerNormBasicLSTMCell`` (one
+  norm per gate over ``W [x; h]``, the carried cell state normalised: ``norm_style="tensorflow"``).
+  poselift's first reading (dropout on the raw 2D coordinates and fed-back poses, Ba et al.'s
+  separate norms with only the cell's read-out normalised) stays available as
+  ``dropout_placement="inputs"``, ``norm_style="ba"``.
 - Loss, Eq. (3): ``alpha * MSE (Eq. 1) + beta * smoothness (Eq. 2)``, the smoothness being the
   squared first temporal difference of the predictions with joint-set weights: torso and head
   ``eta = 1``, knees and elbows ``rho = 2.5``, wrists and ankles ``tau = 4``; ``alpha = 1``,
   ``beta = 5``. Both terms are averaged over the ``3(J-1)`` predicted coordinates (Eqs. 1-2 sum
   them), which rescales the whole loss by one constant and leaves ``alpha : beta`` as in the paper.
+  As in the authors' code both are computed on the poses in millimetres (``loss_space="mm"``);
+  ``"normalized"`` computes them on the z-scored coordinates (poselift's first reading).
 - Training on sliding windows of ``T = 5`` frames with stride 1; inference (section 4): the first
   window of a clip gives its first ``T`` frames, every further window (stride 1) its last frame
   (:func:`sliding_window_plan`). A clip shorter than ``T`` is padded with its last frame.
@@ -41,7 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from poselift.encoding import PoseNormalizer
+from poselift.encoding import PoseNormalizer, split_root
 from poselift.errors import PoseliftError, ShapeError
 from poselift.models.backbone import eval_mode, frame_mpjpe_mm, masked_mean
 from poselift.models.base import LiftingModel
@@ -51,6 +60,11 @@ from poselift.skeleton import H36M17
 # (which is not predicted) belongs to torso_head.
 LIMB_MID_JOINTS = ("r_knee", "l_knee", "l_elbow", "r_elbow")
 LIMB_TERMINAL_JOINTS = ("r_ankle", "l_ankle", "l_wrist", "r_wrist")
+# Where dropout acts (RecurrentStack), how the cells are layer-normalised (LayerNormLSTMCell) and in
+# which space the loss is computed (TemporalLifter.loss); the first of each is the authors' code.
+DROPOUT_PLACEMENTS = ("authors", "inputs")
+NORM_STYLES = ("tensorflow", "ba")
+LOSS_SPACES = ("mm", "normalized")
 
 
 @dataclass
@@ -69,6 +83,14 @@ class TemporalConfig:
         temporal consistency term off (Table 4, "w/o temporal consistency constraint").
     torso_head_weight, limb_mid_weight, limb_terminal_weight: eta, rho, tau of Eq. (2).
     input_normalization: "image" (z-scored pixels, the paper) or "pose" (see poselift.encoding).
+    dropout_placement: "authors" (their code: a Linear(in, hidden) input projection, dropout on its
+        output, on the cell's candidate and on the read-out's input) or "inputs" (dropout on the raw
+        2D coordinates and fed-back poses, poselift before the audit). See :class:`RecurrentStack`.
+    norm_style: "tensorflow" (their code's LayerNormBasicLSTMCell: one norm per gate over
+        W [x; h], the carried cell state normalised) or "ba" (separate norms of W x and W h, only
+        the cell's read-out normalised). See :class:`LayerNormLSTMCell`.
+    loss_space: "mm" (their code: Eq. 3 on the de-normalised poses in millimetres) or "normalized"
+        (on the z-scored coordinates, which weights each coordinate by 1 / its variance).
     """
 
     sequence_length: int = 5
@@ -83,8 +105,16 @@ class TemporalConfig:
     limb_mid_weight: float = 2.5
     limb_terminal_weight: float = 4.0
     input_normalization: str = "image"
+    dropout_placement: str = "authors"
+    norm_style: str = "tensorflow"
+    loss_space: str = "mm"
 
     def __post_init__(self) -> None:
+        for name, allowed in (("dropout_placement", DROPOUT_PLACEMENTS), ("norm_style", NORM_STYLES),
+                              ("loss_space", LOSS_SPACES)):
+            if getattr(self, name) not in allowed:
+                raise PoseliftError(f"temporal config: {name} must be one of {', '.join(allowed)}, "
+                                    f"got {getattr(self, name)!r}")
         for name in ("sequence_length", "hidden_size", "num_layers"):
             if int(getattr(self, name)) < 1:
                 raise PoseliftError(f"temporal config: {name} must be >= 1, got {getattr(self, name)!r}")
@@ -98,28 +128,43 @@ class TemporalConfig:
 
 # ------------------------------------------------------------------------------------ LSTM cells
 class LayerNormLSTMCell(nn.Module):
-    """One LSTM cell, optionally layer-normalised (Ba et al. 2016, section 3.1 of their paper).
+    """One LSTM cell, optionally layer-normalised (Ba et al. 2016), in one of two styles.
 
-    Gates, in ``torch.nn.LSTM``'s order ``i, f, g, o``::
+    Gates in ``torch.nn.LSTM``'s order ``i, f, g, o``; ``N`` is a per-gate layer norm over the gate's
+    H units with a gain (and, in the TensorFlow style, a shift), or the identity without layer norm:
 
-        gates = N(W_ih x) + N(W_hh h) + b          N = per-gate layer norm with a gain (or identity)
-        c' = sigmoid(f) * c + sigmoid(i) * tanh(g)
-        h' = sigmoid(o) * tanh(N_c(c'))            N_c = layer norm with gain and shift (or identity)
+    - ``norm_style="tensorflow"`` (the authors' ``tf.contrib.rnn.LayerNormBasicLSTMCell``)::
 
-    ``weight_ih (4H, D)``, ``weight_hh (4H, H)`` and ``bias (4H,)`` (= ``b_ih + b_hh`` of
-    ``torch.nn.LSTM``) are laid out like the torch module's, so weights copy across. The carried
-    cell state ``c`` is never normalised, only its read-out.
+          i, f, g, o = N(W_ih x + W_hh h)            (the shifts play the bias; forget gate + 1)
+          c' = N_c(sigmoid(f + 1) * c + sigmoid(i) * drop(tanh(g)))    the CARRIED state is normalised
+          h' = sigmoid(o) * tanh(c')
+
+    - ``norm_style="ba"`` (Ba et al.'s equations, poselift's reading before the audit)::
+
+          i, f, g, o = N(W_ih x) + N(W_hh h) + b
+          c' = sigmoid(f) * c + sigmoid(i) * drop(tanh(g))               c is carried unnormalised
+          h' = sigmoid(o) * tanh(N_c(c'))                                only the read-out is normalised
+
+    ``drop`` is dropout on the candidate with probability ``candidate_dropout`` in training mode
+    (TensorFlow's ``dropout_keep_prob`` of that cell; 0 = off). ``weight_ih (4H, D)``,
+    ``weight_hh (4H, H)`` and ``bias (4H,)`` (= ``b_ih + b_hh`` of ``torch.nn.LSTM``) are laid out like
+    the torch module's, so without layer norm the cell is ``torch.nn.LSTM``'s and weights copy across.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, layer_norm: bool = True):
+    def __init__(self, input_size: int, hidden_size: int, layer_norm: bool = True, norm_style: str = "tensorflow",
+                 candidate_dropout: float = 0.0):
         super().__init__()
+        if norm_style not in NORM_STYLES:
+            raise PoseliftError(f"LSTM cell: norm_style must be one of {', '.join(NORM_STYLES)}, got {norm_style!r}")
         self.input_size, self.hidden_size, self.layer_norm = input_size, hidden_size, layer_norm
+        self.norm_style, self.candidate_dropout = norm_style, candidate_dropout
         self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size))
         self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, hidden_size))
         self.bias = nn.Parameter(torch.zeros(4 * hidden_size))
         if layer_norm:
             self.input_gain = nn.Parameter(torch.ones(4, hidden_size))
-            self.recurrent_gain = nn.Parameter(torch.ones(4, hidden_size))
+            if norm_style == "ba":
+                self.recurrent_gain = nn.Parameter(torch.ones(4, hidden_size))
             self.cell_norm = nn.LayerNorm(hidden_size)
         self.reset_parameters()
 
@@ -137,19 +182,31 @@ class LayerNormLSTMCell(nn.Module):
         return (F.layer_norm(per_gate, (self.hidden_size,)) * gain).flatten(start_dim=-2)
 
     def project_inputs(self, inputs: Tensor) -> Tensor:
-        """``N(W_ih x)`` for inputs ``(..., D)`` -> ``(..., 4H)``; done for every time step at once."""
+        """The input's share of the gates for inputs ``(..., D)`` -> ``(..., 4H)``, done for every time
+        step at once: ``N(W_ih x)`` in the Ba style, ``W_ih x`` in the TensorFlow style (normalised
+        with the recurrent share in :meth:`step`)."""
         projection = inputs @ self.weight_ih.T
-        return self._gate_norm(projection, self.input_gain) if self.layer_norm else projection
+        if self.layer_norm and self.norm_style == "ba":
+            return self._gate_norm(projection, self.input_gain)
+        return projection
 
     def step(self, projected_input: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
         """One time step: ``projected_input (B, 4H)`` from :meth:`project_inputs`, ``state = (h, c)``
         each ``(B, H)`` -> the new ``(h, c)``."""
         hidden, cell = state
         recurrent = hidden @ self.weight_hh.T
-        if self.layer_norm:
-            recurrent = self._gate_norm(recurrent, self.recurrent_gain)
-        input_gate, forget_gate, candidate, output_gate = (projected_input + recurrent + self.bias).chunk(4, dim=-1)
-        cell = torch.sigmoid(forget_gate) * cell + torch.sigmoid(input_gate) * torch.tanh(candidate)
+        if not self.layer_norm:
+            gates = projected_input + recurrent + self.bias
+        elif self.norm_style == "ba":
+            gates = projected_input + self._gate_norm(recurrent, self.recurrent_gain) + self.bias
+        else:
+            gates = self._gate_norm(projected_input + recurrent, self.input_gain) + self.bias
+        input_gate, forget_gate, candidate, output_gate = gates.chunk(4, dim=-1)
+        candidate = F.dropout(torch.tanh(candidate), self.candidate_dropout, self.training)
+        cell = torch.sigmoid(forget_gate) * cell + torch.sigmoid(input_gate) * candidate
+        if self.layer_norm and self.norm_style == "tensorflow":
+            cell = self.cell_norm(cell)
+            return torch.sigmoid(output_gate) * torch.tanh(cell), cell
         read_out = self.cell_norm(cell) if self.layer_norm else cell
         return torch.sigmoid(output_gate) * torch.tanh(read_out), cell
 
@@ -161,23 +218,39 @@ class RecurrentStack(nn.Module):
     """``num_layers`` stacked :class:`LayerNormLSTMCell` with dropout on the non-recurrent connections.
 
     Dropout (probability ``dropout``, training mode only) is applied to the input of every layer,
-    i.e. to the sequence fed in and between layers; the hidden-to-hidden connections through time
-    are left intact (Zaremba et al.). Apply the same dropout to the top layer's output before a
-    read-out layer (:meth:`TemporalLifter.forward` does).
+    i.e. to the sequence fed in (after the input projection, if any) and between layers; the
+    hidden-to-hidden connections through time are left intact (Zaremba et al.). Apply the same
+    dropout to the top layer's output before a read-out layer (:meth:`TemporalLifter.forward` does).
+
+    ``placement="authors"`` is the authors' code (``InputProjectionWrapper(DropoutWrapper(
+    LayerNormBasicLSTMCell(dropout_keep_prob)))``): the input first goes through a ``Linear(D, H)``
+    (no activation), dropout acts on that projection, and the cells also drop their candidate.
+    ``placement="inputs"`` (poselift before the audit): dropout on the raw inputs, no projection,
+    no candidate dropout.
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, layer_norm: bool = True,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, placement: str = "authors", norm_style: str = "tensorflow"):
         super().__init__()
+        if placement not in DROPOUT_PLACEMENTS:
+            raise PoseliftError(f"temporal config: dropout_placement must be one of "
+                                f"{', '.join(DROPOUT_PLACEMENTS)}, got {placement!r}")
         self.hidden_size, self.dropout = hidden_size, dropout
+        self.input_projection = nn.Linear(input_size, hidden_size) if placement == "authors" else None
+        first_size = hidden_size if self.input_projection is not None else input_size
+        candidate_dropout = dropout if placement == "authors" else 0.0
         self.cells = nn.ModuleList(
-            LayerNormLSTMCell(input_size if layer == 0 else hidden_size, hidden_size, layer_norm)
+            LayerNormLSTMCell(first_size if layer == 0 else hidden_size, hidden_size, layer_norm, norm_style,
+                              candidate_dropout)
             for layer in range(num_layers)
         )
 
     def zero_state(self, batch_size: int, like: Tensor) -> LSTMState:
         zeros = like.new_zeros(batch_size, self.hidden_size)
         return [(zeros, zeros) for _ in self.cells]
+
+    def _project(self, inputs: Tensor) -> Tensor:
+        return self.input_projection(inputs) if self.input_projection is not None else inputs
 
     def run(self, inputs: Tensor, state: LSTMState | None = None) -> tuple[Tensor, LSTMState]:
         """A whole sequence, layer by layer: ``inputs (B, T, D)`` -> ``(outputs (B, T, H), final state)``.
@@ -186,7 +259,7 @@ class RecurrentStack(nn.Module):
         """
         state = state if state is not None else self.zero_state(inputs.shape[0], inputs)
         final: LSTMState = []
-        layer_input = inputs
+        layer_input = self._project(inputs)
         for cell, layer_state in zip(self.cells, state):
             projected = cell.project_inputs(F.dropout(layer_input, self.dropout, self.training))
             outputs = []
@@ -200,7 +273,7 @@ class RecurrentStack(nn.Module):
     def step(self, inputs: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
         """One time step through every layer: ``inputs (B, D)`` -> ``(top hidden (B, H), new state)``."""
         new_state: LSTMState = []
-        layer_input = inputs
+        layer_input = self._project(inputs)
         for cell, layer_state in zip(self.cells, state):
             layer_state = cell.step(cell.project_inputs(F.dropout(layer_input, self.dropout, self.training)),
                                     layer_state)
@@ -306,10 +379,10 @@ class TemporalLifter(LiftingModel):
         self.normalizer = PoseNormalizer(H36M17.num_joints, root_index=H36M17.root_index,
                                          input_normalization=config.input_normalization)
         pose_dim = self.normalizer.output_dim
-        self.encoder = RecurrentStack(self.normalizer.input_dim, config.hidden_size, config.num_layers,
-                                      config.layer_norm, config.dropout)
-        self.decoder = RecurrentStack(pose_dim, config.hidden_size, config.num_layers, config.layer_norm,
-                                      config.dropout)
+        stack_options = dict(num_layers=config.num_layers, layer_norm=config.layer_norm, dropout=config.dropout,
+                             placement=config.dropout_placement, norm_style=config.norm_style)
+        self.encoder = RecurrentStack(self.normalizer.input_dim, config.hidden_size, **stack_options)
+        self.decoder = RecurrentStack(pose_dim, config.hidden_size, **stack_options)
         self.head = nn.Linear(config.hidden_size, pose_dim)
         self.register_buffer("start_token", torch.ones(pose_dim), persistent=False)
         self.register_buffer("joint_weights", smoothness_joint_weights(
@@ -344,19 +417,26 @@ class TemporalLifter(LiftingModel):
         """Eq. (3) on a batch of windows: ``keypoints_2d (B, T, 17, 2)`` px, ``confidence (B, T, 17)``,
         ``poses_3d (B, T, 17, 3)`` mm camera frame.
 
-        Returns ``loss`` = alpha * ``mse`` + beta * ``smoothness`` (both in the normalised 3D space,
-        per coordinate, over frames whose root is visible) and ``mpjpe_mm`` (no gradient).
+        Returns ``loss`` = alpha * ``mse`` + beta * ``smoothness`` (both per coordinate, over frames
+        whose root is visible, in millimetres or in the normalised 3D space: ``config.loss_space``)
+        and ``mpjpe_mm`` (no gradient).
         """
         self._check_windows(batch)
         encoded_2d, frame_valid = self.normalizer.encode_2d(batch["keypoints_2d"], batch.get("confidence"))
-        target_3d = self.normalizer.encode_3d(batch["poses_3d"])
         predicted_3d = self(encoded_2d)
-        mse = masked_mean((predicted_3d - target_3d).square().mean(dim=-1).flatten(), frame_valid.flatten())
-        smoothness = temporal_smoothness(predicted_3d, self.joint_weights, frame_valid)
+        target_mm = batch["poses_3d"].to(predicted_3d)
+        predicted_mm = self.normalizer.decode_3d(predicted_3d)
+        if self.config.loss_space == "mm":
+            root = H36M17.root_index                                         # (B, T, 17, 3) -> (B, T, 48)
+            predicted = split_root(predicted_mm, root).flatten(-2)
+            target = split_root(target_mm - target_mm[..., root:root + 1, :], root).flatten(-2)
+        else:
+            predicted, target = predicted_3d, self.normalizer.encode_3d(batch["poses_3d"])
+        mse = masked_mean((predicted - target).square().mean(dim=-1).flatten(), frame_valid.flatten())
+        smoothness = temporal_smoothness(predicted, self.joint_weights, frame_valid)
         loss = self.config.mse_weight * mse + self.config.smoothness_weight * smoothness
         with torch.no_grad():
-            error_mm = frame_mpjpe_mm(self.normalizer.decode_3d(predicted_3d), batch["poses_3d"].to(predicted_3d))
-            mpjpe_mm = masked_mean(error_mm.flatten(), frame_valid.flatten())
+            mpjpe_mm = masked_mean(frame_mpjpe_mm(predicted_mm, target_mm).flatten(), frame_valid.flatten())
         return {"loss": loss, "mse": mse.detach(), "smoothness": smoothness.detach(), "mpjpe_mm": mpjpe_mm}
 
     @torch.no_grad()
