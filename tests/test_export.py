@@ -8,7 +8,7 @@ import pytest
 from poselift.errors import PoseliftError, ShapeError
 from poselift.export import (BVH_JOINTS, REST_DIRECTIONS, bvh_h36m_positions, camera_to_bvh_frame, export_bvh,
                              fill_missing_frames, fixed_length_positions, format_csv, median_bone_lengths,
-                             poses_to_bvh)
+                             poses_to_bvh, skeleton_bone_lengths)
 from poselift.io.bvh import read_bvh, write_bvh
 from poselift.io.records import Poses3D
 from poselift.skeleton import H36M17
@@ -80,11 +80,41 @@ def test_real_mocap_reads_back_within_a_few_mm(tmp_path):
     clip = load_cmu_clip(bvh, {})
     positions = clip.poses_world_mm[:240] @ Z_UP_TO_Y_UP.T
     motion, back = round_trip(tmp_path, positions, clip.fps)
-    expected = fixed_length_positions(positions, median_bone_lengths(positions))
+    expected = fixed_length_positions(positions, skeleton_bone_lengths(positions))
     np.testing.assert_allclose(back, expected, atol=1e-6)
     distance = np.linalg.norm(back - positions, axis=-1)
     assert distance.mean() < 3.0
     assert motion.num_frames == 240 and motion.fps == pytest.approx(clip.fps)
+
+
+def test_the_skeleton_is_the_medians_with_left_and_right_alike():
+    """Left bones 10 % longer than the right and every bone's length jittering: the skeleton's left and right
+    bones are the mean of their two medians, and the poses fitted to it keep those lengths in every frame."""
+    rng = np.random.default_rng(3)
+    rest = t_pose_bvh_frame()
+    frames = []
+    for _ in range(9):
+        pose = rest.copy()
+        for joint, parent in enumerate(H36M17.parents):
+            if parent >= 0:
+                name = H36M17.joint_names[joint]
+                length = BONE_LENGTHS_MM[name] * (1.1 if name.startswith("l_") else 1.0) * rng.uniform(0.9, 1.1)
+                direction = rng.normal(size=3)
+                pose[joint] = pose[parent] + length * direction / np.linalg.norm(direction)
+        frames.append(pose)
+    positions = np.stack(frames)
+    positions[4] = np.nan                                             # a frame the lifter could not lift
+    medians = median_bone_lengths(positions)
+    lengths = skeleton_bone_lengths(positions)
+    for left, right in H36M17.left_right:
+        assert lengths[left] == lengths[right] == pytest.approx((medians[left] + medians[right]) / 2)
+    assert lengths[H36M17.index("l_elbow")] < medians[H36M17.index("l_elbow")]               # the longer side shrinks
+    np.testing.assert_array_equal(lengths[H36M17.index("spine")], medians[H36M17.index("spine")])
+    fitted = fixed_length_positions(positions, lengths)
+    parents = np.array(H36M17.parents)
+    fitted_lengths = np.linalg.norm(fitted[:, 1:] - fitted[:, parents[1:]], axis=-1)
+    np.testing.assert_allclose(np.delete(fitted_lengths, 4, axis=0), np.broadcast_to(lengths[1:], (8, 16)), atol=1e-9)
+    assert np.isnan(fitted[4]).all()
 
 
 def test_fixed_length_positions_moves_each_joint_by_its_own_bone_only():

@@ -1,13 +1,15 @@
 """Exports of lifted 3D poses for animation and analysis tools: BVH, CSV, TRC (OpenSim) and C3D.
 
 BVH (:func:`export_bvh`)
-    A fixed skeleton whose bone lengths are the clip's medians and, per frame, joint rotations
-    solved from the 3D joint positions. Reading the file back (:func:`poselift.io.bvh.read_bvh` +
-    :func:`poselift.io.bvh.bvh_forward_kinematics`) gives :func:`fixed_length_positions` to
-    rounding: each bone at its median length, pointing from its exported parent joint at the
-    lifted joint, so a joint is off by its own bone's length change only, not by the sum along the
-    limb. The distance to the lifted joints is therefore only the clip's bone-length jitter;
-    :func:`export_bvh` returns it.
+    A fixed skeleton whose bone lengths are the clip's medians, left and right alike
+    (:func:`skeleton_bone_lengths`: the one skeleton of every output of a clip) and, per frame,
+    joint rotations solved from the 3D joint positions. Reading the file back
+    (:func:`poselift.io.bvh.read_bvh` + :func:`poselift.io.bvh.bvh_forward_kinematics`) gives
+    :func:`fixed_length_positions` to rounding: each bone at its fixed length, pointing from its
+    exported parent joint at the lifted joint, so a joint is off by its own bone's length change
+    only, not by the sum along the limb. The distance to the poses is therefore only their
+    bone-length jitter (none for poses already fitted to the skeleton, as ``poselift lift`` and
+    ``poselift video`` write them); :func:`export_bvh` returns it.
 
     The file is in metres by default (``unit``: "m", "cm" or "mm"; Blender's importer reads metres at
     its default scale 1), Y up, the character facing +Z with its left on +X (the usual BVH rest
@@ -160,11 +162,33 @@ def median_bone_lengths(poses_mm: np.ndarray) -> np.ndarray:
     return lengths
 
 
+def skeleton_bone_lengths(poses_mm: np.ndarray) -> np.ndarray:
+    """The clip's one skeleton: every bone's median length over frames (:func:`median_bone_lengths`),
+    a left bone and its right mirror both given the mean of their two medians.
+
+    This is the skeleton of every output: the poses of ``poselift lift`` and ``poselift video`` are
+    fitted to it (:func:`fixed_length_positions`, unless ``--free-bones``) and the BVH plays it, so the
+    joints of the CSV, TRC, C3D, npz and json files are the BVH's joints.
+
+    Args:
+        poses_mm: (T, 17, 3) mm, H36M-17, any frame; NaN frames are ignored.
+    Returns:
+        (17,) mm, entry j the length of the bone parent(j) -> j (0 for the root); left and right equal.
+    Raises:
+        ShapeError: a bone that is never seen.
+    """
+    lengths = median_bone_lengths(poses_mm)
+    left, right = np.array(H36M17.left_right).T
+    lengths[left] = lengths[right] = 0.5 * (lengths[left] + lengths[right])
+    return lengths
+
+
 def fixed_length_positions(poses_mm: np.ndarray, bone_lengths_mm: np.ndarray) -> np.ndarray:
     """The poses with every bone set to a fixed length, keeping each bone's direction and the root.
 
     Args:
-        poses_mm: (T, 17, 3) mm, H36M-17. bone_lengths_mm: (17,) as :func:`median_bone_lengths`.
+        poses_mm: (T, 17, 3) mm, H36M-17; a NaN frame stays NaN. bone_lengths_mm: (17,) as
+            :func:`skeleton_bone_lengths`.
     Returns:
         (T, 17, 3) mm: ``out[root] = poses[root]`` and, parents first,
         ``out[j] = out[parent] + length[j] * unit(poses[j] - out[parent])``: each bone points from
@@ -237,7 +261,7 @@ def poses_to_bvh(positions_mm: np.ndarray, fps: float, bone_lengths_mm: np.ndarr
     Args:
         positions_mm: (T, 17, 3) mm, H36M-17, BVH frame (Y up, facing +Z, left +X), all finite.
         fps: frames per second (> 0).
-        bone_lengths_mm: (17,) fixed bone lengths; default :func:`median_bone_lengths`.
+        bone_lengths_mm: (17,) fixed bone lengths; default :func:`skeleton_bone_lengths`.
     Returns:
         A :class:`~poselift.io.bvh.BvhMotion` (hierarchy :data:`BVH_JOINTS`); its forward
         kinematics give ``fixed_length_positions(positions_mm, bone_lengths_mm)``: the input
@@ -248,7 +272,7 @@ def poses_to_bvh(positions_mm: np.ndarray, fps: float, bone_lengths_mm: np.ndarr
         raise ShapeError("positions_mm: a BVH cannot hold missing joints; fill NaN frames first")
     if not (fps and np.isfinite(fps) and fps > 0):
         raise ShapeError(f"fps: expected a positive number of frames per second, got {fps}")
-    lengths = median_bone_lengths(positions_mm) if bone_lengths_mm is None else np.asarray(bone_lengths_mm)
+    lengths = skeleton_bone_lengths(positions_mm) if bone_lengths_mm is None else np.asarray(bone_lengths_mm)
     positions_mm = fixed_length_positions(positions_mm, lengths)
     local_rotation = _solve_rotations(positions_mm)
 
@@ -363,14 +387,16 @@ class BvhExportReport:
 
     def summary(self) -> str:
         filled = f", {count(self.frames_filled, 'frame')} without a full pose interpolated" if self.frames_filled else ""
-        return (f"BVH ({self.unit}, Y up): {count(self.frames, 'frame')} on a fixed skeleton (median bone lengths){filled}; its joints are "
-                f"{self.mean_distance_mm:.1f} mm (max {self.max_distance_mm:.1f} mm) from the lifted ones")
+        return (f"BVH ({self.unit}, Y up): {count(self.frames, 'frame')} on the clip's skeleton (median bone "
+                f"lengths, left and right alike){filled}; its joints are {self.mean_distance_mm:.1f} mm "
+                f"(max {self.max_distance_mm:.1f} mm) from the poses")
 
 
 BVH_UNITS_MM = {"m": 1000.0, "cm": 10.0, "mm": 1.0}
 
 
-def export_bvh(path: str | os.PathLike, poses: Poses3D, unit: str = "m") -> BvhExportReport:
+def export_bvh(path: str | os.PathLike, poses: Poses3D, unit: str = "m",
+               bone_lengths_mm: np.ndarray | None = None) -> BvhExportReport:
     """Write H36M-17 poses as a BVH file (see the module doc), atomically.
 
     Args:
@@ -380,6 +406,8 @@ def export_bvh(path: str | os.PathLike, poses: Poses3D, unit: str = "m") -> BvhE
             fps 30 when None. Frames with missing joints are interpolated.
         unit: the file's length unit, "m" (default: Blender's importer reads it at its default scale
             1), "cm" (many game rigs) or "mm".
+        bone_lengths_mm: (17,) mm, the skeleton; default :func:`skeleton_bone_lengths` of ``poses``
+            (poses already fitted to a skeleton give that skeleton back, to rounding).
     Returns:
         A report with the distance (mm) between the exported skeleton's joints and ``poses``.
     """
@@ -390,7 +418,7 @@ def export_bvh(path: str | os.PathLike, poses: Poses3D, unit: str = "m") -> BvhE
         raise PoseliftError(f"{path}: BVH unit must be one of {', '.join(BVH_UNITS_MM)}, got {unit!r}")
     filled, frames_filled = fill_missing_frames(np.asarray(poses.poses_3d, dtype=np.float64))
     positions = world_positions(filled, poses.frame, "y")
-    lengths = median_bone_lengths(positions)
+    lengths = skeleton_bone_lengths(positions) if bone_lengths_mm is None else np.asarray(bone_lengths_mm, np.float64)
     motion = poses_to_bvh(positions, poses.fps or 30.0, lengths)
     scale = 1.0 / BVH_UNITS_MM[unit]
     channels = motion.motion.copy()
