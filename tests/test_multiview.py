@@ -96,6 +96,48 @@ def test_triangulation_recovers_projected_points(calibration):
     np.testing.assert_allclose(pelvis, landmarks[:, [23, 24]].mean(1), atol=0.05)   # mid-hips
 
 
+def test_a_swapped_view_is_swapped_back_and_a_wrong_view_left_out(calibration):
+    """cam02's left and right exchanged in frames 1-3 and cam03's arms 200 px off in frame 4: the check
+    swaps cam02 back and leaves cam03's arms out, so the triangulation is exact again."""
+    from poselift.skeleton import MEDIAPIPE33
+    from poselift.swaps import limb_groups
+
+    cameras, landmarks, tracks = synthetic_views(calibration, frames=6)
+    flip = MEDIAPIPE33.flip_permutation
+    tracks[1].keypoints_2d[1:4] = tracks[1].keypoints_2d[1:4][:, flip]
+    arms = np.array(limb_groups("mediapipe33")["arms"]).ravel()
+    tracks[2].keypoints_2d[4, arms] += 200.0
+    plain = triangulate_views(tracks, cameras, check=False)
+    assert np.linalg.norm(plain.landmarks_world - landmarks, axis=-1)[1:5].mean() > 20.0     # mm: corrupted
+
+    result = triangulate_views(tracks, cameras)
+    check = result.check
+    arms_group = check.groups.index("arms")
+    np.testing.assert_array_equal(check.swapped[1].any(-1), [False, True, True, True, False, False])
+    assert check.swapped[1, 1:4].all() and not check.swapped[[0, 2, 3]].any()
+    np.testing.assert_array_equal(np.argwhere(check.rejected), [[2, 4, arms_group]])
+    assert check.view_counts(2) == {"frames_swapped": 0, "frames_rejected": 1, "joints_rejected": len(arms)}
+    np.testing.assert_allclose(result.landmarks_world, landmarks, atol=0.05)
+
+
+def test_mediapipes_swapped_view_in_pose2sim_no_longer_pulls_the_triangulation(calibration):
+    """Real MediaPipe on the four views (tests/fixtures/make_pose2sim_mediapipe.py): cam02 is swapped back
+    in frames 41-59 and no other view is swapped; its re-projection error falls and the joints move."""
+    data = np.load(Path(__file__).parent / "fixtures" / "pose2sim_mediapipe.npz")
+    names = [str(name) for name in data["cameras"]]
+    cameras, _ = cameras_for_videos(calibration, infos(names, [tuple(size) for size in data["image_sizes"]]))
+    tracks = [Keypoints2D(points, confidence, "mediapipe33", image_size=tuple(size), fps=60.0)
+              for points, confidence, size in zip(data["keypoints_2d"], data["confidence"], data["image_sizes"])]
+    result, plain = triangulate_views(tracks, cameras), triangulate_views(tracks, cameras, check=False)
+    limbs = [result.check.groups.index(group) for group in ("arms", "legs")]
+    swapped = result.check.swapped[..., limbs]
+    assert swapped[1, 41:60].all() and not swapped[[0, 2, 3]].any()
+    assert not swapped[1, :41].any() and not swapped[1, 71:].any()
+    assert result.reprojection_px[1] < plain.reprojection_px[1] - 2.0          # px
+    moved = np.linalg.norm(result.poses_world - plain.poses_world, axis=-1).mean(-1)
+    assert moved[45:55].min() > 100.0 and moved[:40].max() < 1.0               # mm
+
+
 def test_lifted_view_moved_into_the_world_and_compared(calibration):
     cameras, _ = cameras_for_videos(calibration, infos(["cam01", "cam02"], [(1088, 1920)] * 2))
     camera = cameras[1]
@@ -141,6 +183,7 @@ def test_video_command_with_a_calibration(tmp_path, calibration):
     assert [view["camera"] for view in report["views"]] == ["cam02", "cam04"]
     for view in report["views"]:
         assert view["reprojection_error_px"] < 30.0        # the data README expects about 10 px
+        assert set(view["triangulation_check"]) == {"frames_swapped", "frames_rejected", "joints_rejected"}
         assert view["frames_compared"] == 5
         assert 10.0 < view["mpjpe_mm"] < 250.0 and view["p_mpjpe_mm"] <= view["mpjpe_mm"]
         assert 0.7 < view["bone_length_ratio"] < 1.3

@@ -11,10 +11,14 @@ own (:mod:`poselift.video`) and then:
    coordinates are used unchanged, i.e. the video is taken as the sensor's top-left part; on
    Pose2Sim's demo, shifting it by 4 px moves the re-projection errors by about 1 px either way).
    The videos must have the same frame rate; the views are compared over their common frames.
-2. **Triangulation** (:func:`triangulate_views`): the 33 MediaPipe landmarks of all views by
+2. **Triangulation** (:func:`triangulate_views`): first each view is checked against the others
+   (:func:`poselift.view_check.check_views`: a RANSAC over pairs of views, per frame and limb group,
+   with a left/right swap test), so a view whose labels are swapped is swapped back and a view that
+   disagrees is left out; then the 33 MediaPipe landmarks of all views by
    :func:`poselift.camera.triangulate_dlt`, each view weighted by the landmark's confidence,
    then the H36M-17 joints derived from them in 3D (:func:`poselift.skeleton.to_h36m17`), world
-   frame, mm. Its re-projection error into every view is reported.
+   frame, mm. Its re-projection error into every view (over the joints it kept) is reported, with
+   how many frames of each view were swapped back or left out.
 3. **Agreement** (:func:`view_agreement`): each view's lifted poses (camera frame, root-relative)
    are turned into the world with that camera's rotation and put at the triangulated pelvis
    (:func:`lifted_to_world`); the distance to the triangulated joints is the root-aligned MPJPE.
@@ -42,6 +46,7 @@ from poselift.errors import PoseliftError
 from poselift.fileio import write_text_atomic
 from poselift.io.records import Keypoints2D, Poses3D
 from poselift.skeleton import H36M17, conversion_matrix, to_h36m17
+from poselift.view_check import ViewCheck, check_views
 from poselift.wording import count
 
 CROP_TOLERANCE = 0.02        # a video up to 2 % smaller than its calibration on each side is a crop
@@ -127,23 +132,29 @@ def cameras_for_videos(calibration: str | os.PathLike, videos: Sequence) -> tupl
 @dataclass
 class Triangulation:
     """landmarks_world (T, 33, 3) mm and poses_world (T, 17, 3) mm H36M-17, world frame (NaN: not
-    seen with weight in two views); reprojection_px (V,) median re-projection error per view."""
+    seen with weight in two views); reprojection_px (V,) median re-projection error per view over
+    the joints it kept; check: which views' labels were swapped back or left out
+    (:class:`poselift.view_check.ViewCheck`, None when the views were not checked)."""
 
     landmarks_world: np.ndarray
     poses_world: np.ndarray
     reprojection_px: np.ndarray
+    check: ViewCheck | None = None
 
 
 def _common_frames(keypoints: Sequence[Keypoints2D]) -> int:
     return min(track.num_frames for track in keypoints)
 
 
-def triangulate_views(keypoints: Sequence[Keypoints2D], cameras: Sequence[Camera]) -> Triangulation:
+def triangulate_views(keypoints: Sequence[Keypoints2D], cameras: Sequence[Camera], check: bool = True) -> Triangulation:
     """Triangulate the views' MediaPipe landmarks and derive H36M-17 joints in the world.
 
     Args:
         keypoints: V tracks (layout mediapipe33) of the same frames; the first T frames common to
             all are used. cameras: the V cameras, sized to the videos.
+        check: first swap back each view's left/right labels where the others disagree and leave out
+            the views that still disagree (:func:`poselift.view_check.check_views`); False: every
+            view as it is (plain confidence-weighted DLT).
     """
     for track in keypoints:
         if track.layout != "mediapipe33":
@@ -151,6 +162,9 @@ def triangulate_views(keypoints: Sequence[Keypoints2D], cameras: Sequence[Camera
     frames = _common_frames(keypoints)
     points_px = np.stack([track.keypoints_2d[:frames] for track in keypoints]).astype(np.float64)  # (V, T, 33, 2)
     confidence = np.stack([track.confidence[:frames] for track in keypoints]).astype(np.float64)   # (V, T, 33)
+    view_check = None
+    if check:
+        points_px, confidence, view_check = check_views(points_px, confidence, cameras, "mediapipe33")
     landmarks_world = triangulate_dlt(points_px, cameras, confidence)                              # (T, 33, 3)
     poses_world, _ = to_h36m17(landmarks_world, None, "mediapipe33")
     used = np.flatnonzero(np.abs(conversion_matrix("mediapipe33")).sum(0) > 0)                    # landmarks H36M-17 uses
@@ -160,7 +174,7 @@ def triangulate_views(keypoints: Sequence[Keypoints2D], cameras: Sequence[Camera
         distance = np.linalg.norm(projected - points_px[view][:, used], axis=-1)
         counted = np.isfinite(distance) & (confidence[view][:, used] >= CONFIDENT)
         errors.append(float(np.median(distance[counted])) if counted.any() else math.nan)
-    return Triangulation(landmarks_world, poses_world, np.array(errors))
+    return Triangulation(landmarks_world, poses_world, np.array(errors), view_check)
 
 
 def lifted_to_world(poses_cam_mm: np.ndarray, camera: Camera, root_world_mm: np.ndarray) -> np.ndarray:
@@ -246,25 +260,32 @@ def compare_views(results: Sequence, cameras: Sequence[Camera], out_dir: Path, c
     if any(track.num_frames != frames for track in keypoints):
         lines.append(f"views compared over their first {count(frames, 'frame')} (" + ", ".join(
             f"{result.video.name} {track.num_frames}" for result, track in zip(results, keypoints)) + ")")
-    for result, camera, reprojection in zip(results, cameras, triangulation.reprojection_px):
+    for number, (result, camera, reprojection) in enumerate(zip(results, cameras, triangulation.reprojection_px)):
         world = lifted_to_world(result.poses.poses_3d[:frames].astype(np.float64), camera, pelvis_world)
         agreement = view_agreement(world, triangulation.poses_world)
         lifted_world.append(world)
+        checked = triangulation.check.view_counts(number)
         views.append({
             "video": str(result.video), "camera": camera.name, "image_size": list(result.keypoints.image_size),
-            "reprojection_error_px": _rounded(reprojection),
+            "reprojection_error_px": _rounded(reprojection), "triangulation_check": checked,
             **{key: (_rounded(value) if key.endswith("_mm") else value)
                for key, value in agreement.items() if key not in ("per_joint_mm", "frame_mpjpe_mm")},
             "bone_length_ratio": _rounded(agreement["bone_length_ratio"], 3),
             "per_joint_mm": {name: _rounded(value) for name, value in agreement["per_joint_mm"].items()},
             "frame_mpjpe_mm": [_rounded(value) if np.isfinite(value) else None for value in agreement["frame_mpjpe_mm"]],
         })
-        lines.append(f"{result.video.name} (camera {camera.name}): re-projection {reprojection:.1f} px; lifted vs "
+        lines.append(f"{result.video.name} (camera {camera.name}): triangulation swapped its left/right labels back "
+                     f"in {count(checked['frames_swapped'], 'frame')} and left it out in "
+                     f"{count(checked['frames_rejected'], 'frame')} ({count(checked['joints_rejected'], 'joint')}); "
+                     f"re-projection {reprojection:.1f} px; lifted vs "
                      f"triangulated over {count(agreement['frames_compared'], 'frame')}: MPJPE "
                      f"{_format_mm(agreement['mpjpe_mm'])} root-aligned, P-MPJPE {_format_mm(agreement['p_mpjpe_mm'])}")
     report = {
         "calibration": str(calibration), "frames": frames, "fps": fps,
-        "triangulation": "confidence-weighted DLT of the 33 MediaPipe landmarks; H36M-17 joints derived in 3D",
+        "triangulation": "each view checked against the others per frame and limb group (RANSAC over pairs of "
+                         "views with a left/right swap test: swapped labels swapped back, disagreeing views left "
+                         "out), then confidence-weighted DLT of the 33 MediaPipe landmarks; H36M-17 joints "
+                         "derived in 3D",
         "comparison": "each view's lifted poses (camera frame, root-relative, smoothed) rotated into the world "
                       "with its camera and put at the triangulated pelvis; MPJPE = mean joint distance (mm)",
         "frames_triangulated": int(np.isfinite(triangulation.poses_world).all(axis=(1, 2)).sum()),
