@@ -41,7 +41,8 @@ def test_a_track_with_a_rate_is_smoothed_and_every_output_states_it(track, tmp_p
                      "poses_3d.trc", "viewer.html"]
     poses = load_poses_3d(tmp_path / "poses_3d.npz")
     assert poses.fps == 50.0 and poses.meta["smoothing"]["window_frames"] == smoothing_window(50.0) == 11
-    assert "50 fps (from --fps), smoothed over 11 frames" in smoothed.lines[0]
+    assert smoothed.lines[0] == "track.json: no left/right swap found"
+    assert "50 fps (from --fps), smoothed over 11 frames" in smoothed.lines[1]
     assert "Frame Time: 0.02" in (tmp_path / "poses_3d.bvh").read_text()
     (tmp_path / "raw").mkdir()
     raw = lift_track(track, model, "default", tmp_path / "raw", source="track.json", fps=50.0, smoothing_s=0.0,
@@ -56,6 +57,105 @@ def test_a_track_without_a_rate_is_not_smoothed_and_says_the_rate_it_assumed(tra
     data = json.loads((tmp_path / "poses_3d.json").read_text())
     assert data["fps"] == ASSUMED_FPS and "assumed" in data["meta"]["fps_source"]
     assert result.poses.meta["smoothing"] is None and "not smoothed (set --fps)" in result.lines[0]
+
+
+def bone_lengths(poses_mm):
+    """(T, 16) mm: every H36M-17 bone's length in every frame (bone to joint 1..16)."""
+    from poselift.skeleton import H36M17
+
+    parents = np.array(H36M17.parents)
+    return np.linalg.norm(poses_mm[:, 1:] - poses_mm[:, parents[1:]], axis=-1)
+
+
+def test_every_output_of_a_sequence_plays_one_symmetric_skeleton(track, tmp_path):
+    """The npz holds the poses on the clip's skeleton (constant bones, left = right, as the metadata
+    says), and the BVH read back gives the same joints (< 0.5 mm) as the npz in the export frame."""
+    from poselift.export import bvh_h36m_positions, skeleton_bone_lengths, world_positions
+    from poselift.io.bvh import read_bvh
+    from poselift.skeleton import H36M17
+
+    result = lift_track(track, poselift.load_model(), "default", tmp_path, source="track.json", fps=50.0,
+                        animation=False)
+    poses = load_poses_3d(tmp_path / "poses_3d.npz")
+    skeleton = poses.meta["skeleton"]
+    assert skeleton["poses_fitted"] is True
+    recorded = np.array([skeleton["bone_lengths_mm"][name] for name in H36M17.joint_names[1:]])
+    lengths = bone_lengths(poses.poses_3d.astype(np.float64))
+    np.testing.assert_allclose(lengths, np.broadcast_to(recorded, lengths.shape), atol=0.01)     # mm
+    by_name = skeleton["bone_lengths_mm"]
+    for left, right in H36M17.left_right:
+        assert by_name[H36M17.joint_names[left]] == by_name[H36M17.joint_names[right]]
+    np.testing.assert_allclose(skeleton_bone_lengths(poses.poses_3d)[1:], recorded, atol=0.01)
+    assert any(line.startswith("one skeleton: every bone at the clip's median length") for line in result.lines)
+
+    played = bvh_h36m_positions(read_bvh(tmp_path / "poses_3d.bvh")) * 1000.0                   # metres -> mm
+    expected = world_positions(poses.poses_3d, poses.frame, "y")
+    assert np.linalg.norm(played - expected, axis=-1).max() < 0.5                               # mm
+
+
+def test_free_bones_keep_the_lifted_lengths_and_the_bvh_the_same_skeleton(track, tmp_path):
+    from poselift.export import skeleton_bone_lengths
+    from poselift.io.bvh import read_bvh
+    from poselift.skeleton import H36M17
+
+    lift_track(track, poselift.load_model(), "default", tmp_path, source="track.json", fps=50.0, animation=False,
+               fixed_bones=False)
+    poses = load_poses_3d(tmp_path / "poses_3d.npz")
+    assert poses.meta["skeleton"]["poses_fitted"] is False
+    assert bone_lengths(poses.poses_3d.astype(np.float64)).std(0).max() > 1.0                  # mm: they vary
+    offsets = read_bvh(tmp_path / "poses_3d.bvh").offsets
+    bvh_lengths = sorted(np.round(np.linalg.norm(offsets, axis=-1)[np.linalg.norm(offsets, axis=-1) > 0] * 1000.0, 2))
+    expected = skeleton_bone_lengths(poses.poses_3d)
+    expected = sorted(np.round(expected[[H36M17.index(name) for name in H36M17.joint_names[1:]]], 2))
+    np.testing.assert_allclose(bvh_lengths, expected, atol=0.02)
+
+
+def test_a_swapped_stretch_is_undone_before_lifting_and_reported(track, tmp_path):
+    from poselift.swaps import limb_groups, swap_pairs
+
+    model = poselift.load_model()
+    points, confidence = track.keypoints_2d, track.confidence
+    stretch = np.zeros(track.num_frames, bool)
+    stretch[10:25] = True
+    for pairs in limb_groups("h36m17").values():
+        points, confidence = swap_pairs(points, confidence, pairs, stretch)
+    broken = Keypoints2D(points, confidence, "h36m17", image_size=(1000, 1000))
+    (tmp_path / "clean").mkdir(), (tmp_path / "fixed").mkdir(), (tmp_path / "kept").mkdir()
+    clean = lift_track(track, model, "default", tmp_path / "clean", source="clean.json", fps=50.0, animation=False)
+    fixed = lift_track(broken, model, "default", tmp_path / "fixed", source="broken.json", fps=50.0, animation=False)
+    assert fixed.swaps.frames_changed.sum() == 15
+    assert fixed.lines[0] == ("note: broken.json: the detector's left/right labels swapped back in 15 frames "
+                              "(legs 10-24; arms 10-24; --no-swap-fix keeps them)")
+    assert fixed.poses.meta["left_right_swaps"]["frames_changed"] == 15
+    np.testing.assert_array_equal(fixed.poses.poses_3d, clean.poses.poses_3d)
+    assert clean.lines[0] == "clean.json: no left/right swap found"
+
+    kept = lift_track(broken, model, "default", tmp_path / "kept", source="broken.json", fps=50.0, animation=False,
+                      swap_fix=False)
+    assert kept.swaps is None and kept.poses.meta["left_right_swaps"] is None
+    assert np.abs(kept.poses.poses_3d - clean.poses.poses_3d).max() > 100.0                 # mm: the swap lifted
+
+
+def test_the_lift_command_turns_both_steps_off(track, tmp_path, capsys):
+    from dataclasses import replace
+
+    from poselift.cli import main
+    from poselift.io.poselift_format import write_keypoints_2d
+
+    write_keypoints_2d(tmp_path / "track.json", replace(track, fps=50.0))
+    assert main(["lift", str(tmp_path / "track.json"), "--out", str(tmp_path / "on"), "--no-animation"]) == 0
+    assert main(["lift", str(tmp_path / "track.json"), "--out", str(tmp_path / "off"), "--no-animation",
+                 "--no-swap-fix", "--free-bones"]) == 0
+    on, off = load_poses_3d(tmp_path / "on" / "poses_3d.npz"), load_poses_3d(tmp_path / "off" / "poses_3d.npz")
+    assert on.meta["skeleton"]["poses_fitted"] and on.meta["left_right_swaps"]["frames_changed"] == 0
+    assert not off.meta["skeleton"]["poses_fitted"] and off.meta["left_right_swaps"] is None
+    assert "track.json: no left/right swap found" in capsys.readouterr().out
+
+
+def test_a_track_without_a_rate_gets_neither_the_swap_fix_nor_one_skeleton(track, tmp_path):
+    result = lift_track(track, poselift.load_model(), "default", tmp_path, source="images.json", animation=False)
+    assert result.swaps is None and result.poses.meta["left_right_swaps"] is None
+    assert result.poses.meta["skeleton"]["poses_fitted"] is False
 
 
 def test_a_track_without_a_pelvis_anywhere_is_refused(track, tmp_path):

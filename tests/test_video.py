@@ -151,7 +151,7 @@ def test_video_keypoints_match_the_bundled_sample(cam01_run):
 
 
 def test_video_bvh_and_csv(cam01_run):
-    from poselift.export import bvh_h36m_positions, camera_to_bvh_frame, fixed_length_positions, median_bone_lengths
+    from poselift.export import bvh_h36m_positions, camera_to_bvh_frame
     from poselift.io import load_poses_3d
     from poselift.io.bvh import read_bvh
 
@@ -161,8 +161,7 @@ def test_video_bvh_and_csv(cam01_run):
     assert motion.num_frames == FRAMES and motion.fps == pytest.approx(60.0)
     positions = camera_to_bvh_frame(poses)
     played = bvh_h36m_positions(motion) * 1000.0                       # the BVH is in metres
-    np.testing.assert_allclose(played, fixed_length_positions(positions, median_bone_lengths(positions)), atol=1e-6)
-    assert np.linalg.norm(played - positions, axis=-1).mean() < 20.0   # the lifter's bone-length jitter
+    assert np.linalg.norm(played - positions, axis=-1).max() < 0.5     # mm: the npz is on the BVH's skeleton
 
     rows = (out / "poses_3d.csv").read_text().splitlines()
     assert len(rows) == FRAMES + 1

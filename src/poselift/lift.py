@@ -146,13 +146,16 @@ def lift_file(input_path: str | Path, out_dir: str | Path, model: str | Path = D
               read_options: dict | None = None, fps: float | None = None,
               smoothing_s: float = DEFAULT_SMOOTHING_S, orientation: str = "auto",
               image_size: tuple[int, int] | None = None, device: str = "cpu",
-              up: str = "y", bvh_unit: str = "m") -> tuple[list[str], list[Path]]:
+              up: str = "y", bvh_unit: str = "m", swap_fix: bool = True,
+              fixed_bones: bool = True) -> tuple[list[str], list[Path]]:
     """Lift a 2D keypoint file and write every output of :func:`poselift.pipeline.lift_track` into ``out_dir``.
 
     ``read_options`` go to the reader (e.g. ``subject``, ``action``, ``camera`` for a VideoPose3D file);
     ``fps`` overrides the file's frame rate (else the file's, else ``video``'s); ``image_size``
     (width, height) px the file's (needed to scale normalised coordinates); ``orientation`` says which
-    way y points (:func:`poselift.conventions.check_upright`); ``device`` where the model runs.
+    way y points (:func:`poselift.conventions.check_upright`); ``device`` where the model runs;
+    ``swap_fix`` undoes the detector's left/right swaps and ``fixed_bones`` puts the poses on one
+    skeleton (both for a time series: :func:`poselift.pipeline.lift_track`).
     Returns the report lines and the files written.
     """
     from poselift.io import load_keypoints_2d
@@ -176,7 +179,7 @@ def lift_file(input_path: str | Path, out_dir: str | Path, model: str | Path = D
     track = lift_track(keypoints, lifter, model_name, out_dir, source=str(input_path), max_gap=max_gap,
                        smoothing_s=smoothing_s, fps=track_fps, fps_source=fps_source, video=video,
                        animation=animation, orientation=orientation, up=up, bvh_unit=bvh_unit,
-                       meta={"input": str(input_path)})
+                       meta={"input": str(input_path)}, swap_fix=swap_fix, fixed_bones=fixed_bones)
     return track.lines, track.written
 
 

@@ -1,12 +1,19 @@
 """After the 2D, one pipeline for every input (``poselift lift`` on a keypoint file, ``poselift video``):
 
-1. **Lifting** (:func:`poselift.lift.lift_keypoints`): the track's layout becomes H36M-17, gaps of at
+1. **Left/right swaps** (:func:`poselift.swaps.undo_swaps`): where the detector gave a limb group
+   the other side's labels for a while, they are swapped back (``swap_fix``; ``--no-swap-fix`` keeps
+   them); the frames changed are said in the notes and stored in the metadata.
+2. **Lifting** (:func:`poselift.lift.lift_keypoints`): the track's layout becomes H36M-17, gaps of at
    most ``max_gap`` frames are interpolated, the model lifts every frame.
-2. **Smoothing** (:func:`smooth_poses`): a Savitzky-Golay filter along time (a least-squares
+3. **Smoothing** (:func:`smooth_poses`): a Savitzky-Golay filter along time (a least-squares
    quadratic over a centred window of ``smoothing_s`` seconds, 0.2 by default: it does not lag and
-   keeps the peaks of a motion better than a moving average), on each run of lifted frames. Only a
-   time series is smoothed: a track without a frame rate (e.g. unrelated images) is not.
-3. **Outputs**, all at the track's frame rate (:func:`resolve_fps`: ``--fps``, else the file's, else
+   keeps the peaks of a motion better than a moving average), on each run of lifted frames.
+4. **One skeleton** (:func:`fit_skeleton`): every bone set to the clip's median length, left and
+   right alike (:func:`poselift.export.skeleton_bone_lengths`), the skeleton the BVH plays, so every
+   file holds the same joints (``fixed_bones``; ``--free-bones`` keeps the lifted lengths).
+   Steps 1, 3 and 4 need a time series: a track without a frame rate (e.g. unrelated images, maybe
+   of different people) is lifted frame by frame only.
+5. **Outputs**, all at the track's frame rate (:func:`resolve_fps`: ``--fps``, else the file's, else
    the video's, else none): ``poses_3d.npz`` / ``.json`` ((T, 17, 3) mm, root-relative, in the model's
    output frame), ``poses_3d.bvh`` (camera-frame models), ``poses_3d.csv``, ``poses_3d.trc`` (OpenSim)
    and ``poses_3d.c3d`` (with ezc3d) in a world frame with y or z up (``up``; :mod:`poselift.export`),
@@ -21,11 +28,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from poselift.errors import PoseliftError, ShapeError
 from poselift.io.records import Keypoints2D, Poses3D
+
+if TYPE_CHECKING:
+    from poselift.swaps import SwapReport
 
 DEFAULT_SMOOTHING_S = 0.2
 SAVGOL_POLYORDER = 2
@@ -79,13 +90,63 @@ def smooth_poses(poses_mm: np.ndarray, window_frames: int, polyorder: int = SAVG
     return smoothed
 
 
+def fit_skeleton(poses_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """The poses on the clip's one skeleton.
+
+    Args:
+        poses_mm: (T, 17, 3) mm, H36M-17; NaN frames stay NaN.
+    Returns:
+        ``(fitted (T, 17, 3) float32, bone_lengths_mm (17,) from``
+        :func:`poselift.export.skeleton_bone_lengths` ``, mean distance (mm) the joints moved)``.
+    """
+    from poselift.export import fixed_length_positions, skeleton_bone_lengths
+
+    lengths = skeleton_bone_lengths(poses_mm)
+    fitted = fixed_length_positions(poses_mm, lengths)
+    moved = np.linalg.norm(fitted - poses_mm, axis=-1)
+    return fitted.astype(np.float32), lengths, float(np.nanmean(moved)) if np.isfinite(moved).any() else 0.0
+
+
+def skeleton_meta(lengths_mm: np.ndarray, fitted: bool) -> dict:
+    """JSON-ready record of the skeleton: each bone's length (mm, named by its child joint) and whether
+    the poses were fitted to it."""
+    from poselift.skeleton import H36M17
+
+    return {"bone_lengths_mm": {name: round(float(length), 2) for name, length, parent
+                                in zip(H36M17.joint_names, lengths_mm, H36M17.parents) if parent >= 0},
+            "poses_fitted": fitted,
+            "rule": "median over frames of each bone (parent to the named joint), left and right averaged"}
+
+
 @dataclass
 class TrackResult:
-    """What :func:`lift_track` made: the 3D poses (smoothed), report lines and the files written."""
+    """What :func:`lift_track` made: the 3D poses (smoothed, on one skeleton), report lines, the files
+    written, the 2D track as lifted (after the orientation check and the swap fix) and the swap report
+    (None when the fix was off or the track is not a time series)."""
 
     poses: Poses3D
     lines: list[str]
     written: list[Path] = field(default_factory=list)
+    keypoints: Keypoints2D | None = None
+    swaps: SwapReport | None = None
+
+
+def video_frames(video: str | os.PathLike, frames: int, what: str, progress: bool):
+    """The first ``frames`` RGB frames of ``video``, with a progress bar named ``what`` when ``progress``."""
+    from tqdm import tqdm
+
+    from poselift.video.reading import read_frames
+
+    return tqdm(read_frames(video, frames), total=frames, unit="frame", desc=f"{what} {Path(video).name}",
+                disable=not progress, leave=False)
+
+
+def write_overlay(path: Path, video: str | os.PathLike, keypoints: Keypoints2D, progress: bool = False) -> Path:
+    """``overlay.mp4``: the 2D skeleton of ``keypoints`` drawn on the video's frames at full resolution."""
+    from poselift import viz
+
+    return viz.save_overlay(path, video_frames(video, keypoints.num_frames, "overlay", progress),
+                            keypoints.keypoints_2d, keypoints.confidence, keypoints.layout, fps=keypoints.fps)
 
 
 def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *, source: str,
@@ -93,7 +154,7 @@ def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *
                fps_source: str = "the input",
                video: str | os.PathLike | None = None, animation: bool = True, progress: bool = False,
                orientation: str = "auto", up: str = "y", overlay: bool = True, bvh_unit: str = "m",
-               meta: dict | None = None) -> TrackResult:
+               meta: dict | None = None, swap_fix: bool = True, fixed_bones: bool = True) -> TrackResult:
     """Lift, smooth and write every output of one 2D track into ``out_dir`` (which must exist).
 
     Args:
@@ -109,6 +170,9 @@ def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *
             itself while tracking, :class:`poselift.viz.OverlayWriter`).
         meta: extra metadata stored with the poses. The track's ``notes`` (what was assumed or changed
         on the way in) open the report lines and are stored too.
+        swap_fix: undo the detector's left/right swaps first (:func:`poselift.swaps.undo_swaps`).
+        fixed_bones: fit the poses to the clip's one skeleton (:func:`fit_skeleton`) after smoothing.
+        Both apply to a time series only (``fps`` given).
     """
     from poselift import viz
     from poselift.conventions import check_upright
@@ -116,35 +180,54 @@ def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *
     from poselift.io.c3d import MISSING_EZC3D
     from poselift.io.poselift_format import write_poses_3d
     from poselift.lift import lift_keypoints, representative_frame
-    from poselift.video.reading import read_frame, read_frames
+    from poselift.export import skeleton_bone_lengths
+    from poselift.swaps import undo_swaps
+    from poselift.video.reading import read_frame
     from poselift.viewer import write_viewer
 
     if not smoothing_s >= 0:
         raise PoseliftError(f"--smooth must be 0 (off) or more seconds, got {smoothing_s}")
     keypoints = replace(keypoints, fps=fps or ASSUMED_FPS)
     keypoints = check_upright(keypoints, orientation, source)
+    swaps = None
+    if swap_fix and fps:
+        keypoints, swaps = undo_swaps(keypoints, Path(source).name)
     poses, lift_report, (_, confidence_h36m) = lift_keypoints(keypoints, lifter, model_name, max_gap, source)
     if lift_report.frames_not_lifted == lift_report.frames:
         raise PoseliftError(f"{source}: no frame can be lifted: every frame lacks the pelvis "
                             "(both hips missing or NaN), which the 2D normalisation needs")
     window = smoothing_window(fps, smoothing_s) if fps else 1
     smoothing = {"filter": "savitzky-golay", "window_frames": window, "polyorder": SAVGOL_POLYORDER}
-    poses = replace(poses, poses_3d=smooth_poses(poses.poses_3d, window),
+    poses_3d = smooth_poses(poses.poses_3d, window)
+    fitted = bool(fixed_bones and fps)
+    if fitted:
+        poses_3d, lengths, moved_mm = fit_skeleton(poses_3d)
+    else:
+        lengths = skeleton_bone_lengths(poses_3d)            # what the BVH plays
+    poses = replace(poses, poses_3d=poses_3d,
                     meta={**poses.meta, "source": source, **(meta or {}), "notes": list(keypoints.notes),
                           "fps_source": fps_source if fps else f"assumed {ASSUMED_FPS:g} (the input gives none)",
                           "smoothing": smoothing if window > 1 else None,
+                          "left_right_swaps": swaps.to_meta() if swaps else None,
+                          "skeleton": skeleton_meta(lengths, fitted),
                           "exports": {"csv_trc_c3d_frame": f"world, {up} up, feet on the floor, mm",
                                       "bvh_frame": f"Y up, {bvh_unit} (BVH's usual rest frame)"}})
     rate = (f"{fps:g} fps (from {fps_source})" if fps
             else f"no frame rate given: outputs at an assumed {ASSUMED_FPS:g} fps, not smoothed (set --fps)")
-    lines = [f"note: {note}" for note in keypoints.notes] + [lift_report.summary() + f"; {rate}"
-             + (f", smoothed over {window} frames ({window / fps:.2f} s)" if window > 1 else "")]
+    lines = [f"note: {note}" for note in keypoints.notes]
+    if swaps is not None and not swaps.frames_changed.any():
+        lines.append(swaps.summary())
+    lines.append(lift_report.summary() + f"; {rate}"
+                 + (f", smoothed over {window} frames ({window / fps:.2f} s)" if window > 1 else ""))
+    if fitted:
+        lines.append(f"one skeleton: every bone at the clip's median length, left and right alike; the joints "
+                     f"moved {moved_mm:.1f} mm on average (--free-bones keeps the lifted lengths)")
 
     written = [out_dir / "poses_3d.npz", out_dir / "poses_3d.json"]
     for path in written:
         write_poses_3d(path, poses)
     try:
-        lines.append(export_bvh(out_dir / "poses_3d.bvh", poses, bvh_unit).summary())
+        lines.append(export_bvh(out_dir / "poses_3d.bvh", poses, bvh_unit, lengths).summary())
         written.append(out_dir / "poses_3d.bvh")
     except ShapeError as error:                  # a BVH needs one complete pose to build its skeleton
         lines.append(f"no BVH: {error}")
@@ -165,19 +248,11 @@ def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *
     if animation:
         frames = None
         if video:                    # the full-resolution overlay, then the side-by-side animation
-            from tqdm import tqdm
-
-            def progress_frames(what: str):
-                return tqdm(read_frames(video, keypoints.num_frames), total=keypoints.num_frames, unit="frame",
-                            desc=f"{what} {Path(video).name}", disable=not progress, leave=False)
-
             if overlay:
-                written.append(viz.save_overlay(out_dir / "overlay.mp4", progress_frames("overlay"),
-                                                keypoints.keypoints_2d, keypoints.confidence, keypoints.layout,
-                                                fps=keypoints.fps))
-            frames = progress_frames("render")
+                written.append(write_overlay(out_dir / "overlay.mp4", video, keypoints, progress))
+            frames = video_frames(video, keypoints.num_frames, "render", progress)
         written.append(viz.save_animation(out_dir / "animation.mp4", keypoints.keypoints_2d, keypoints.confidence,
                                           poses.poses_3d, keypoints.layout, video_frames=frames,
                                           fps=keypoints.fps, image_size=keypoints.image_size,
                                           title=Path(source).name))
-    return TrackResult(poses, lines, written)
+    return TrackResult(poses, lines, written, keypoints, swaps)

@@ -26,7 +26,8 @@ def _cmd_lift(args) -> None:
                                animation=not args.no_animation, max_gap=args.max_gap, read_options=read_options,
                                fps=args.fps, smoothing_s=args.smooth, orientation=args.orientation,
                                image_size=args.image_size, device=resolve_device(args.device), up=args.up,
-                               bvh_unit=args.bvh_unit)
+                               bvh_unit=args.bvh_unit, swap_fix=not args.no_swap_fix,
+                               fixed_bones=not args.free_bones)
     for line in lines:
         print(line)
     for path in written:
@@ -50,7 +51,18 @@ def _cmd_video(args) -> None:
     run_video(args.videos, args.out, calibration=args.calibration, person=args.person, model=args.model,
               force=args.force, animation=not args.no_animation, max_gap=args.max_gap, max_frames=args.max_frames,
               smoothing_s=args.smooth, progress=not args.quiet, fps=args.fps, device=resolve_device(args.device),
-              up=args.up, bvh_unit=args.bvh_unit, people=args.people, jobs=args.jobs)
+              up=args.up, bvh_unit=args.bvh_unit, people=args.people, jobs=args.jobs,
+              swap_fix=not args.no_swap_fix, fixed_bones=not args.free_bones)
+
+
+def add_sequence_arguments(parser) -> None:
+    """``--no-swap-fix`` and ``--free-bones``: the two steps of the pipeline that a time series gets."""
+    parser.add_argument("--no-swap-fix", action="store_true",
+                        help="keep the detector's left/right labels (default: swaps found from the 2D motion of "
+                             "each limb group are undone, and the frames changed are reported)")
+    parser.add_argument("--free-bones", action="store_true",
+                        help="keep the lifted bone lengths of each frame (default: every bone at the clip's median "
+                             "length, left and right alike: the BVH's skeleton, so every file has the same joints)")
 
 
 def add_commands(commands) -> None:
@@ -73,6 +85,7 @@ def add_commands(commands) -> None:
                       help="which way y points: auto (refuse a track whose head is below its feet in most frames), "
                            "y-down (image coordinates, trusted), y-up (flipped first)")
     lift.add_argument("--no-animation", action="store_true", help="skip the mp4/gif")
+    add_sequence_arguments(lift)
     add_device_argument(lift)
     add_up_argument(lift)
     lift.add_argument("--subject", help="VideoPose3D files: the subject to lift (when the file has several)")
@@ -114,6 +127,7 @@ def add_commands(commands) -> None:
     video.add_argument("--smooth", type=float, default=DEFAULT_SMOOTHING_S,
                        help=f"Savitzky-Golay window of the 3D smoothing in seconds (default {DEFAULT_SMOOTHING_S}; 0: off)")
     video.add_argument("--no-animation", action="store_true", help="skip the mp4")
+    add_sequence_arguments(video)
     video.add_argument("--quiet", action="store_true", help="no progress bars")
     video.add_argument("--force", action="store_true", help="write into a non-empty output folder")
     video.set_defaults(handler=_cmd_video)

@@ -13,7 +13,7 @@ import numpy as np
 
 from poselift.errors import PoseliftError
 from poselift.io.records import Keypoints2D, Poses3D
-from poselift.pipeline import DEFAULT_SMOOTHING_S, lift_track, resolve_fps
+from poselift.pipeline import DEFAULT_SMOOTHING_S, lift_track, resolve_fps, write_overlay
 from poselift.video.reading import probe_video
 from poselift.video.tracking import DetectionReport, detect_video
 
@@ -35,10 +35,13 @@ class ViewResult:
 def process_video(video: str | os.PathLike, out_dir: Path, lifter, model_name: str, person: str | int = "largest",
                   max_gap: int = 10, animation: bool = True, max_frames: int | None = None,
                   smoothing_s: float = DEFAULT_SMOOTHING_S, progress: bool = True,
-                  fps: float | None = None, up: str = "y", bvh_unit: str = "m") -> ViewResult:
+                  fps: float | None = None, up: str = "y", bvh_unit: str = "m", swap_fix: bool = True,
+                  fixed_bones: bool = True) -> ViewResult:
     """Detect and track the person, then lift, smooth and write every output of one video into ``out_dir``
-    (which must exist): ``keypoints_2d.json`` (the MediaPipe track) and :func:`poselift.pipeline.lift_track`'s.
-    ``fps`` overrides the video's own frame rate."""
+    (which must exist): ``keypoints_2d.json`` (the MediaPipe track, with its left/right swaps undone
+    unless ``swap_fix`` is False) and :func:`poselift.pipeline.lift_track`'s. ``fps`` overrides the
+    video's own frame rate. The overlay is drawn while MediaPipe tracks, and drawn again when the swap
+    fix changed the track."""
     from poselift.io.poselift_format import write_keypoints_2d
 
     from poselift.viz import OverlayWriter
@@ -59,7 +62,13 @@ def process_video(video: str | os.PathLike, out_dir: Path, lifter, model_name: s
     track = lift_track(keypoints, lifter, model_name, out_dir, source=str(video), max_gap=max_gap,
                        smoothing_s=smoothing_s, fps=track_fps, fps_source=fps_source, video=video,
                        animation=animation, progress=progress, up=up, overlay=False, bvh_unit=bvh_unit,
-                       meta={"video": str(video), "person": str(person)})
+                       meta={"video": str(video), "person": str(person)}, swap_fix=swap_fix,
+                       fixed_bones=fixed_bones)
+    keypoints = track.keypoints
+    if track.swaps is not None and track.swaps.frames_changed.any():   # the labels as lifted
+        write_keypoints_2d(out_dir / "keypoints_2d.json", keypoints)
+        if overlay:
+            overlay = write_overlay(overlay, video, keypoints, progress)
     written = [out_dir / "keypoints_2d.json"] + track.written + ([overlay] if overlay else [])
     return ViewResult(video, keypoints, track.poses, detection, [detection.summary()] + track.lines, written)
 
@@ -69,14 +78,17 @@ def run_video(videos: list[str | os.PathLike], out_dir: str | os.PathLike, calib
               animation: bool = True, max_gap: int = 10, max_frames: int | None = None,
               smoothing_s: float = DEFAULT_SMOOTHING_S, progress: bool = True, echo=print,
               fps: float | None = None, device: str = "cpu", up: str = "y", bvh_unit: str = "m",
-              people: str = "one", jobs: int | None = None) -> list[ViewResult]:
+              people: str = "one", jobs: int | None = None, swap_fix: bool = True,
+              fixed_bones: bool = True) -> list[ViewResult]:
     """``poselift video``: every video end to end, then (with a calibration) the multi-view check.
 
     ``videos``: files and folders (a folder stands for the videos in it, :func:`expand_videos`).
     ``people``: "one" (the person ``person`` picks, followed by MediaPipe's tracker) or "all" (everybody,
     each with an id, :mod:`poselift.video.people`: ``person_<id>/`` per person and ``people.png``).
     ``jobs``: videos processed at once without a calibration, one process each (default
-    :func:`default_jobs`); their lines are printed as each video ends.
+    :func:`default_jobs`); their lines are printed as each video ends. ``swap_fix``: undo the
+    detector's left/right swaps in each view (:mod:`poselift.swaps`); ``fixed_bones``: the poses on
+    the clip's one skeleton (:func:`poselift.pipeline.fit_skeleton`).
     Without ``calibration`` each video is processed on its own: one that fails is reported (a FAILED
     line and its row of the summary table) and the others go on; the run then ends with an error
     naming the failed ones. With ``calibration`` the videos are one rig, and everything that can be
@@ -116,7 +128,7 @@ def run_video(videos: list[str | os.PathLike], out_dir: str | os.PathLike, calib
     load_lifter(str(model), device)             # the model loads (or fails) before anything is written
     out_dir = prepare_output_dir(out_dir, force=force)
     options = VideoOptions(person, people, str(model), device, max_gap, animation, max_frames, smoothing_s,
-                           progress, fps, up, bvh_unit)
+                           progress, fps, up, bvh_unit, swap_fix, fixed_bones)
     jobs = 1 if cameras is not None or len(videos) == 1 else max(1, min(jobs or default_jobs(), len(videos)))
     tasks = [(video, out_dir if len(videos) == 1 else out_dir / name) for video, name in zip(videos, names)]
     if jobs == 1:
@@ -177,6 +189,8 @@ class VideoOptions:
     fps: float | None
     up: str
     bvh_unit: str
+    swap_fix: bool = True
+    fixed_bones: bool = True
 
 
 def default_jobs() -> int:
@@ -207,12 +221,13 @@ def process_one(video: Path, view_dir: Path, options: VideoOptions) -> tuple[lis
         if options.people == "all":
             for line, path in process_everybody(video, view_dir, lifter, model_name, options.max_gap,
                                                 options.animation, options.max_frames, options.smoothing_s,
-                                                options.progress, options.fps, options.up, options.bvh_unit):
+                                                options.progress, options.fps, options.up, options.bvh_unit,
+                                                options.swap_fix, options.fixed_bones):
                 lines.append(line if path is None else f"wrote {path}")
             return lines + [f"{video.name}: done in {time.perf_counter() - started:.0f} s"], None, None
         result = process_video(video, view_dir, lifter, model_name, options.person, options.max_gap,
                                options.animation, options.max_frames, options.smoothing_s, options.progress,
-                               options.fps, options.up, options.bvh_unit)
+                               options.fps, options.up, options.bvh_unit, options.swap_fix, options.fixed_bones)
     except PoseliftError as error:
         return lines + [f"{video.name}: FAILED: {error}"], None, str(error)
     lines += result.lines + [f"wrote {path}" for path in result.written]
@@ -221,7 +236,7 @@ def process_one(video: Path, view_dir: Path, options: VideoOptions) -> tuple[lis
 
 def process_everybody(video: Path, out_dir: Path, lifter, model_name: str, max_gap: int, animation: bool,
                       max_frames: int | None, smoothing_s: float, progress: bool, fps: float | None, up: str,
-                      bvh_unit: str):
+                      bvh_unit: str, swap_fix: bool = True, fixed_bones: bool = True):
     """Every person of one video (:func:`poselift.video.people.detect_everybody`), each lifted into
     ``out_dir/person_<id>/`` like a single-person run (no overlay video), and ``people.png`` showing who
     is who. Yields ``(line, None)`` to print and ``(None-free line, path)`` for each file written."""
@@ -244,10 +259,13 @@ def process_everybody(video: Path, out_dir: Path, lifter, model_name: str, max_g
                                max_gap=max_gap, smoothing_s=smoothing_s, fps=track_fps,
                                fps_source=fps_source if fps is not None else "the video", video=video,
                                animation=animation, progress=progress, up=up, overlay=False, bvh_unit=bvh_unit,
-                               meta={"video": str(video), "person_id": person})
+                               meta={"video": str(video), "person_id": person}, swap_fix=swap_fix,
+                               fixed_bones=fixed_bones)
         except PoseliftError as error:           # e.g. never seen with a pelvis: the others go on
             yield f"person {person}: not lifted: {error}", None
             continue
+        if track.swaps is not None and track.swaps.frames_changed.any():   # the labels as lifted
+            write_keypoints_2d(person_dir / "keypoints_2d.json", track.keypoints)
         for line in track.lines:
             yield f"person {person}: {line}", None
         for path in [person_dir / "keypoints_2d.json", *track.written]:
