@@ -173,7 +173,7 @@ def test_export_keeps_the_weights_only_in_half_precision(tmp_path):
     assert torch.equal(load_model(full).lift(keypoints), expected)
 
 
-@pytest.mark.parametrize("kind", ["temporal", "siamese", "consensus"])
+@pytest.mark.parametrize("kind", ["temporal", "siamese", "consensus", "selfsup"])
 def test_a_format_2_checkpoint_keeps_the_reading_it_was_trained_with(kind, tmp_path):
     """Format 3 changed the defaults of three models to the papers' and authors' readings; a file
     written before has none of the new fields and must rebuild the model it was trained as."""
@@ -183,7 +183,8 @@ def test_a_format_2_checkpoint_keeps_the_reading_it_was_trained_with(kind, tmp_p
     old_fields = FIELDS_ADDED[3][kind]
     small = {"temporal": dict(hidden_size=8), "siamese": dict(hidden_size=16, embedding_vectors=4),
              "consensus": dict(hidden_size=8, num_blocks=1, group_selection="random", group_size=8,
-                               min_groups_per_joint=1)}[kind]
+                               min_groups_per_joint=1),
+             "selfsup": dict(hidden_size=16, num_blocks=1)}[kind]
     torch.manual_seed(3)
     model = build_model(kind, {**small, **old_fields})
     save_checkpoint(tmp_path / "new.pt", model=model)

@@ -1,6 +1,7 @@
 """Geometry-driven self-supervised lifter (Li et al.): transforms, losses, 2D-only data, training."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -80,19 +81,38 @@ def test_reprojection_is_exact_inside_its_guards_and_finite_beyond_them():
     view = rig_views(0, 1)
     inside = torch.tensor([[[100.0, -200.0, 4500.0], [-900.0, 700.0, 1500.0]]], dtype=torch.float64)
     exact = project_points(inside, view["focal"], view["principal"], view["radial"], view["tangential"])
-    assert torch.allclose(reproject(inside, view, min_depth_mm=1000.0), exact)
-    # nearer than the floor: projected as if pushed back along the optical axis to the floor (x, y kept,
-    # so a pixel moves at most f / floor per mm), and behind the camera or far off-axis: finite
+    for bound in ("soft", "hard"):
+        assert torch.allclose(reproject(inside, view, min_depth_mm=1000.0, bound=bound), exact)
+    # hard: nearer than the floor is projected as if pushed back along the optical axis to the floor
     near = torch.tensor([[[50.0, -100.0, 500.0]]], dtype=torch.float64)
     on_floor = project_points(torch.tensor([[[50.0, -100.0, 1000.0]]], dtype=torch.float64), view["focal"],
                               view["principal"], view["radial"], view["tangential"])
-    assert torch.allclose(reproject(near, view, min_depth_mm=1000.0), on_floor)
-    wild = torch.tensor([[[1e6, 0.0, 1000.0], [0.0, 0.0, -3000.0]]], dtype=torch.float64, requires_grad=True)
-    projected = reproject(wild, view, min_depth_mm=1000.0)
-    assert torch.isfinite(projected).all()
-    projected.sum().backward()
-    assert torch.isfinite(wild.grad).all()
+    assert torch.allclose(reproject(near, view, min_depth_mm=1000.0, bound="hard"), on_floor)
+    # behind the camera or far off-axis: finite, and only the soft bound keeps a gradient there
+    for bound in ("soft", "hard"):
+        wild = torch.tensor([[[1e6, 0.0, 1000.0], [0.0, 0.0, -3000.0]]], dtype=torch.float64, requires_grad=True)
+        projected = reproject(wild, view, min_depth_mm=1000.0, bound=bound)
+        assert torch.isfinite(projected).all()
+        projected[..., 0].sum().backward()
+        assert torch.isfinite(wild.grad).all()
+        assert (float(wild.grad[0, 0, 0].abs()) > 0) == (bound == "soft")     # x beyond the slope bound
     assert MAX_RAY_SLOPE * 1000.0 < 1e6          # the first wild point is beyond the slope bound
+
+
+def test_soft_bounds_by_hand():
+    from poselift.models.selfsup import soft_floor, soft_limit
+
+    values = torch.tensor([-1000.0, 0.0, 500.0, 1000.0, 1500.0], dtype=torch.float64, requires_grad=True)
+    floored = soft_floor(values, 1000.0)
+    expected = torch.tensor([1000 * math.exp(-2.0), 1000 * math.exp(-1.0), 1000 * math.exp(-0.5), 1000.0, 1500.0],
+                            dtype=torch.float64)
+    torch.testing.assert_close(floored, expected)
+    floored.sum().backward()
+    assert bool((values.grad > 0).all())                                    # always a way back up
+    slopes = torch.tensor([-5.0, -2.0, 0.5, 2.0, 3.0], dtype=torch.float64)
+    torch.testing.assert_close(soft_limit(slopes, 2.0),
+                               torch.tensor([-(2 + math.log(4.0)), -2.0, 0.5, 2.0, 2 + math.log(2.0)],
+                                            dtype=torch.float64))
 
 
 def test_weighted_reprojection_error_by_hand():

@@ -46,12 +46,14 @@ VERSION_1_BACKBONE_KINDS = ("baseline", "consensus", "selfsup", "siamese", "vvip
 # Config fields added with each format version, per model kind, with the value that rebuilds what an
 # older checkpoint was trained with (its defaults have changed since): {version: {kind: {field: value}}}.
 # Format 3: the readings of the temporal, siamese and consensus papers that an audit against the papers
-# and the authors' code changed (docs/temporal.md, docs/siamese.md, docs/consensus.md).
+# and the authors' code changed (docs/temporal.md, docs/siamese.md, docs/consensus.md), and the
+# self-supervised lifter's re-projection guard that now keeps a gradient (docs/selfsup.md).
 FIELDS_ADDED = {
     2: {kind: VERSION_1_BACKBONE for kind in VERSION_1_BACKBONE_KINDS},
     3: {"temporal": {"dropout_placement": "inputs", "norm_style": "ba", "loss_space": "normalized"},
         "siamese": {"pose_distance": "frobenius"},
-        "consensus": {"lifting_target": "centred", "aggregation_target": "consensus"}},
+        "consensus": {"lifting_target": "centred", "aggregation_target": "consensus"},
+        "selfsup": {"reprojection_bound": "hard"}},
 }
 _REQUIRED_KEYS = ("format_version", "model_kind", "model_config", "model_state")
 

@@ -62,6 +62,7 @@ from poselift.skeleton import H36M17
 
 REPROJECTIONS = ("transform", "plain")
 DEPTHS = ("log", "softplus")
+BOUNDS = ("soft", "hard")
 # batch keys that carry 3D ground truth: a self-supervised training batch must hold none of them
 GROUND_TRUTH_PREFIXES = ("poses_3d", "root_3d")
 VIEW_KEYS = ("keypoints_2d", "confidence", "rotation", "position", "focal", "principal", "radial", "tangential")
@@ -103,6 +104,9 @@ class SelfSupConfig(BackboneConfig):
         either floor (``benchmarks/selfsup_trace.py``); with it, no joint comes within 1 m on the
         benchmark and a 100 mm floor gives the identical run. Nobody stands within 1 m of these
         cameras (the rig's 5 m; the Pose2Sim videos' nearest joint is 2.4 m away).
+    reprojection_bound: "soft" (the re-projection's depth floor and ray-slope bound continue smoothly,
+        keeping a gradient back: :func:`reproject`) or "hard" (clamped, zero gradient beyond them;
+        poselift's first guard).
     ray_offset_scale: the position branch's offset from the detected root's ray is this times its
         output (normalised image units): an untrained branch starts on the ray instead of up to a
         metre beside it, which made the depths collapse to ``min_depth`` in the first steps.
@@ -135,6 +139,7 @@ class SelfSupConfig(BackboneConfig):
     depth_scale_mm: float = 500.0
     ray_offset_scale: float = 0.01
     min_depth_mm: float = 1000.0
+    reprojection_bound: str = "soft"
     max_norm: float | None = None
     input_normalization: str = "image"
     restart_optimizer: bool = False
@@ -169,17 +174,37 @@ def relative_transform(rotation_1: Tensor, position_1: Tensor, rotation_2: Tenso
     return rotation_1to2, translation_1to2
 
 
-def reproject(points_cam: Tensor, view: dict[str, Tensor], min_depth_mm: float) -> Tensor:
+def soft_floor(values: Tensor, floor: float) -> Tensor:
+    """``values`` where ``>= floor``; below it ``floor * exp((values - floor) / floor)``: continuous with
+    slope 1 at the floor, always positive, and with a gradient that points back up everywhere."""
+    return torch.where(values >= floor, values, floor * torch.exp((values.clamp(max=floor) - floor) / floor))
+
+
+def soft_limit(values: Tensor, limit: float) -> Tensor:
+    """``values`` where ``|values| <= limit``; beyond, ``sign * (limit + log(1 + |values| - limit))``:
+    continuous with slope 1 at the limit, growing ever more slowly, with a gradient that never vanishes."""
+    excess = (values.abs() - limit).clamp(min=0.0)
+    return torch.where(excess > 0, values.sign() * (limit + torch.log1p(excess)), values)
+
+
+def reproject(points_cam: Tensor, view: dict[str, Tensor], min_depth_mm: float, bound: str = "soft") -> Tensor:
     """Eq. (1), ``rho``: ``(B, J, 3)`` mm camera frame -> ``(B, J, 2)`` px through the view's camera
     (``focal``, ``principal``, ``radial``, ``tangential`` of ``(B, ...)``).
 
-    Guarded for the loss: depths are clamped at ``min_depth_mm`` (a point behind the camera cannot
-    give an infinite pixel) and the ray slopes ``x / z``, ``y / z`` at :data:`MAX_RAY_SLOPE` (far
+    Guarded for the loss: depths are bounded below by ``min_depth_mm`` (a point behind the camera cannot
+    give an infinite pixel) and the ray slopes ``x / z``, ``y / z`` by :data:`MAX_RAY_SLOPE` (far
     outside any image, where the distortion polynomial would otherwise overflow float32 for a badly
-    placed pose early in training). Points inside those bounds project exactly.
+    placed pose early in training). Points inside those bounds project exactly. ``bound="soft"``
+    continues smoothly beyond them (:func:`soft_floor`, :func:`soft_limit`), so a joint pushed past
+    a bound still gets a gradient that brings it back; ``"hard"`` clamps, with zero gradient beyond
+    (poselift's first guard, which an audit found could strand a joint there).
     """
-    depth = points_cam[..., 2:].clamp(min=min_depth_mm)
-    slopes = (points_cam[..., :2] / depth).clamp(-MAX_RAY_SLOPE, MAX_RAY_SLOPE)
+    if bound == "hard":
+        depth = points_cam[..., 2:].clamp(min=min_depth_mm)
+        slopes = (points_cam[..., :2] / depth).clamp(-MAX_RAY_SLOPE, MAX_RAY_SLOPE)
+    else:
+        depth = soft_floor(points_cam[..., 2:], min_depth_mm)
+        slopes = soft_limit(points_cam[..., :2] / depth, MAX_RAY_SLOPE)
     return project_points(torch.cat([slopes * depth, depth], dim=-1), view["focal"], view["principal"],
                           view["radial"], view["tangential"])
 
@@ -199,26 +224,28 @@ def pose_disagreement(points_a: Tensor, points_b: Tensor) -> Tensor:
 
 
 def geometric_terms(pose_1: Tensor, pose_2: Tensor, view_1: dict[str, Tensor], view_2: dict[str, Tensor],
-                    min_depth_mm: float, root_index: int = H36M17.root_index) -> dict[str, Tensor]:
+                    min_depth_mm: float, root_index: int = H36M17.root_index, bound: str = "soft") -> dict[str, Tensor]:
     """Eqs. (2), (5) and (6) per pair for global poses ``(B, J, 3)`` mm in each view's camera frame.
 
     Returns ``pretrain`` (Eq. 6, mm^2), ``reproj`` (Eq. 2, px^2) and ``t_reproj`` (Eq. 5, px^2), each
     ``(B,)``. Views are the dicts of :func:`view_of`. A joint missing in the target view (confidence 0)
-    is left out of the transform re-projection too.
+    is left out of the transform re-projection too. ``min_depth_mm``, ``bound``: :func:`reproject`'s guards.
     """
+    def rho(points: Tensor, view: dict[str, Tensor]) -> Tensor:
+        return reproject(points, view, min_depth_mm, bound)
+
     pose_1_in_2 = transform_between_views(pose_1, view_1["rotation"], view_1["position"], view_2["rotation"],
                                           view_2["position"])
     pose_2_in_1 = transform_between_views(pose_2, view_2["rotation"], view_2["position"], view_1["rotation"],
                                           view_1["position"])
     confidence_1, confidence_2 = view_1["confidence"], view_2["confidence"]
-    reproj = (weighted_reprojection_error(view_1["keypoints_2d"], confidence_1, reproject(pose_1, view_1, min_depth_mm))
-              + weighted_reprojection_error(view_2["keypoints_2d"], confidence_2,
-                                            reproject(pose_2, view_2, min_depth_mm)))
+    reproj = (weighted_reprojection_error(view_1["keypoints_2d"], confidence_1, rho(pose_1, view_1))
+              + weighted_reprojection_error(view_2["keypoints_2d"], confidence_2, rho(pose_2, view_2)))
     # Eq. (5): view 1's prediction is checked against view 2's 2D, weighted by view 1's confidence
     t_reproj = (weighted_reprojection_error(view_2["keypoints_2d"], confidence_1 * (confidence_2 > 0),
-                                            reproject(pose_1_in_2, view_2, min_depth_mm))
+                                            rho(pose_1_in_2, view_2))
                 + weighted_reprojection_error(view_1["keypoints_2d"], confidence_2 * (confidence_1 > 0),
-                                              reproject(pose_2_in_1, view_1, min_depth_mm)))
+                                              rho(pose_2_in_1, view_1)))
     pretrain = (split_disagreement(pose_1_in_2, pose_2, root_index)
                 + split_disagreement(pose_2_in_1, pose_1, root_index))
     return {"pretrain": pretrain, "reproj": reproj, "t_reproj": t_reproj}
@@ -281,6 +308,8 @@ class SelfSupervisedLifter(FrameLifting, LiftingModel):
             raise PoseliftError(f"reprojection must be one of {', '.join(REPROJECTIONS)}, got {cfg.reprojection!r}")
         if cfg.depth not in DEPTHS:
             raise PoseliftError(f"depth must be one of {', '.join(DEPTHS)}, got {cfg.depth!r}")
+        if cfg.reprojection_bound not in BOUNDS:
+            raise PoseliftError(f"reprojection_bound must be one of {', '.join(BOUNDS)}, got {cfg.reprojection_bound!r}")
         self.normalizer = TwoDimensionalNormalizer(cfg.num_joints, cfg.input_normalization, cfg.output_scale_mm)
         shared = cfg.backbone_options()
         self.network = ResidualMLP(self.normalizer.input_dim, self.normalizer.output_dim, **shared)
@@ -363,7 +392,8 @@ class SelfSupervisedLifter(FrameLifting, LiftingModel):
         view_1, view_2 = view_of(batch, "_1"), view_of(batch, "_2")
         pose_1, _, valid_1 = self.global_pose(view_1)
         pose_2, _, valid_2 = self.global_pose(view_2)
-        terms = geometric_terms(pose_1, pose_2, view_1, view_2, self.config.min_depth_mm, self.normalizer._root)
+        terms = geometric_terms(pose_1, pose_2, view_1, view_2, self.config.min_depth_mm, self.normalizer._root,
+                                self.config.reprojection_bound)
         return {**terms, "valid": valid_1 & valid_2}
 
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
