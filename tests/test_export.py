@@ -9,7 +9,7 @@ from poselift.errors import PoseliftError, ShapeError
 from poselift.export import (BVH_JOINTS, REST_DIRECTIONS, bvh_h36m_positions, camera_to_bvh_frame, export_bvh,
                              fill_missing_frames, fixed_length_positions, format_csv, median_bone_lengths,
                              poses_to_bvh, skeleton_bone_lengths)
-from poselift.io.bvh import read_bvh, write_bvh
+from poselift.io.bvh import bvh_forward_kinematics, read_bvh, write_bvh
 from poselift.io.records import Poses3D
 from poselift.skeleton import H36M17
 
@@ -48,7 +48,15 @@ def test_t_pose_has_zero_rotations_and_reads_back(tmp_path):
     np.testing.assert_allclose(back, np.stack([rest, rest + [10.0, 0.0, 0.0]]), atol=1e-9)
     assert motion.frame_time_s == pytest.approx(0.02)
     end_sites = [joint.name for joint in BVH_JOINTS if joint.rotation is None]
-    assert end_sites == ["r_knee_End", "l_knee_End", "neck_End", "l_elbow_End", "r_elbow_End"]
+    assert end_sites == ["r_toes_End", "l_toes_End", "neck_End", "l_hand_End", "r_hand_End"]
+    # hands and toes of anthropometric size beyond the wrists and ankles (Winter's table), by hand
+    everything, _ = bvh_forward_kinematics(motion)
+    at = {name: everything[0, number] for number, name in enumerate(motion.joint_names)}
+    np.testing.assert_allclose(at["l_hand_End"] - at["l_wrist"], [250 * 0.108 / 0.146, 0.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(at["r_hand_End"] - at["r_wrist"], [-250 * 0.108 / 0.146, 0.0, 0.0], atol=1e-6)
+    shin = BONE_LENGTHS_MM["r_ankle"]
+    np.testing.assert_allclose(at["r_toes_End"] - at["r_ankle"], [0.0, -shin * 0.039 / 0.246, shin * 0.115 / 0.246],
+                               atol=1e-6)
 
 
 def test_a_bent_pose_with_fixed_bones_reads_back_exactly(tmp_path):

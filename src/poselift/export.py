@@ -20,15 +20,20 @@ BVH (:func:`export_bvh`)
     trajectory. The rest pose (all rotations 0) is a T-pose: legs down, spine, neck and head up,
     arms out sideways.
 
-    Hierarchy (H36M-17 joints; ankles, head and wrists are End Sites)::
+    Hierarchy (H36M-17 joints, then End Sites for the head top, the toes and the hands)::
 
         pelvis (root: position + rotation; frame = spine up, hips left)
-          pelvis_to_r_hip -> r_hip -> r_knee -> End (r_ankle)
-          pelvis_to_l_hip -> l_hip -> l_knee -> End (l_ankle)
+          pelvis_to_r_hip -> r_hip -> r_knee -> r_ankle -> End (r_toes)
+          pelvis_to_l_hip -> l_hip -> l_knee -> l_ankle -> End (l_toes)
           spine -> thorax (frame = neck up, shoulders left)
-                     neck -> End (head)
-                     thorax_to_l_shoulder -> l_shoulder -> l_elbow -> End (l_wrist)
-                     thorax_to_r_shoulder -> r_shoulder -> r_elbow -> End (r_wrist)
+                     neck -> End (head: H36M-17's head joint is the top of the head)
+                     thorax_to_l_shoulder -> l_shoulder -> l_elbow -> l_wrist -> End (l_hand)
+                     thorax_to_r_shoulder -> r_shoulder -> r_elbow -> r_wrist -> End (r_hand)
+
+    The ankles and wrists are joints with rotation channels that are 0 in every frame (nothing in
+    17 joints says how a foot or a hand turns), so an animator can key them; their End Sites give
+    a foot and a hand of anthropometric size (:data:`END_SITES`), which follow the shin and the
+    forearm.
 
     The ``*_to_*`` joints have zero offset: a joint has one rotation, so a joint with several
     bones whose angles change over time (the hips against the spine, the shoulders against the
@@ -81,14 +86,28 @@ ROTATION_CHANNELS = ("Zrotation", "Xrotation", "Yrotation")
 _EULER_ORDER = "ZXY"  # scipy's upper case = intrinsic, matching the channel order above
 
 
+#: End Sites beyond the ankles and wrists, in the BVH rest frame, as fractions of the bone that
+#: leads to them (shin, forearm): segment lengths as fractions of body height from Winter's
+#: anthropometric table (Biomechanics and Motor Control of Human Movement, 4th ed., Fig. 4.1):
+#: lower leg 0.246, ankle height 0.039, ankle to toes ~0.115 forward; forearm 0.146, hand 0.108.
+END_SITES = {
+    "ankle": (0.0, -0.039 / 0.246, 0.115 / 0.246),        # forward and down to the toes
+    "wrist": (0.108 / 0.146, 0.0, 0.0),                    # on along the forearm (+X: the left side)
+}
+_END_NAMES = {"ankle": "toes", "wrist": "hand"}
+
+
 @dataclass(frozen=True)
 class _BvhJoint:
     """One joint of the exported hierarchy.
 
     name: BVH joint name. parent: BVH joint name (None for the root). site: the H36M-17 joint it
-    stands on. bone: the H36M-17 joint whose parent->joint bone gives the offset (None: zero offset).
-    rotation: ("aim", target) turns the rest direction of the bone site->target onto it;
-    ("frame", up_from, up_to, left_from, left_to) builds a body frame; None for an End Site.
+    stands on (an extremity's End Site: the joint it extends). bone: the H36M-17 joint whose
+    parent->joint bone gives the offset (None: zero offset). rotation: ("aim", target) turns the
+    rest direction of the bone site->target onto it; ("frame", up_from, up_to, left_from, left_to)
+    builds a body frame; ("fixed",) is 0 in every frame; None for an End Site. extremity: for the
+    End Site beyond an ankle or wrist, the :data:`END_SITES` key whose offset (times the length of
+    ``bone``) it has.
     """
 
     name: str
@@ -96,17 +115,20 @@ class _BvhJoint:
     site: str
     bone: str | None
     rotation: tuple | None
+    extremity: str | None = None
 
 
 def _limb(side: str, base: str, first: str, second: str, third: str) -> list[_BvhJoint]:
-    """branch -> first -> second -> End Site (third) for one leg or arm."""
+    """branch -> first -> second -> third -> End Site (toes or hand) for one leg or arm."""
     branch = f"{base}_to_{side}_{first}"
     return [
         _BvhJoint(branch, base, base, None, ("aim", f"{side}_{first}")),
         _BvhJoint(f"{side}_{first}", branch, f"{side}_{first}", f"{side}_{first}", ("aim", f"{side}_{second}")),
         _BvhJoint(f"{side}_{second}", f"{side}_{first}", f"{side}_{second}", f"{side}_{second}",
                   ("aim", f"{side}_{third}")),
-        _BvhJoint(f"{side}_{second}_End", f"{side}_{second}", f"{side}_{third}", f"{side}_{third}", None),
+        _BvhJoint(f"{side}_{third}", f"{side}_{second}", f"{side}_{third}", f"{side}_{third}", ("fixed",)),
+        _BvhJoint(f"{side}_{_END_NAMES[third]}_End", f"{side}_{third}", f"{side}_{third}", f"{side}_{third}", None,
+                  extremity=third),
     ]
 
 
@@ -226,11 +248,14 @@ def _solve_rotations(poses_mm: np.ndarray) -> dict[str, np.ndarray]:
     index = {name: H36M17.index(name) for name in H36M17.joint_names}
     global_rotation: dict[str, np.ndarray] = {}
     local_rotation: dict[str, np.ndarray] = {}
-    for joint in BVH_JOINTS:  # parents first: a loop over the 23 joints, all frames at once
+    for joint in BVH_JOINTS:  # parents first: a loop over the joints, all frames at once
         if joint.rotation is None:
             continue
         parent_rotation = global_rotation.get(joint.parent)
-        if joint.rotation[0] == "frame":
+        if joint.rotation[0] == "fixed":
+            local = np.broadcast_to(np.eye(3), parent_rotation.shape).copy()
+            rotation = parent_rotation
+        elif joint.rotation[0] == "frame":
             _, up_from, up_to, left_from, left_to = joint.rotation
             rotation = _body_frame(poses_mm[:, index[up_to]] - poses_mm[:, index[up_from]],
                                    poses_mm[:, index[left_to]] - poses_mm[:, index[left_from]])
@@ -281,7 +306,11 @@ def poses_to_bvh(positions_mm: np.ndarray, fps: float, bone_lengths_mm: np.ndarr
     offsets = np.zeros((len(BVH_JOINTS), 3))
     channels, columns = [], []
     for number, joint in enumerate(BVH_JOINTS):
-        if joint.bone is not None:
+        if joint.extremity is not None:
+            offsets[number] = lengths[H36M17.index(joint.bone)] * np.array(END_SITES[joint.extremity])
+            if joint.site.startswith("r_"):
+                offsets[number, 0] *= -1.0                                   # the right side is -X
+        elif joint.bone is not None:
             offsets[number] = lengths[H36M17.index(joint.bone)] * np.array(REST_DIRECTIONS[joint.bone])
         if joint.parent is None:
             channels.append(ROOT_CHANNELS)
@@ -299,12 +328,13 @@ def bvh_h36m_positions(motion: BvhMotion) -> np.ndarray:
     """Forward kinematics of an exported BVH back to H36M-17 positions.
 
     Returns:
-        (T, 17, 3) in the file's units and frame, in H36M-17 order (End Sites give the ankles,
-        head and wrists).
+        (T, 17, 3) in the file's units and frame, in H36M-17 order (the neck's End Site gives the
+        head; the toes' and hands' End Sites are not H36M-17 joints).
     """
     positions, _ = bvh_forward_kinematics(motion)
     number_of = {name: number for number, name in enumerate(motion.joint_names)}
-    standing_on = {joint.site: joint.name for joint in BVH_JOINTS if joint.bone == joint.site or joint.parent is None}
+    standing_on = {joint.site: joint.name for joint in BVH_JOINTS
+                   if (joint.bone == joint.site and joint.extremity is None) or joint.parent is None}
     missing = [name for name in H36M17.joint_names if standing_on.get(name) not in number_of]
     if missing:
         raise ShapeError(f"BVH: not a poselift export, no joint for {', '.join(missing)}")
