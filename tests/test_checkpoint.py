@@ -58,23 +58,30 @@ def test_rng_state_round_trip():
     assert first[2] == second[2] and torch.equal(first[3], second[3])
 
 
+def load_as_older_format(tmp_path, model, version: int, added_fields) -> torch.nn.Module:
+    """Save ``model``, rewrite the file as format ``version`` (without the fields added since) and load it."""
+    from poselift.checkpoint import load_model, save_checkpoint
+
+    save_checkpoint(tmp_path / "new.pt", model=model)
+    old = torch.load(tmp_path / "new.pt", weights_only=True)
+    old["format_version"] = version
+    for key in added_fields:
+        del old["model_config"][key]
+    torch.save(old, tmp_path / "old.pt")
+    return load_model(tmp_path / "old.pt")
+
+
 def test_a_format_1_checkpoint_rebuilds_the_backbone_it_was_trained_with(tmp_path):
     """Checkpoints written before the backbone options existed have none of them: they were He-initialised,
     dense input layer, per-row max-norm, and must load as such whatever today's defaults are."""
-    from poselift.checkpoint import VERSION_1_BACKBONE, load_model, save_checkpoint
+    from poselift.checkpoint import VERSION_1_BACKBONE
 
     torch.manual_seed(2)
     model = BaselineLifter(BaselineConfig(hidden_size=16, num_blocks=1, input_normalization="pose",
                                           **VERSION_1_BACKBONE))
     keypoints, poses = torch.randn(32, 17, 2) * 50 + 500, torch.randn(32, 17, 3) * 200
     model.normalizer.fit(keypoints, None, poses)
-    save_checkpoint(tmp_path / "new.pt", model=model)
-    old = torch.load(tmp_path / "new.pt", weights_only=True)
-    old["format_version"] = 1
-    for key in VERSION_1_BACKBONE:
-        del old["model_config"][key]
-    torch.save(old, tmp_path / "old.pt")
-    loaded = load_model(tmp_path / "old.pt")
+    loaded = load_as_older_format(tmp_path, model, 1, VERSION_1_BACKBONE)
     assert {key: getattr(loaded.config, key) for key in VERSION_1_BACKBONE} == VERSION_1_BACKBONE
     torch.testing.assert_close(loaded.eval().lift(keypoints), model.eval().lift(keypoints))
 
@@ -175,9 +182,9 @@ def test_export_keeps_the_weights_only_in_half_precision(tmp_path):
 
 @pytest.mark.parametrize("kind", ["temporal", "siamese", "consensus", "selfsup"])
 def test_a_format_2_checkpoint_keeps_the_reading_it_was_trained_with(kind, tmp_path):
-    """Format 3 changed the defaults of three models to the papers' and authors' readings; a file
+    """Format 3 changed the defaults of four models to the papers' and authors' readings; a file
     written before has none of the new fields and must rebuild the model it was trained as."""
-    from poselift.checkpoint import FIELDS_ADDED, load_model, save_checkpoint
+    from poselift.checkpoint import FIELDS_ADDED
     from poselift.models.registry import build_model
 
     old_fields = FIELDS_ADDED[3][kind]
@@ -186,13 +193,6 @@ def test_a_format_2_checkpoint_keeps_the_reading_it_was_trained_with(kind, tmp_p
                                min_groups_per_joint=1),
              "selfsup": dict(hidden_size=16, num_blocks=1)}[kind]
     torch.manual_seed(3)
-    model = build_model(kind, {**small, **old_fields})
-    save_checkpoint(tmp_path / "new.pt", model=model)
-    old = torch.load(tmp_path / "new.pt", weights_only=True)
-    old["format_version"] = 2
-    for key in old_fields:
-        del old["model_config"][key]
-    torch.save(old, tmp_path / "old.pt")
-    loaded = load_model(tmp_path / "old.pt")
+    loaded = load_as_older_format(tmp_path, build_model(kind, {**small, **old_fields}), 2, old_fields)
     assert {key: getattr(loaded.config, key) for key in old_fields} == old_fields
     assert all(getattr(build_model(kind, small).config, key) != value for key, value in old_fields.items())
