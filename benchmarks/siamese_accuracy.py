@@ -1,7 +1,9 @@
 """Siamese equivariant lifter (Veges et al.) against the baseline trained the same way: the paper's claims.
 
 Every model is trained by the shared recipe (``poselift train KIND``) with one schedule (epochs, batch
-size, learning rate and its 48 decays, frame stride, seed). Protocol #3 trains on cameras 0-2 (with
+size, learning rate and its 48 decays, frame stride, seed), except that a siamese run trains half the
+epochs (``--siamese-epochs``): each of its steps holds a pair of poses per sample, so both models see
+the same number of poses, as in the authors' code (vegesm/siamese-pose-estimation, ``TRAIN_SIZE``). Protocol #3 trains on cameras 0-2 (with
 ``augmentation``: virtual cameras every 15 degrees around the rig, none within 30 degrees of camera 3,
 re-filmed with the detector model for ``noisy`` input) and tests on camera 3; Protocol #1/#2 train and
 test on all four cameras without augmentation, as the paper. Sections (``--sections``):
@@ -61,10 +63,14 @@ PAPER_PROTOCOL1 = {"baseline": 62.9, "siamese": 61.1}
 
 
 def run_spec(args, kind: str, input_name: str, seed: int, config: dict | None = None, data: dict | None = None):
-    """A run; siamese runs name their loss weight (the chosen one unless ``config`` sets it)."""
-    if kind == "siamese":
-        config = {"siamese_weight": args.siamese_weight, **(config or {})}
-    return spec(kind, input_name, seed, config, data)
+    """A run; siamese runs name their loss weight (the chosen one unless ``config`` sets it) and train
+    ``--siamese-epochs`` (by default half the baseline's: a step holds twice as many poses, two per
+    pair, so both models see the same number of poses, as in the authors' code)."""
+    if kind != "siamese":
+        return spec(kind, input_name, seed, config, data)
+    config = {"siamese_weight": args.siamese_weight, **(config or {})}
+    schedule = {"epochs": args.siamese_epochs} if args.siamese_epochs != args.epochs else None
+    return spec(kind, input_name, seed, config, data, schedule)
 
 
 def p3(sweep: Sweep, run, split: str = "test") -> dict:
@@ -74,7 +80,7 @@ def p3(sweep: Sweep, run, split: str = "test") -> dict:
 def weight(sweep: Sweep, args) -> dict:
     results = {}
     for value in args.weights:
-        runs = [spec("siamese", args.weight_input, seed, {"siamese_weight": value}, AUGMENTED)
+        runs = [run_spec(args, "siamese", args.weight_input, seed, {"siamese_weight": value}, AUGMENTED)
                 for seed in args.ablation_seeds]
         results[f"{value:g}"] = {"validation": over_seeds([p3(sweep, run, "train") for run in runs], REPORTED),
                                  "test": over_seeds([p3(sweep, run) for run in runs], REPORTED)}
@@ -199,7 +205,7 @@ def pairs(sweep: Sweep, args) -> dict:
     relative = batch["rotation_2"] @ batch["rotation_1"].transpose(-1, -2)
     results = {}
     for value in args.weights:
-        run = spec("siamese", args.weight_input, args.ablation_seeds[0], {"siamese_weight": value}, AUGMENTED)
+        run = run_spec(args, "siamese", args.weight_input, args.ablation_seeds[0], {"siamese_weight": value}, AUGMENTED)
         model = load_model(sweep.trained(run) / "last.pt").eval()
         with torch.no_grad():
             codes = [model.encode(model.normalizer.encode_2d(batch[f"keypoints_2d_{view}"],
@@ -313,6 +319,9 @@ def parse_args(argv=None):
     parser.add_argument("--angles", nargs="+", type=float, default=[float(a) for a in range(-180, 181, 15)])
     parser.add_argument("--rotation-stride", type=int, default=10, help="keep every k-th camera-3 test frame")
     parser.add_argument("--figure", type=Path, default=None, help="PNG of the rotation check")
+    parser.add_argument("--siamese-epochs", type=int, default=None,
+                        help="epochs of every siamese run (default: half of --epochs, rounded up, so that both "
+                             "models see as many poses: a pair holds two; the authors' code does the same)")
     parser.add_argument("--baseline-set", nargs="*", default=[], metavar="KEY=VALUE")
     parser.add_argument("--siamese-set", nargs="*", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
@@ -320,9 +329,12 @@ def parse_args(argv=None):
         parser.error("without the weight section, give --siamese-weight")
     if args.quick:
         args.epochs, args.max_steps, args.frame_stride = 1, 30, 20
+        args.siamese_epochs = 1
         args.seeds, args.ablation_seeds, args.weights, args.angles = [0], [0], [0.1], [0.0, 90.0, 180.0]
         args.baseline_set = args.baseline_set + ["hidden_size=64"]
         args.siamese_set = args.siamese_set + ["hidden_size=64", "embedding_vectors=16"]
+    if args.siamese_epochs is None:
+        args.siamese_epochs = max(1, (args.epochs + 1) // 2)
     return args
 
 
@@ -331,6 +343,7 @@ def main(argv=None) -> None:
     sweep = open_sweep(args, {"baseline": args.baseline_set, "siamese": args.siamese_set})
     benchmark = sweep.benchmark
     summary = summary_header(args, benchmark, ablation_seeds=args.ablation_seeds, weight_input=args.weight_input,
+                             siamese_epochs=args.siamese_epochs,
                              baseline_config=sweep.base_config["baseline"],
                              siamese_config=sweep.base_config["siamese"])
 
