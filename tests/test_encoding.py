@@ -1,12 +1,17 @@
-"""PoseNormalizer: resolution-independent 2D encoding, 3D z-scoring, statistics, missing joints."""
+"""PoseNormalizer: resolution-independent 2D encoding, 3D z-scoring, statistics, missing joints; the camera-aware
+encoding ("camera") against hand-computed values."""
+
+import math
 
 import numpy as np
 import pytest
 import torch
 
 from _ddp_worker import SyntheticPoseSource, make_frames, random_poses_3d
+from poselift.camera import project_points
 from poselift.encoding import PoseNormalizer, insert_root, normalize_pose_3d, pose_scale, scale_normalize_2d, split_root
-from poselift.errors import ShapeError
+from poselift.errors import PoseliftError, ShapeError
+from poselift.intrinsics import Intrinsics
 from poselift.skeleton import H36M17
 from poses import random_rotations
 
@@ -177,3 +182,96 @@ def test_degenerate_poses_are_refused():
         normalize_pose_3d(pose)
     with pytest.raises(ShapeError, match=r"\(\.\.\., 17, 3\)"):
         normalize_pose_3d(torch.ones(4, 16, 3))
+
+
+# ------------------------------------------------------------------------------ the camera-aware encoding
+def camera_normalizer() -> PoseNormalizer:
+    return PoseNormalizer(input_normalization="camera", passes_intrinsics=True)
+
+
+def test_camera_encoding_hand_computed():
+    # f = (1000, 500) px, principal point (500, 400): root at (600, 450) px -> ray (0.1, 0.1); joint 1 at
+    # (700, 350) -> ray (0.2, -0.1), minus the root's: (0.1, -0.2); joint 13 missing; the rest on the root
+    intrinsics = Intrinsics(torch.tensor([1000.0, 500.0]), torch.tensor([500.0, 400.0]))
+    keypoints = torch.tensor([600.0, 450.0]).repeat(1, 17, 1)
+    keypoints[0, 1] = torch.tensor([700.0, 350.0])
+    keypoints[0, 13] = float("nan")
+    normalizer = camera_normalizer()
+    assert normalizer.input_dim == 36 and normalizer.reads_intrinsics
+    encoded, frame_valid = normalizer.encode_2d(keypoints, None, intrinsics)
+    expected = torch.zeros(1, 36)
+    expected[0, 2:4] = torch.tensor([0.1, -0.2])
+    expected[0, 34:36] = torch.tensor([0.1, 0.1])                                      # the root's ray, last
+    torch.testing.assert_close(encoded, expected)
+    assert frame_valid.tolist() == [True]
+    # z-scored with the statistics: (value - mean) / std, and still 0 for the missing joint
+    with torch.no_grad():
+        normalizer.mean_2d.fill_(0.05)
+        normalizer.std_2d.fill_(0.5)
+    encoded, _ = normalizer.encode_2d(keypoints, None, intrinsics)
+    torch.testing.assert_close(encoded[0, [2, 3, 4, 26, 27, 34, 35]],
+                               torch.tensor([0.1, -0.5, -0.1, 0.0, 0.0, 0.1, 0.1]))
+    # the root missing: nothing to encode
+    keypoints[0, 0] = float("nan")
+    encoded, frame_valid = normalizer.encode_2d(keypoints, None, intrinsics)
+    assert frame_valid.tolist() == [False] and (encoded == 0).all()
+
+
+def test_a_pose_moved_off_centre_keeps_its_pose_encoding_but_not_its_camera_encoding():
+    poses_cam = torch.from_numpy(random_poses_3d(8, seed=5)).float() + torch.tensor([0.0, 0.0, 4000.0])
+    intrinsics = Intrinsics(torch.tensor([1145.0, 1145.0]), torch.tensor([500.0, 500.0]))
+    centred = project_points(poses_cam, intrinsics.focal, intrinsics.principal)
+    moved = centred + torch.tensor([380.0, -260.0])                             # the same pose, off-centre
+    pose = PoseNormalizer(input_normalization="pose")
+    torch.testing.assert_close(pose.encode_2d(moved)[0], pose.encode_2d(centred)[0])
+    camera = camera_normalizer()
+    on_axis, off_axis = camera.encode_2d(centred, None, intrinsics)[0], camera.encode_2d(moved, None, intrinsics)[0]
+    torch.testing.assert_close(on_axis[:, 34:], torch.zeros(8, 2))
+    torch.testing.assert_close(off_axis[:, 34:], torch.tensor([380.0, -260.0]).div(1145.0).expand(8, 2))
+    # a camera turned 20 degrees about its vertical axis sees the person off-centre, with the perspective of
+    # that place: the root's ray is tan(20 degrees) and the pose's own values change too
+    turn = math.radians(20.0)
+    rotation = torch.tensor([[math.cos(turn), 0.0, -math.sin(turn)], [0.0, 1.0, 0.0],
+                             [math.sin(turn), 0.0, math.cos(turn)]])
+    turned = project_points(poses_cam @ rotation.T, intrinsics.focal, intrinsics.principal)
+    at_the_edge = camera.encode_2d(turned, None, intrinsics)[0]
+    torch.testing.assert_close(at_the_edge[:, 34], torch.full((8,), -math.tan(turn)))
+    assert (at_the_edge[:, :34] - on_axis[:, :34]).abs().amax() > 0.005
+
+
+def test_camera_encoding_undoes_the_lens_distortion():
+    from poselift.camera import h36m_rig
+
+    camera = h36m_rig()[2]
+    intrinsics = Intrinsics.from_camera(camera)
+    poses_cam = torch.from_numpy(random_poses_3d(4, seed=6)).float() + torch.tensor([900.0, -500.0, 4500.0])
+    distorted = camera.project(poses_cam)
+    pinhole = project_points(poses_cam, intrinsics.focal, intrinsics.principal)
+    assert (distorted - pinhole).norm(dim=-1).amax() > 3                        # px of distortion
+    normalizer = camera_normalizer()
+    from_distorted = normalizer.encode_2d(distorted, None, intrinsics)[0]
+    from_pinhole = normalizer.encode_2d(pinhole, None, Intrinsics(intrinsics.focal, intrinsics.principal))[0]
+    torch.testing.assert_close(from_distorted, from_pinhole, atol=1e-5, rtol=0)
+    expected_ray = (poses_cam[:, 0, :2] / poses_cam[:, 0, 2:])
+    torch.testing.assert_close(from_distorted[:, 34:], expected_ray, atol=1e-6, rtol=0)
+
+
+def test_camera_encoding_is_fitted_with_the_intrinsics_of_every_frame():
+    frames = make_frames(400, seed=9)                  # two cameras: 1000x1000 px f 1145, 1920x1080 px f 1500
+    focal = np.where(frames["image_size"][:, :1] == 1000, 1145.0, 1500.0).repeat(2, axis=1)
+    intrinsics = Intrinsics(torch.from_numpy(focal).float(), torch.from_numpy(frames["image_size"] / 2))
+    normalizer = camera_normalizer().fit(frames["keypoints_2d"], frames["confidence"], frames["poses_3d"],
+                                         intrinsics=intrinsics)
+    encoded, _ = normalizer.encode_2d(torch.from_numpy(frames["keypoints_2d"]), None, intrinsics)
+    assert torch.allclose(encoded.mean(0), torch.zeros(36), atol=1e-4)
+    expected_std = torch.ones(36)
+    expected_std[:2] = 0.0                                                            # the root's own offset
+    assert torch.allclose(encoded.std(0, unbiased=False), expected_std, atol=1e-4)
+
+
+def test_camera_encoding_needs_the_intrinsics():
+    with pytest.raises(PoseliftError, match="input_normalization 'camera' reads the camera intrinsics, which this "
+                                            "model does not pass"):
+        PoseNormalizer(input_normalization="camera")
+    with pytest.raises(PoseliftError, match=r"this model's 2D encoding \('camera'\) reads the camera intrinsics"):
+        camera_normalizer().encode_2d(torch.zeros(2, 17, 2))

@@ -6,7 +6,8 @@ on an unfitted encoder with the training :class:`~poselift.data.datasets.BatchSo
 ``encode_3d`` and ``decode_3d`` (and ``encode_2d`` for the encoders of a 2D input).
 
 - :class:`PoseNormalizer` (:mod:`~poselift.encoding.normalizer`): z-scored 2D input (raw pixels,
-  "image", or root-centred and scale-normalised first, "pose") and z-scored root-relative 3D; every
+  "image"; root-centred and scale-normalised first, "pose"; or the camera rays, root-centred, with
+  the root's ray, "camera", for a model given the intrinsics) and z-scored root-relative 3D; every
   supervised lifter.
 - :class:`TwoDimensionalNormalizer` (:mod:`~poselift.encoding.views`): the same, fitted on 2D
   views only, with a fixed 3D scale; the self-supervised multi-view lifter (it never sees 3D).
@@ -25,6 +26,7 @@ from poselift.encoding.normalizer import (
     INPUT_NORMALIZATIONS,
     Moments,
     PoseNormalizer,
+    camera_normalize_2d,
     image_keypoints_2d,
     insert_root,
     scale_normalize_2d,
@@ -47,5 +49,5 @@ class PoseEncoder(Protocol):
 
 
 __all__ = ["CanonicalPoseNormalizer", "INPUT_NORMALIZATIONS", "Moments", "PoseEncoder", "PoseNormalizer",
-           "TwoDimensionalNormalizer", "image_keypoints_2d", "insert_root", "normalize_pose_3d", "pose_scale",
+           "TwoDimensionalNormalizer", "camera_normalize_2d", "image_keypoints_2d", "insert_root", "normalize_pose_3d", "pose_scale",
            "scale_normalize_2d", "split_root"]

@@ -1,25 +1,36 @@
 """Network encodings of 2D and 3D poses: z-scored 2D input, z-scored 3D target.
 
-Two 2D input normalisations (``input_normalization``):
+Three 2D input normalisations (``input_normalization``):
 
 - ``"image"`` (Martinez et al.): every pixel coordinate is z-scored with training statistics as it
   is. Faithful to the paper; the network also sees where the person is and how large they appear,
   but only for images like the training ones (same resolution and cameras).
 - ``"pose"``: resolution-independent, for models that must accept any camera (the shipped default
-  model). Steps 2-3 below come first.
+  model). Steps 2-3 below come first. It throws away where the person is in the image and how large
+  they appear for the focal length: the direction of the rays (up to about 20 degrees off the axis at
+  the edges of the benchmark's images, 35 on a phone's) and the distance.
+- ``"camera"``: camera-aware, for models that are given the intrinsics of the camera that took the
+  keypoints (:class:`poselift.intrinsics.Intrinsics`): every joint becomes its undistorted
+  normalised camera coordinates ``((u - cx) / fx, (v - cy) / fy)`` (the tangents of its ray's angles,
+  :meth:`~poselift.intrinsics.Intrinsics.rays`), root-centred, and the root's own coordinates (its
+  ray) are appended: ``2J + 2`` values. Resolution-independent like "pose", but the ray and the size
+  for the focal length are kept. The model's ``encode_2d`` calls pass the intrinsics; a model that
+  does not declares so (``passes_intrinsics=False``) and cannot be built with this encoding.
 
 2D encoding (model input), for keypoints ``(..., J, 2)`` px with confidences ``(..., J)``:
 
 1. A joint is *valid* when its confidence is > 0 and both coordinates are finite.
-2. Subtract the root (pelvis) position: the pose becomes translation-free.
+2. Subtract the root (pelvis) position: the pose becomes translation-free. (``"camera"``: the rays
+   first, then subtract the root's ray and keep it as two more values.)
 3. Divide by the pose's 2D scale, the RMS distance of the valid non-root joints from the root.
    Pixels, image resolution, focal length and the person's position in the image cancel out, so a
    model trained on one camera accepts keypoints from any image size, camera or aspect ratio.
-   (``"pose"`` only; ``"image"`` skips steps 2-3.)
-4. Flatten to ``(..., 2J)`` and z-score every coordinate with training statistics.
+   (``"pose"`` only; ``"image"`` skips steps 2-3, ``"camera"`` step 3.)
+4. Flatten to ``(..., 2J)`` (``"camera"``: ``(..., 2J + 2)``, the root's ray last) and z-score every
+   value with training statistics.
 5. Invalid joints are set to 0 after z-scoring, i.e. to the training mean. A frame whose root is
-   missing (or whose scale is zero) cannot be encoded: all its values are 0 and it is flagged in
-   the returned ``frame_valid`` mask (False). With ``"image"`` only a frame without any joint is.
+   missing (or, "pose", whose scale is zero) cannot be encoded: all its values are 0 and it is flagged
+   in the returned ``frame_valid`` mask (False). With ``"image"`` only a frame without any joint is.
 
 3D encoding (model target), for poses ``(..., J, 3)`` mm, camera frame: make root-relative, drop
 the root (always zero, never predicted) and z-score every coordinate: ``(..., 3(J-1))``.
@@ -34,6 +45,7 @@ import torch
 from torch import Tensor, nn
 
 from poselift.errors import PoseliftError, ShapeError
+from poselift.intrinsics import Intrinsics
 from poselift.skeleton import H36M17
 
 # A coordinate whose training std is below this (e.g. the root, always 0) is only centred.
@@ -83,7 +95,7 @@ def scale_normalize_2d(
     return normalized, valid_joint, frame_valid
 
 
-INPUT_NORMALIZATIONS = ("image", "pose")
+INPUT_NORMALIZATIONS = ("image", "pose", "camera")
 
 
 def image_keypoints_2d(keypoints_2d: Tensor, confidence: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
@@ -96,6 +108,35 @@ def image_keypoints_2d(keypoints_2d: Tensor, confidence: Tensor | None) -> tuple
     valid_joint = finite if confidence is None else finite & (confidence > 0)
     keypoints = torch.where(valid_joint[..., None], keypoints_2d, torch.zeros_like(keypoints_2d))
     return keypoints, valid_joint, valid_joint.any(dim=-1)
+
+
+def camera_normalize_2d(keypoints_2d: Tensor, confidence: Tensor | None, intrinsics: Intrinsics,
+                        root_index: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The ``"camera"`` counterpart of :func:`scale_normalize_2d`: rays, root-centred, and the root's ray.
+
+    Args:
+        keypoints_2d: ``(..., J, 2)`` px; NaN allowed where missing.
+        confidence: ``(..., J)`` in [0, 1], 0 = missing; None = every finite joint is valid.
+        intrinsics: the camera(s) that took them, leading dims broadcasting against the keypoints'
+            without J (:class:`~poselift.intrinsics.Intrinsics`).
+        root_index: index of the root joint.
+
+    Returns:
+        ``(centred (..., J, 2) unit-free: each joint's normalised camera coordinates minus the root's,
+        root_ray (..., 2) the root's normalised camera coordinates, valid_joint (..., J) bool,
+        frame_valid (...) bool)``. Invalid joints, and everything of a frame without a root, are 0.
+    """
+    finite = torch.isfinite(keypoints_2d).all(dim=-1)
+    valid_joint = finite if confidence is None else finite & (confidence > 0)
+    principal = intrinsics.principal.to(keypoints_2d).unsqueeze(-2)            # missing joints: on the axis
+    keypoints = torch.where(valid_joint[..., None], keypoints_2d, principal)
+    rays = intrinsics.rays(keypoints)
+    valid_joint = valid_joint & torch.isfinite(rays).all(dim=-1)
+    frame_valid = valid_joint[..., root_index]
+    valid_joint = valid_joint & frame_valid[..., None]
+    root_ray = torch.where(frame_valid[..., None], rays[..., root_index, :], 0.0)
+    centred = torch.where(valid_joint[..., None], rays - root_ray[..., None, :], 0.0)
+    return centred, root_ray, valid_joint, frame_valid
 
 
 class Moments:
@@ -129,23 +170,32 @@ class Moments:
 class PoseNormalizer(nn.Module):
     """Training statistics and the 2D/3D encodings (see the module docstring).
 
-    Buffers (saved in checkpoints): ``mean_2d``/``std_2d`` ``(2J,)`` of scale-normalised 2D
-    coordinates, ``mean_3d``/``std_3d`` ``(3(J-1),)`` mm of root-relative 3D coordinates without the
+    Buffers (saved in checkpoints): ``mean_2d``/``std_2d`` ``(input_dim,)`` of the normalised 2D
+    values, ``mean_3d``/``std_3d`` ``(3(J-1),)`` mm of root-relative 3D coordinates without the
     root, ``root_index`` (scalar) and ``fitted`` (scalar, 1 after :meth:`fit`). Before fitting the
     statistics are the identity (mean 0, std 1).
+
+    ``passes_intrinsics``: the owner passes the camera intrinsics to :meth:`encode_2d` and :meth:`fit`
+    (the baseline and temporal lifters do); the ``"camera"`` encoding is refused without it, so a model
+    that would call ``encode_2d`` without them cannot be built with it.
     """
 
-    def __init__(self, num_joints: int = 17, root_index: int = H36M17.root_index, input_normalization: str = "pose"):
+    def __init__(self, num_joints: int = 17, root_index: int = H36M17.root_index, input_normalization: str = "pose",
+                 passes_intrinsics: bool = False):
         super().__init__()
         if not 0 <= root_index < num_joints:
             raise ShapeError(f"root_index {root_index} is outside 0..{num_joints - 1}")
         if input_normalization not in INPUT_NORMALIZATIONS:
             raise PoseliftError(f"input_normalization must be one of {INPUT_NORMALIZATIONS}, got {input_normalization!r}")
+        if input_normalization == "camera" and not passes_intrinsics:
+            raise PoseliftError("input_normalization 'camera' reads the camera intrinsics, which this model does not "
+                                "pass to its encoder; use 'pose' or 'image' (the baseline and temporal models take "
+                                "'camera')")
         self.input_normalization = input_normalization
         self.num_joints = num_joints
         self._root = root_index
-        self.register_buffer("mean_2d", torch.zeros(2 * num_joints))
-        self.register_buffer("std_2d", torch.ones(2 * num_joints))
+        self.register_buffer("mean_2d", torch.zeros(self.input_dim))
+        self.register_buffer("std_2d", torch.ones(self.input_dim))
         self.register_buffer("mean_3d", torch.zeros(3 * (num_joints - 1)))
         self.register_buffer("std_3d", torch.ones(3 * (num_joints - 1)))
         self.register_buffer("root_index", torch.tensor(root_index, dtype=torch.long))
@@ -160,9 +210,14 @@ class PoseNormalizer(nn.Module):
         return bool(self.fitted)
 
     @property
+    def reads_intrinsics(self) -> bool:
+        """True for the ``"camera"`` encoding, whose :meth:`encode_2d` needs the intrinsics."""
+        return self.input_normalization == "camera"
+
+    @property
     def input_dim(self) -> int:
-        """Length of an encoded 2D pose: 2J."""
-        return 2 * self.num_joints
+        """Length of an encoded 2D pose: 2J, and 2J + 2 for ``"camera"`` (the root's ray)."""
+        return 2 * self.num_joints + (2 if self.reads_intrinsics else 0)
 
     @property
     def output_dim(self) -> int:
@@ -182,30 +237,48 @@ class PoseNormalizer(nn.Module):
         return array.to(device=self.mean_2d.device, dtype=self.mean_2d.dtype)
 
     # --------------------------------------------------------------------------------- encodings
-    def _prepare_2d(self, keypoints_2d: Tensor, confidence: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+    def _prepare_2d(self, keypoints_2d: Tensor, confidence: Tensor | None,
+                    intrinsics: Intrinsics | None) -> tuple[Tensor, Tensor, Tensor]:
+        """``(values (..., input_dim) before z-scoring, value_valid (..., input_dim) bool, frame_valid (...))``."""
+        if self.input_normalization == "camera":
+            if intrinsics is None:
+                raise PoseliftError("this model's 2D encoding ('camera') reads the camera intrinsics: pass "
+                                    "intrinsics= (poselift.intrinsics.Intrinsics; training batches carry them as "
+                                    "focal and principal)")
+            centred, root_ray, valid_joint, frame_valid = camera_normalize_2d(
+                keypoints_2d, confidence, intrinsics.map(lambda value: value.to(keypoints_2d)), self._root)
+            values = torch.cat([centred.flatten(start_dim=-2), root_ray], dim=-1)
+            valid = torch.cat([valid_joint.repeat_interleave(2, dim=-1), frame_valid[..., None].expand_as(root_ray)],
+                              dim=-1)
+            return values, valid, frame_valid
         if self.input_normalization == "image":
-            return image_keypoints_2d(keypoints_2d, confidence)
-        return scale_normalize_2d(keypoints_2d, confidence, self._root)
+            normalized, valid_joint, frame_valid = image_keypoints_2d(keypoints_2d, confidence)
+        else:
+            normalized, valid_joint, frame_valid = scale_normalize_2d(keypoints_2d, confidence, self._root)
+        return normalized.flatten(start_dim=-2), valid_joint.repeat_interleave(2, dim=-1), frame_valid
 
-    def encode_2d(self, keypoints_2d: Tensor, confidence: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def encode_2d(self, keypoints_2d: Tensor, confidence: Tensor | None = None,
+                  intrinsics: Intrinsics | None = None) -> tuple[Tensor, Tensor]:
         """Encode 2D keypoints for the network.
 
         Args:
             keypoints_2d: ``(..., J, 2)`` px, any image size; NaN allowed where missing.
             confidence: ``(..., J)`` in [0, 1], 0 = missing; None = all finite joints valid.
+            intrinsics: the camera(s) that took the keypoints, leading dims broadcasting against theirs
+                without J; needed by the ``"camera"`` encoding (:attr:`reads_intrinsics`), ignored by
+                the others.
 
         Returns:
-            ``(encoded_2d (..., 2J), frame_valid (...) bool)``; encoded values are finite, and 0
+            ``(encoded_2d (..., input_dim), frame_valid (...) bool)``; encoded values are finite, and 0
             for missing joints and for every frame with ``frame_valid`` False (root missing).
         """
         keypoints_2d = self._check(keypoints_2d, "keypoints_2d", 2)
         if confidence is not None:
             confidence = self._check(confidence, "confidence", None)
             confidence = torch.nan_to_num(confidence, nan=0.0)
-        normalized, valid_joint, frame_valid = self._prepare_2d(keypoints_2d, confidence)
-        flat = normalized.flatten(start_dim=-2)
-        encoded = (flat - self.mean_2d) / self.std_2d
-        encoded = encoded * valid_joint.repeat_interleave(2, dim=-1)
+        values, valid, frame_valid = self._prepare_2d(keypoints_2d, confidence, intrinsics)
+        encoded = (values - self.mean_2d) / self.std_2d
+        encoded = encoded * valid
         return encoded, frame_valid
 
     def encode_3d(self, poses_3d: Tensor) -> Tensor:
@@ -226,21 +299,21 @@ class PoseNormalizer(nn.Module):
         return insert_root(flat.unflatten(-1, (self.num_joints - 1, 3)), self._root)
 
     # ------------------------------------------------------------------------------ statistics
-    def _accumulate(self, moments_2d: Moments, moments_3d: Moments, keypoints_2d, confidence, poses_3d) -> None:
-        keypoints_2d = self._check(keypoints_2d, "keypoints_2d", 2).reshape(-1, self.num_joints, 2)
-        poses_3d = self._check(poses_3d, "poses_3d", 3).reshape(-1, self.num_joints, 3)
+    def _accumulate(self, moments_2d: Moments, moments_3d: Moments, keypoints_2d, confidence, poses_3d,
+                    intrinsics: Intrinsics | None = None) -> None:
+        keypoints_2d = self._check(keypoints_2d, "keypoints_2d", 2)
+        poses_3d = self._check(poses_3d, "poses_3d", 3)
         if confidence is not None:
-            confidence = self._check(confidence, "confidence", None).reshape(-1, self.num_joints)
-            confidence = torch.nan_to_num(confidence, nan=0.0)
-        if keypoints_2d.shape[0] != poses_3d.shape[0]:
-            raise ShapeError(
-                f"keypoints_2d has {keypoints_2d.shape[0]} frames but poses_3d has {poses_3d.shape[0]}"
-            )
+            confidence = torch.nan_to_num(self._check(confidence, "confidence", None), nan=0.0)
+        if keypoints_2d.shape[:-2] != poses_3d.shape[:-2]:
+            raise ShapeError(f"keypoints_2d has frames {tuple(keypoints_2d.shape[:-2])} but poses_3d has "
+                             f"{tuple(poses_3d.shape[:-2])}")
         bad = (~torch.isfinite(poses_3d)).sum()
         if bad:
             raise ShapeError(f"poses_3d: {int(bad)} non-finite values in the training poses")
-        normalized, valid_joint, _ = self._prepare_2d(keypoints_2d, confidence)
-        moments_2d.add(normalized.flatten(start_dim=-2), valid_joint.repeat_interleave(2, dim=-1))
+        values, valid, _ = self._prepare_2d(keypoints_2d, confidence, intrinsics)
+        moments_2d.add(values.reshape(-1, self.input_dim), valid.reshape(-1, self.input_dim))
+        poses_3d = poses_3d.reshape(-1, self.num_joints, 3)
         relative = poses_3d - poses_3d[:, self._root : self._root + 1, :]
         flat_3d = split_root(relative, self._root).flatten(start_dim=-2)
         moments_3d.add(flat_3d, torch.ones_like(flat_3d))
@@ -258,15 +331,20 @@ class PoseNormalizer(nn.Module):
                 buffer.copy_(value.to(device))
             self.fitted.fill_(1)
 
-    def fit(self, keypoints_2d, confidence, poses_3d, chunk_size: int = 262_144) -> "PoseNormalizer":
+    def fit(self, keypoints_2d, confidence, poses_3d, chunk_size: int = 262_144,
+            intrinsics: Intrinsics | None = None) -> "PoseNormalizer":
         """Compute the statistics from training data (arrays or tensors), in chunks of frames.
 
         Args:
             keypoints_2d: ``(N, J, 2)`` px. confidence: ``(N, J)`` or None.
             poses_3d: ``(N, J, 3)`` mm camera frame (made root-relative here); must be finite.
+            intrinsics: the cameras, ``(N, 2)`` focal etc. or one camera's ``(2,)`` ("camera" encoding).
         """
         keypoints_2d, poses_3d = torch.as_tensor(keypoints_2d), torch.as_tensor(poses_3d)
         confidence = None if confidence is None else torch.as_tensor(confidence)
+        if intrinsics is not None:
+            frames = keypoints_2d.shape[:1]
+            intrinsics = intrinsics.map(lambda value: value.expand(frames + value.shape[-1:]))
         moments_2d, moments_3d = Moments(self.input_dim), Moments(self.output_dim)
         for start in range(0, keypoints_2d.shape[0], chunk_size):
             chunk = slice(start, start + chunk_size)
@@ -276,6 +354,7 @@ class PoseNormalizer(nn.Module):
                 keypoints_2d[chunk],
                 None if confidence is None else confidence[chunk],
                 poses_3d[chunk],
+                None if intrinsics is None else intrinsics.map(lambda value: value[chunk]),
             )
         self._store(moments_2d, moments_3d)
         return self
@@ -284,7 +363,8 @@ class PoseNormalizer(nn.Module):
         """Compute the statistics from every sample of a batch source (read in order, in chunks).
 
         The source's own augmentation, if any, is driven by a generator seeded with ``seed``. A source
-        of pairs (one with a ``single_frames`` source) is fitted on those single frames.
+        of pairs (one with a ``single_frames`` source) is fitted on those single frames. The batches'
+        intrinsics (``focal``, ``principal``, ...) serve the ``"camera"`` encoding.
         """
         source = getattr(source, "single_frames", source)
         total = len(source)
@@ -294,8 +374,7 @@ class PoseNormalizer(nn.Module):
         moments_2d, moments_3d = Moments(self.input_dim), Moments(self.output_dim)
         for start in range(0, total, chunk_size):
             batch = source.batch(torch.arange(start, min(start + chunk_size, total)), generator)
-            self._accumulate(
-                moments_2d, moments_3d, batch["keypoints_2d"], batch.get("confidence"), batch["poses_3d"]
-            )
+            self._accumulate(moments_2d, moments_3d, batch["keypoints_2d"], batch.get("confidence"), batch["poses_3d"],
+                             Intrinsics.from_batch(batch))
         self._store(moments_2d, moments_3d)
         return self

@@ -25,8 +25,8 @@ class TwoDimensionalNormalizer(PoseNormalizer):
             confidence = torch.nan_to_num(self._check(confidence, "confidence", None), nan=0.0)
             confidence = confidence.reshape(-1, self.num_joints)
         moments = Moments(self.input_dim)
-        normalized, valid_joint, _ = self._prepare_2d(keypoints_2d, confidence)
-        moments.add(normalized.flatten(start_dim=-2), valid_joint.repeat_interleave(2, dim=-1))
+        values, valid, _ = self._prepare_2d(keypoints_2d, confidence, None)
+        moments.add(values, valid)
         if not bool((moments.count > 0).any()):
             raise ShapeError("no valid 2D pose in the training views")
         mean_2d, std_2d = moments.mean_std()

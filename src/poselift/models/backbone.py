@@ -338,23 +338,30 @@ class FrameLifting:
     :class:`~poselift.encoding.PoseNormalizer`) and :meth:`lift_encoded` (by default
     ``normalizer.decode_3d(forward(encoded_2d))``, the baseline's z-scored root-relative output)."""
 
+    @property
+    def reads_intrinsics(self) -> bool:
+        """True when the 2D encoding is ``"camera"``: :meth:`lift` then needs ``intrinsics``."""
+        return self.normalizer.reads_intrinsics
+
     def lift_encoded(self, encoded_2d: Tensor) -> Tensor:
         """``(B, 2J)`` encoded 2D -> ``(B, J, 3)`` mm poses."""
         return self.normalizer.decode_3d(self(encoded_2d))
 
     @torch.no_grad()
-    def map_frames(self, keypoints_2d, confidence, compute: Callable[[Tensor], Tensor], batch_size: int = 4096):
-        """``compute(encoded_2d (B, 2J)) -> (B, ...)`` on every frame of ``(..., J, 2)`` px keypoints.
+    def map_frames(self, keypoints_2d, confidence, compute: Callable[[Tensor], Tensor], batch_size: int = 4096,
+                   intrinsics=None):
+        """``compute(encoded_2d (B, D)) -> (B, ...)`` on every frame of ``(..., J, 2)`` px keypoints.
 
         Runs in eval mode (the training mode is restored after) in chunks of ``batch_size`` frames;
         frames whose root joint is missing give NaN. Returns ``(..., ...)`` of the input's type
         (numpy in -> numpy out; tensor in -> tensor on the input's device), leading dims kept.
+        ``intrinsics`` go to the encoder (:meth:`~poselift.encoding.PoseNormalizer.encode_2d`).
         """
         as_numpy = not torch.is_tensor(keypoints_2d)
         keypoints = torch.as_tensor(np.asarray(keypoints_2d) if as_numpy else keypoints_2d)
         out_device = keypoints.device
         encoded_2d, frame_valid = self.normalizer.encode_2d(
-            keypoints, None if confidence is None else torch.as_tensor(confidence)
+            keypoints, None if confidence is None else torch.as_tensor(confidence), intrinsics
         )
         lead_shape = encoded_2d.shape[:-1]
         with eval_mode(self):
@@ -364,7 +371,7 @@ class FrameLifting:
         return outputs.cpu().numpy() if as_numpy else outputs.to(out_device)
 
     @torch.no_grad()
-    def lift(self, keypoints_2d, confidence=None, batch_size: int = 4096, layout: str = "h36m17"):
+    def lift(self, keypoints_2d, confidence=None, batch_size: int = 4096, layout: str = "h36m17", intrinsics=None):
         """Lift 2D keypoints to 3D poses (eval mode; the training mode is restored after).
 
         Args:
@@ -372,6 +379,9 @@ class FrameLifting:
             confidence: ``(..., J)`` in [0, 1] (0 = missing) or None.
             layout: the keypoints' layout (``poselift.skeleton.LAYOUT_NAMES``), converted to H36M-17
                 first; a layout the anatomy contradicts is refused (:func:`poselift.conventions.as_h36m17`).
+            intrinsics: the :class:`~poselift.intrinsics.Intrinsics` of the camera(s) that took the
+                keypoints (leading dims broadcasting against theirs without J): needed when
+                :attr:`reads_intrinsics`, ignored otherwise.
             batch_size: frames per forward pass. 4096 keeps a 1024-wide float32 activation (16 MB)
                 under glibc's largest mmap threshold (32 MB), so its memory is reused from layer to
                 layer; 65536-frame activations are mapped afresh per layer, ~15 % slower (docs/speed.md).
@@ -384,4 +394,4 @@ class FrameLifting:
         from poselift.conventions import as_h36m17
 
         keypoints_2d, confidence = as_h36m17(keypoints_2d, confidence, layout)
-        return self.map_frames(keypoints_2d, confidence, self.lift_encoded, batch_size)
+        return self.map_frames(keypoints_2d, confidence, self.lift_encoded, batch_size, intrinsics)

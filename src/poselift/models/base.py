@@ -13,6 +13,8 @@ model with ``getattr``/``hasattr``: a model that needs other behaviour overrides
 ``sequence_model``           True when the model lifts whole tracks (:meth:`lift_sequences`), not frames
 ``ddp_find_unused_parameters``  DistributedDataParallel's flag (True when a stage leaves weights unused)
 ``normalizer``               the input/output encoder, fitted on the training source before training
+``reads_intrinsics``         True when :meth:`lift` needs ``intrinsics=`` (the "camera" 2D encoding;
+                             default False: the argument is ignored)
 ``prepare_config``           classmethod: the config completed from the training data (default: unchanged)
 ``window_length``            classmethod: consecutive frames per training sample (default 1)
 ``training_stage``           name of the current stage of a staged loss (default None: one stage);
@@ -20,7 +22,8 @@ model with ``getattr``/``hasattr``: a model that needs other behaviour overrides
 ``learning_rate_factor``     factor on the loop's learning-rate schedule (default 1.0; e.g. a warm-up)
 ``after_optimizer_step``     called after every optimiser step (default: the backbone's per-row max-norm)
 ``loss``                     ``loss(batch) -> {"loss": scalar to minimise, ...logged terms}``
-``lift``                     2D keypoints (px) -> 3D poses (mm) in ``output_frame``
+``lift``                     2D keypoints (px) -> 3D poses (mm) in ``output_frame``; ``intrinsics``: the
+                             :class:`poselift.intrinsics.Intrinsics` of the camera that took them
 ``fuse_for_inference``       a copy for inference only, same outputs, faster (default: the model itself)
 ===========================  ===========================================================================
 """
@@ -89,17 +92,23 @@ class LiftingModel(nn.Module):
         if isinstance(self.config, BackboneConfig) and self.config.projects_max_norm:
             apply_max_norm(self, self.config.max_norm)
 
+    @property
+    def reads_intrinsics(self) -> bool:
+        """True when :meth:`lift` needs the camera's intrinsics (a model with the "camera" 2D encoding)."""
+        return False
+
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """Training loss of a batch: ``{"loss": scalar to minimise, other terms to log}``."""
         raise NotImplementedError
 
-    def lift(self, keypoints_2d, confidence=None, batch_size: int = 4096, layout: str = "h36m17"):
+    def lift(self, keypoints_2d, confidence=None, batch_size: int = 4096, layout: str = "h36m17", intrinsics=None):
         """``(..., J, 2)`` px keypoints of ``layout`` -> ``(..., 17, 3)`` mm poses in :attr:`output_frame`
         (a layout other than H36M-17 is converted first, one the anatomy contradicts refused:
-        :func:`poselift.conventions.as_h36m17`)."""
+        :func:`poselift.conventions.as_h36m17`); ``intrinsics`` (:class:`poselift.intrinsics.Intrinsics`,
+        leading dims broadcasting against the keypoints' without J) for a model that :attr:`reads_intrinsics`."""
         raise PoseliftError(f"a {self.kind!r} model does not lift 2D keypoints")
 
-    def lift_sequences(self, keypoints_2d, confidence, sequence_lengths, batch_size: int = 4096):
+    def lift_sequences(self, keypoints_2d, confidence, sequence_lengths, batch_size: int = 4096, intrinsics=None):
         """Whole tracks at once (models with ``sequence_model = True``)."""
         raise PoseliftError(f"a {self.kind!r} model lifts single frames, not sequences")
 

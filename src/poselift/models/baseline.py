@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from poselift.encoding import PoseNormalizer
 from poselift.errors import PoseliftError
+from poselift.intrinsics import Intrinsics
 from poselift.models.backbone import (
     BackboneConfig,
     ClippedLinear,
@@ -68,7 +69,9 @@ class BaselineConfig(BackboneConfig):
 
     num_joints: int = 17
     # "image": z-score raw pixels (the paper); "pose": root-centred and scale-normalised first, so
-    # one model serves any image size and camera (the shipped default model). See poselift.encoding.
+    # one model serves any image size and camera (the shipped default model); "camera": the camera
+    # rays from the intrinsics, root-centred, plus the root's ray (lift needs intrinsics=). See
+    # poselift.encoding.
     input_normalization: str = "image"
 
 
@@ -86,12 +89,13 @@ class BaselineLifter(FrameLifting, LiftingModel):
     def __init__(self, config: BaselineConfig | None = None):
         super().__init__()
         self.config = config if config is not None else BaselineConfig()
-        self.normalizer = PoseNormalizer(self.config.num_joints, input_normalization=self.config.input_normalization)
+        self.normalizer = PoseNormalizer(self.config.num_joints, input_normalization=self.config.input_normalization,
+                                         passes_intrinsics=True)
         self.network = ResidualMLP(self.normalizer.input_dim, self.normalizer.output_dim,
                                    **self.config.backbone_options())
 
     def forward(self, encoded_2d: Tensor) -> Tensor:
-        """``(B, 2J)`` encoded 2D -> ``(B, 3(J-1))`` encoded 3D."""
+        """``(B, D)`` encoded 2D (D = 2J, or 2J + 2 for "camera") -> ``(B, 3(J-1))`` encoded 3D."""
         return self.network(encoded_2d)
 
     @torch.no_grad()
@@ -120,12 +124,14 @@ class BaselineLifter(FrameLifting, LiftingModel):
         return super().train(mode)
 
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Training loss of a batch (``keypoints_2d``, ``confidence``, ``poses_3d``).
+        """Training loss of a batch (``keypoints_2d``, ``confidence``, ``poses_3d``; the cameras' ``focal``,
+        ``principal``, ``radial``, ``tangential`` for the "camera" encoding).
 
         Returns ``loss``: MSE in the normalised 3D space over frames whose root is visible, and
         ``mpjpe_mm``: their mean per-joint error in mm (no gradient).
         """
-        encoded_2d, frame_valid = self.normalizer.encode_2d(batch["keypoints_2d"], batch.get("confidence"))
+        encoded_2d, frame_valid = self.normalizer.encode_2d(batch["keypoints_2d"], batch.get("confidence"),
+                                                            Intrinsics.from_batch(batch))
         target_3d = self.normalizer.encode_3d(batch["poses_3d"])
         predicted_3d = self(encoded_2d)
         loss = masked_mean((predicted_3d - target_3d).square().mean(dim=-1), frame_valid)

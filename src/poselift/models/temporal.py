@@ -52,6 +52,7 @@ from torch import Tensor, nn
 
 from poselift.encoding import PoseNormalizer, split_root
 from poselift.errors import PoseliftError, ShapeError
+from poselift.intrinsics import Intrinsics
 from poselift.models.backbone import eval_mode, frame_mpjpe_mm, masked_mean
 from poselift.models.base import LiftingModel
 from poselift.skeleton import H36M17
@@ -82,7 +83,8 @@ class TemporalConfig:
     mse_weight, smoothness_weight: alpha and beta of Eq. (3); smoothness_weight 0 switches the
         temporal consistency term off (Table 4, "w/o temporal consistency constraint").
     torso_head_weight, limb_mid_weight, limb_terminal_weight: eta, rho, tau of Eq. (2).
-    input_normalization: "image" (z-scored pixels, the paper) or "pose" (see poselift.encoding).
+    input_normalization: "image" (z-scored pixels, the paper), "pose" or "camera" (the camera rays,
+        root-centred, with the root's ray; lifting then needs the intrinsics; see poselift.encoding).
     dropout_placement: "authors" (their code: a Linear(in, hidden) input projection, dropout on its
         output, on the cell's candidate and on the read-out's input) or "inputs" (dropout on the raw
         2D coordinates and fed-back poses, poselift before the audit). See :class:`RecurrentStack`.
@@ -377,7 +379,7 @@ class TemporalLifter(LiftingModel):
         self.config = config if config is not None else TemporalConfig()
         config = self.config
         self.normalizer = PoseNormalizer(H36M17.num_joints, root_index=H36M17.root_index,
-                                         input_normalization=config.input_normalization)
+                                         input_normalization=config.input_normalization, passes_intrinsics=True)
         pose_dim = self.normalizer.output_dim
         stack_options = dict(num_layers=config.num_layers, layer_norm=config.layer_norm, dropout=config.dropout,
                              placement=config.dropout_placement, norm_style=config.norm_style)
@@ -391,6 +393,11 @@ class TemporalLifter(LiftingModel):
     @property
     def sequence_length(self) -> int:
         return self.config.sequence_length
+
+    @property
+    def reads_intrinsics(self) -> bool:
+        """True when the 2D encoding is ``"camera"``: lifting then needs ``intrinsics``."""
+        return self.normalizer.reads_intrinsics
 
     def forward(self, encoded_2d: Tensor) -> Tensor:
         """``(B, T, 2J)`` encoded 2D sequence -> ``(B, T, 3(J-1))`` encoded 3D sequence (any T >= 1)."""
@@ -415,14 +422,16 @@ class TemporalLifter(LiftingModel):
 
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """Eq. (3) on a batch of windows: ``keypoints_2d (B, T, 17, 2)`` px, ``confidence (B, T, 17)``,
-        ``poses_3d (B, T, 17, 3)`` mm camera frame.
+        ``poses_3d (B, T, 17, 3)`` mm camera frame (and the cameras' ``focal (B, T, 2)``, ``principal``,
+        ... for the "camera" encoding).
 
         Returns ``loss`` = alpha * ``mse`` + beta * ``smoothness`` (both per coordinate, over frames
         whose root is visible, in millimetres or in the normalised 3D space: ``config.loss_space``)
         and ``mpjpe_mm`` (no gradient).
         """
         self._check_windows(batch)
-        encoded_2d, frame_valid = self.normalizer.encode_2d(batch["keypoints_2d"], batch.get("confidence"))
+        encoded_2d, frame_valid = self.normalizer.encode_2d(batch["keypoints_2d"], batch.get("confidence"),
+                                                            Intrinsics.from_batch(batch))
         predicted_3d = self(encoded_2d)
         target_mm = batch["poses_3d"].to(predicted_3d)
         predicted_mm = self.normalizer.decode_3d(predicted_3d)
@@ -441,7 +450,7 @@ class TemporalLifter(LiftingModel):
 
     @torch.no_grad()
     def lift_sequences(self, keypoints_2d: Tensor, confidence: Tensor | None, sequence_lengths,
-                       batch_size: int = 4096) -> Tensor:
+                       batch_size: int = 4096, intrinsics: Intrinsics | None = None) -> Tensor:
         """Lift sequences laid end to end with the paper's sliding-window scheme (eval mode, restored after).
 
         Args:
@@ -449,6 +458,8 @@ class TemporalLifter(LiftingModel):
             confidence: ``(M, J)`` or None.
             sequence_lengths: ``(S,)`` lengths summing to M (a clip per camera, say).
             batch_size: frames per forward pass (``batch_size // T`` windows).
+            intrinsics: the cameras, ``(M, 2)`` focal etc. or one camera's ``(2,)``; needed when
+                :attr:`reads_intrinsics`, ignored otherwise.
 
         Returns:
             ``(M, J, 3)`` mm, camera frame, root-relative, on the input's device; NaN for frames
@@ -458,7 +469,7 @@ class TemporalLifter(LiftingModel):
         if int(lengths.sum()) != keypoints_2d.shape[0]:
             raise ShapeError(f"sequence_lengths sum to {int(lengths.sum())} but keypoints_2d has "
                              f"{keypoints_2d.shape[0]} frames")
-        encoded_2d, frame_valid = self.normalizer.encode_2d(keypoints_2d, confidence)
+        encoded_2d, frame_valid = self.normalizer.encode_2d(keypoints_2d, confidence, intrinsics)
         window = self.config.sequence_length
         window_frames, frame_window, frame_position = sliding_window_plan(lengths, window)
         window_frames = window_frames.to(encoded_2d.device)
@@ -472,7 +483,8 @@ class TemporalLifter(LiftingModel):
         return torch.where(frame_valid[:, None, None], poses, torch.nan).to(torch.as_tensor(keypoints_2d).device)
 
     @torch.no_grad()
-    def lift(self, keypoints_2d, confidence=None, batch_size: int = 4096, layout: str = "h36m17"):
+    def lift(self, keypoints_2d, confidence=None, batch_size: int = 4096, layout: str = "h36m17",
+             intrinsics: Intrinsics | None = None):
         """Lift a 2D track (consecutive frames) to 3D with the paper's sliding-window scheme.
 
         Args:
@@ -482,6 +494,8 @@ class TemporalLifter(LiftingModel):
             batch_size: frames per forward pass.
             layout: the keypoints' layout (``poselift.skeleton.LAYOUT_NAMES``), converted to H36M-17
                 first; a layout the anatomy contradicts is refused (:func:`poselift.conventions.as_h36m17`).
+            intrinsics: the camera(s), leading dims broadcasting against ``(..., N)``; needed when
+                :attr:`reads_intrinsics`, ignored otherwise.
 
         Returns:
             ``(..., N, J, 3)`` mm, camera frame, root-relative, of the input's type (numpy in ->
@@ -506,6 +520,11 @@ class TemporalLifter(LiftingModel):
                                  f"got {tuple(confidence.shape)}")
             flat_confidence = confidence.reshape(-1, confidence.shape[-1])
         sequences = int(np.prod(lead_shape))
-        poses = self.lift_sequences(flat_keypoints, flat_confidence, torch.full((sequences,), frames), batch_size)
+        if intrinsics is not None:                  # one row per frame, as the frames are laid end to end
+            frame_dims = keypoints.shape[:-2]
+            intrinsics = intrinsics.map(
+                lambda value: value.expand(frame_dims + value.shape[-1:]).reshape(-1, value.shape[-1]))
+        poses = self.lift_sequences(flat_keypoints, flat_confidence, torch.full((sequences,), frames), batch_size,
+                                    intrinsics)
         poses = poses.reshape(lead_shape + (frames,) + poses.shape[-2:])
         return poses.cpu().numpy() if as_numpy else poses.to(out_device)

@@ -508,8 +508,9 @@ class VvipeLifter(FrameLifting, LiftingModel):
         return self.map_frames(keypoints_2d, confidence, self, batch_size)
 
     @torch.no_grad()
-    def lift(self, keypoints_2d, confidence=None, batch_size: int = 4096, layout: str = "h36m17"):
-        """Lift 2D keypoints to 3D through the embedding and the frozen decoder.
+    def lift(self, keypoints_2d, confidence=None, batch_size: int = 4096, layout: str = "h36m17", intrinsics=None):
+        """Lift 2D keypoints to 3D through the embedding and the frozen decoder (``intrinsics``: ignored,
+        the 2D encoding is always "pose").
 
         Args:
             keypoints_2d: ``(..., J, 2)`` px, numpy array or tensor. confidence: ``(..., J)`` or None.
@@ -521,7 +522,7 @@ class VvipeLifter(FrameLifting, LiftingModel):
             pelvis at the origin), at the mean body size of the training poses; NOT the camera
             frame. Frames whose root is missing are NaN. Numpy in -> numpy out, tensor -> tensor.
         """
-        return super().lift(keypoints_2d, confidence, batch_size, layout)
+        return super().lift(keypoints_2d, confidence, batch_size, layout, intrinsics)
 
     def lift_encoded(self, encoded_2d: Tensor) -> Tensor:
         """``(B, 2J)`` encoded 2D -> ``(B, J, 3)`` mm, canonical frame, through the frozen decoder."""
