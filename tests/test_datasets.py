@@ -63,3 +63,51 @@ def test_windows_stay_inside_clips(small_benchmark):
     clip_of = small_benchmark.clip_index[batch["frame"]]
     assert (clip_of == clip_of[:, :1]).all()
     assert torch.equal(batch["frame"][:, 1:] - batch["frame"][:, :-1], torch.ones_like(batch["frame"][:, 1:]))
+
+
+def test_batches_carry_the_intrinsics_of_the_camera_that_filmed_each_sample(small_benchmark):
+    from poselift.camera import stack_intrinsics
+
+    rig = stack_intrinsics(small_benchmark.cameras)
+    batch = FrameSource(small_benchmark, "test", "gt").batch(torch.arange(0, 40))
+    for key, stored in (("focal", "focal"), ("principal", "centre"), ("radial", "k"), ("tangential", "p")):
+        torch.testing.assert_close(batch[key], torch.as_tensor(rig[stored], dtype=torch.float32)[batch["camera"]])
+    windows = WindowSource(small_benchmark, length=5, split="test").batch(torch.arange(6))
+    assert windows["focal"].shape == (6, 5, 2) and windows["radial"].shape == (6, 5, 3)
+    torch.testing.assert_close(windows["principal"][:, 3],
+                               torch.as_tensor(rig["centre"], dtype=torch.float32)[windows["camera"]])
+
+
+def test_random_cameras_film_a_share_of_the_samples_and_their_2d_is_their_projection(small_benchmark):
+    from poselift.camera import project_points
+    from poselift.data.datasets import RANDOM_CAMERA
+    from poselift.data.random_cameras import RandomCameraConfig
+
+    source = FrameSource(small_benchmark, "train", "gt", random_cameras=RandomCameraConfig(fraction=0.5), flip=True)
+    batch = source.batch(torch.arange(0, 1200, 3), torch.Generator().manual_seed(0))
+    random = batch["camera"] == RANDOM_CAMERA
+    assert 0.4 < random.float().mean() < 0.6
+    projected = project_points(batch["poses_3d"] + batch["root_3d"][:, None], batch["focal"], batch["principal"],
+                               batch["radial"], batch["tangential"])
+    torch.testing.assert_close(projected, batch["keypoints_2d"], atol=1e-2, rtol=0)   # mirrored lenses included
+    assert (batch["image_size"][random] != 1000).any() and (batch["focal"][random] > 3000).any()
+    again = source.batch(torch.arange(0, 1200, 3), torch.Generator().manual_seed(0))
+    assert all(torch.equal(again[key], batch[key]) for key in batch)
+
+
+def test_random_cameras_scale_the_detector_error_with_the_person(small_benchmark):
+    from poselift.data.datasets import RANDOM_CAMERA
+    from poselift.data.random_cameras import RandomCameraConfig
+    from poselift.encoding import pose_scale
+
+    source = FrameSource(small_benchmark, "train", "noisy", random_cameras=RandomCameraConfig(fraction=1.0))
+    clean = FrameSource(small_benchmark, "train", "gt", random_cameras=RandomCameraConfig(fraction=1.0))
+    indices = torch.arange(0, 2000, 2)
+    noisy = source.batch(indices, torch.Generator().manual_seed(3))
+    exact = clean.batch(indices, torch.Generator().manual_seed(3))
+    assert (noisy["camera"] == RANDOM_CAMERA).all() and torch.equal(noisy["focal"], exact["focal"])
+    error = (noisy["keypoints_2d"] - exact["keypoints_2d"]).norm(dim=-1).median(dim=-1).values
+    size = pose_scale(exact["keypoints_2d"], 0)
+    small, large = size < size.quantile(0.25), size > size.quantile(0.75)
+    ratio = (error[large].median() / error[small].median()) / (size[large].median() / size[small].median())
+    assert 0.7 < ratio < 1.4                                     # the error grows with the person's size in px

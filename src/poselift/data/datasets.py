@@ -8,6 +8,9 @@ users who prefer a ``DataLoader``.
 
 Frames are indexed frame-major: sample ``i`` is frame ``frames[i // C]`` seen by camera
 ``cameras[i % C]``. 3D targets are in the camera frame, millimetres, root-relative (pelvis = 0).
+Every batch with 2D carries the intrinsics of the camera that filmed each sample (``focal``,
+``principal``, ``radial``, ``tangential``, :class:`poselift.intrinsics.Intrinsics`), which the
+camera-aware 2D encoding reads.
 """
 
 from __future__ import annotations
@@ -20,11 +23,16 @@ from torch import Tensor
 
 from poselift.camera import Camera, project_points, stack_intrinsics, to_camera_frame, triangulate_dlt
 from poselift.data.benchmark import Benchmark
+from poselift.data.body_scale import BodyScaleConfig, draw_bone_scales, scale_bones
 from poselift.data.noise import DetectorNoiseConfig, simulate_detector
+from poselift.data.random_cameras import CAMERA_KEYS, RandomCameraConfig, draw_cameras
+from poselift.encoding.canonical import pose_scale
 from poselift.errors import PoseliftError, ShapeError
 from poselift.skeleton import H36M17
 
 INPUTS = ("gt", "noisy")
+RANDOM_CAMERA = -1          # the ``camera`` of a sample filmed by a random camera
+INTRINSIC_KEYS = ("focal", "principal", "radial", "tangential")
 
 
 class BatchSource(Protocol):
@@ -67,11 +75,21 @@ class FrameSource(torch.utils.data.Dataset):
         noise: the detector model used for virtual cameras with ``noisy`` input.
         joint_dropout: probability of hiding each 2D joint of a sample (NaN, confidence 0), so a model
             learns to lift with missing joints.
+        random_cameras: a share (``random_cameras.fraction``) of the samples is re-filmed by a camera
+            drawn for that sample (:mod:`poselift.data.random_cameras`: distance, height, roll, lens,
+            image size, the person anywhere in the image); their ``camera`` is :data:`RANDOM_CAMERA`.
+            With ``noisy`` input their detector error is the model's times the person's size in the
+            image over the benchmark's median size (a detector works on a crop of the person, so its
+            error in pixels grows with them). None = off.
+        body_scale: every sample's bone lengths are scaled before it is filmed
+            (:mod:`poselift.data.body_scale`); the 3D target changes with them, and the 2D is projected
+            (with the detector model for ``noisy`` input). None = off.
     """
 
     def __init__(self, benchmark: Benchmark, split: str = "train", input: str = "gt",
                  cameras=(0, 1, 2, 3), virtual_cameras: list[Camera] | None = None, flip: bool = False,
-                 frame_stride: int = 1, noise: DetectorNoiseConfig | None = None, joint_dropout: float = 0.0):
+                 frame_stride: int = 1, noise: DetectorNoiseConfig | None = None, joint_dropout: float = 0.0,
+                 random_cameras: RandomCameraConfig | None = None, body_scale: BodyScaleConfig | None = None):
         if input not in INPUTS:
             raise PoseliftError(f"unknown 2D input {input!r}; use one of {', '.join(INPUTS)}")
         self.benchmark = benchmark
@@ -81,9 +99,15 @@ class FrameSource(torch.utils.data.Dataset):
         self.virtual_cameras = list(virtual_cameras or [])
         self.flip = flip
         self.joint_dropout = joint_dropout
+        self.random_cameras = random_cameras
+        self.body_scale = body_scale
         self.noise = noise if noise is not None else benchmark.noise_config()
         self._cameras = camera_tensors(benchmark.cameras + self.virtual_cameras)
         self._flip_permutation = torch.as_tensor(H36M17.flip_permutation)
+        self._reference_size_px = None
+        if random_cameras is not None:         # the benchmark's median person size: the noise model's scale
+            stored = benchmark.keypoints_2d["gt"][self.camera_ids][:, self.frames]
+            self._reference_size_px = float(pose_scale(stored, H36M17.root_index).median())
 
     def __len__(self) -> int:
         return len(self.frames) * len(self.camera_ids)
@@ -111,36 +135,49 @@ class FrameSource(torch.utils.data.Dataset):
     def batch(self, indices: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """A batch: keypoints_2d (B,17,2) px, confidence (B,17), poses_3d (B,17,3) mm camera frame
         root-relative, root_3d (B,3) mm camera frame, rotation (B,3,3) world->camera (of the camera
-        that filmed the frame; a mirrored sample's 3D is that camera's view reflected), image_size (B,2),
-        camera (B,), frame (B,)."""
+        that filmed the frame; a mirrored sample's 3D is that camera's view reflected), focal (B,2) px,
+        principal (B,2) px, radial (B,3), tangential (B,2) (that camera's intrinsics; a mirrored sample's
+        are its mirror image's), image_size (B,2), camera (B,) (:data:`RANDOM_CAMERA` for a random one),
+        frame (B,)."""
         frame, position = self.frame_and_pool_position(indices, generator)
         return self.render(frame, self.camera_pool[position], generator)
 
     def render(self, frame: torch.Tensor, camera: torch.Tensor,
                generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """Frames (B,) filmed by cameras (B,) (benchmark cameras, then virtual ones), augmented as
-        configured; the keys of :meth:`batch`. Benchmark cameras give their stored 2D; virtual ones
-        are projected on the fly (with the detector model for ``noisy`` input)."""
+        configured; the keys of :meth:`batch`. Benchmark cameras give their stored 2D; virtual and
+        random ones, and every body-scaled pose, are projected on the fly (with the detector model for
+        ``noisy`` input)."""
         params = {key: value[camera] for key, value in self._cameras.items()}
         world = self.benchmark.poses_3d_world[frame]
+        if self.body_scale is not None:
+            world = scale_bones(world, draw_bone_scales(len(frame), generator, self.body_scale))
+        random = torch.zeros(len(frame), dtype=torch.bool)
+        if self.random_cameras is not None:
+            random = torch.rand(len(frame), generator=generator) < self.random_cameras.fraction
+            drawn = draw_cameras(world[random], generator, self.random_cameras)
+            params = {key: value.index_put((random,), drawn[key]) if key in CAMERA_KEYS else value
+                      for key, value in params.items()}
+            camera = camera.masked_fill(random, RANDOM_CAMERA)
         poses_cam = to_camera_frame(world, params["rotation"], params["position"])
-        if self.virtual_cameras:
+        if self.virtual_cameras or self.random_cameras is not None or self.body_scale is not None:
             keypoints = project_points(poses_cam, params["focal"], params["principal"], params["radial"],
                                        params["tangential"])
             confidence = torch.ones(keypoints.shape[:-1])
             if self.input == "noisy":
-                keypoints, confidence = simulate_detector(keypoints, generator, self.noise)
-            is_real = camera < len(self.benchmark.cameras)
-            stored_camera = camera.clamp(max=len(self.benchmark.cameras) - 1)     # real draws keep stored 2D
+                keypoints, confidence = self._detect(keypoints, random, generator)
+            stored = (camera >= 0) & (camera < len(self.benchmark.cameras)) & (self.body_scale is None)
+            stored_camera = camera.clamp(min=0, max=len(self.benchmark.cameras) - 1)    # real draws keep stored 2D
             stored_keypoints = self.benchmark.keypoints_2d[self.input][stored_camera, frame]
             stored_confidence = self.benchmark.confidence[self.input][stored_camera, frame]
-            keypoints = torch.where(is_real[:, None, None], stored_keypoints, keypoints)
-            confidence = torch.where(is_real[:, None], stored_confidence, confidence)
+            keypoints = torch.where(stored[:, None, None], stored_keypoints, keypoints)
+            confidence = torch.where(stored[:, None], stored_confidence, confidence)
         else:
             keypoints = self.benchmark.keypoints_2d[self.input][camera, frame]
             confidence = self.benchmark.confidence[self.input][camera, frame]
         root = poses_cam[:, H36M17.root_index]
         poses_rel = poses_cam - root[:, None]
+        tangential = params["tangential"]
         if self.flip:
             mirror = torch.rand(len(frame), generator=generator) < 0.5
             flipped_2d = keypoints[:, self._flip_permutation].clone()
@@ -150,14 +187,27 @@ class FrameSource(torch.utils.data.Dataset):
             confidence = torch.where(mirror[:, None], confidence[:, self._flip_permutation], confidence)
             poses_rel = torch.where(mirror[:, None, None], flipped_3d, poses_rel)
             root = torch.where(mirror[:, None], root * torch.tensor([-1.0, 1.0, 1.0]), root)
+            # the mirror image of a lens: x -> -x turns p2's term over (radial and p1's terms are symmetric)
+            tangential = torch.where(mirror[:, None], tangential * torch.tensor([1.0, -1.0]), tangential)
         if self.joint_dropout > 0:
             hidden = torch.rand(confidence.shape, generator=generator) < self.joint_dropout
             hidden[:, H36M17.root_index] = False                    # the root anchors the 2D normalisation
             keypoints = keypoints.masked_fill(hidden[..., None], float("nan"))
             confidence = confidence.masked_fill(hidden, 0.0)
         return dict(keypoints_2d=keypoints.float(), confidence=confidence.float(), poses_3d=poses_rel.float(),
-                    root_3d=root.float(), rotation=params["rotation"], image_size=params["image_size"],
-                    camera=camera, frame=frame)
+                    root_3d=root.float(), rotation=params["rotation"], focal=params["focal"],
+                    principal=params["principal"], radial=params["radial"], tangential=tangential,
+                    image_size=params["image_size"], camera=camera, frame=frame)
+
+    def _detect(self, keypoints_px: Tensor, random: Tensor, generator: torch.Generator | None):
+        """The detector model on exact projections ``(B, J, 2)`` px; for the samples of random cameras
+        (``random (B,)``) its error is scaled by the person's size over the benchmark's median size."""
+        if not bool(random.any()):
+            return simulate_detector(keypoints_px, generator, self.noise)
+        size = pose_scale(keypoints_px, H36M17.root_index) / self._reference_size_px
+        scale = torch.where(random, size, torch.ones_like(size))[:, None, None]
+        detected, confidence = simulate_detector(keypoints_px / scale, generator, self.noise)
+        return detected * scale, confidence
 
 
 class FramePairSource(torch.utils.data.Dataset):
@@ -282,16 +332,18 @@ class WindowSource(torch.utils.data.Dataset):
 
     def batch(self, indices: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """keypoints_2d (B,T,17,2), confidence (B,T,17), poses_3d (B,T,17,3) root-relative camera
-        frame, root_3d (B,T,3), image_size (B,2), camera (B,), frame (B,T)."""
+        frame, root_3d (B,T,3), focal (B,T,2), principal (B,T,2), radial (B,T,3), tangential (B,T,2)
+        (the camera's, for every frame), image_size (B,2), camera (B,), frame (B,T)."""
         count = len(self.camera_ids)
         frame = self.starts[indices // count][:, None] + torch.arange(self.length)
         camera = self.camera_ids[indices % count]
         poses_cam = to_camera_frame(self.benchmark.poses_3d_world[frame], self._cameras["rotation"][camera, None],
                                     self._cameras["position"][camera, None])
         root = poses_cam[:, :, H36M17.root_index]
+        intrinsics = {key: self._cameras[key][camera, None].expand(-1, self.length, -1) for key in INTRINSIC_KEYS}
         return dict(keypoints_2d=self.benchmark.keypoints_2d[self.input][camera[:, None], frame],
                     confidence=self.benchmark.confidence[self.input][camera[:, None], frame],
-                    poses_3d=poses_cam - root[:, :, None], root_3d=root,
+                    poses_3d=poses_cam - root[:, :, None], root_3d=root, **intrinsics,
                     image_size=self._cameras["image_size"][camera], camera=camera, frame=frame)
 
 
