@@ -9,12 +9,52 @@ from poselift.skeleton import H36M17
 
 def test_build_is_deterministic(shared_data, small_benchmark_path):
     """The builder makes exactly the committed small benchmark (tests/fixtures/benchmark_small.npz, what most
-    tests train and evaluate on without ../shared), bit for bit."""
+    tests train and evaluate on without ../shared): every integer, text and 3D array bit for bit, the
+    floating-point 2D and confidences to the last bit of float32 (a CPU with other vector units may round
+    torch's exp one unit differently)."""
     again, _ = build_benchmark(shared_data, BenchmarkConfig(max_clips_per_subject=1))
     with np.load(small_benchmark_path) as first:
         assert sorted(first.files) == sorted(again)
         for key in first.files:
-            np.testing.assert_array_equal(first[key], again[key], err_msg=key)
+            if key in ("keypoints_2d_noisy", "confidence_noisy"):
+                np.testing.assert_allclose(first[key], again[key], rtol=2e-7, atol=1e-7, err_msg=key)
+            else:
+                np.testing.assert_array_equal(first[key], again[key], err_msg=key)
+
+
+def test_version_2_takes_the_floor_from_the_body_and_a_confidence_blind_to_the_error(shared_data):
+    """2.0: a CMU clip whose RL_BoneRoot anchor set 1.0's floor stands on its own toes; the noisy 2D's
+    confidence follows each joint's expected error, not the realised one (gross errors keep theirs)."""
+    from poselift.cli import build_parser
+    from poselift.data.benchmark import BENCHMARK_VERSIONS, benchmark_config
+
+    one, _ = build_benchmark(shared_data, BenchmarkConfig(max_clips_per_subject=1))
+    two, _ = build_benchmark(shared_data, benchmark_config("2.0", max_clips_per_subject=1))
+    assert str(two["version"]) == "mocap-h36m-rig/2.0" and str(one["version"]) == "mocap-h36m-rig/1.0"
+    poses = {}
+    for name, arrays in (("1.0", one), ("2.0", two)):      # the clip's first segment (the image cuts may differ)
+        clip = int(np.flatnonzero(np.char.startswith(arrays["clip_name"], "cmu_002_01"))[0])
+        start, length = int(arrays["clip_start"][clip]), int(arrays["clip_length"][clip])
+        poses[name] = arrays["poses_3d_world"][start:start + length]
+    frames = min(len(poses["1.0"]), len(poses["2.0"]))
+    lowered = poses["1.0"][:frames] - poses["2.0"][:frames]
+    np.testing.assert_allclose(lowered[..., 2], 59.7, atol=0.1)                # mm, every joint and frame
+    # the same frames, horizontally re-centred on a segment of another length: a constant shift
+    np.testing.assert_allclose(lowered[..., :2] - lowered[:1, :1, :2], 0.0, atol=1e-2)
+    error = {name: np.linalg.norm(arrays["keypoints_2d_noisy"] - arrays["keypoints_2d_gt"], axis=-1)
+             for name, arrays in (("1.0", one), ("2.0", two))}
+    correlation = {name: np.corrcoef(arrays["confidence_noisy"].ravel(), error[name].ravel())[0, 1]
+                   for name, arrays in (("1.0", one), ("2.0", two))}
+    assert correlation["1.0"] < -0.85 and -0.5 < correlation["2.0"] < -0.2
+    torso = [0, 1, 4, 7, 8, 11, 14]                                # joints of 3 px noise: 25 px is a throw or swap
+    torso_confidence, torso_error = two["confidence_noisy"][..., torso], error["2.0"][..., torso]
+    thrown = torso_error > 25.0
+    assert thrown.sum() > 100 and abs(torso_confidence[thrown].mean() - torso_confidence.mean()) < 0.01
+    assert abs(error["2.0"].mean() - error["1.0"].mean()) < 0.3
+    parsed = build_parser().parse_args(["data", "build", "--out", "x.npz", "--benchmark-version", "2.0"])
+    assert parsed.benchmark_version == "2.0" and set(BENCHMARK_VERSIONS) == {"1.0", "2.0"}   # the CLI's choices
+    with pytest.raises(PoseliftError, match="unknown benchmark version '3.0'"):
+        benchmark_config("3.0")
 
 
 def test_split_is_by_person(small_benchmark):

@@ -98,6 +98,24 @@ def test_confidence_falls_with_the_error():
     assert float(exact_confidence.min()) >= 0.9 and float(exact_confidence.max()) <= 1.0
 
 
+def test_expected_confidence_follows_the_drawn_difficulty_not_the_realised_error():
+    """Benchmark 2.0's model: the Gaussian error of a joint is sigma x d with d in [0.5, 1.5], and its
+    confidence exp(-0.5 (sigma d / 15)^2) x jitter: bounded by the range of d, whatever the error."""
+    config = DetectorNoiseConfig(gross_error_rate=0.05, confidence_model="expected")
+    _, confidence, error = detect(20_000, config)
+    sigma = torch.tensor(DEFAULT_SIGMA_PX)
+    highest = torch.exp(-0.5 * (0.5 * sigma / config.confidence_scale_px) ** 2)
+    lowest = 0.9 * torch.exp(-0.5 * (1.5 * sigma / config.confidence_scale_px) ** 2)
+    assert bool((confidence <= highest + 1e-6).all()) and bool((confidence >= lowest - 1e-6).all())
+    thrown = error.norm(dim=-1) > 40                                         # gross errors only
+    assert abs(float(confidence[thrown].mean()) - float(confidence.mean())) < 0.02
+    gaussian_only = replace(config, gross_error_rate=0.0, swap_rate=0.0)     # d's RMS: sqrt(13 / 12) = 1.04
+    ratio = detect(20_000, gaussian_only)[2][..., 0].std(dim=0) / sigma
+    torch.testing.assert_close(ratio, torch.full((17,), (13 / 12) ** 0.5), atol=0.03, rtol=0)
+    with pytest.raises(ValueError, match="confidence_model"):
+        DetectorNoiseConfig(confidence_model="oracle")
+
+
 def test_leading_camera_axis_and_a_wrong_joint_count():
     gt = torch.zeros(4, 30, 17, 2)                                          # (cameras, frames, joints, 2)
     noisy, confidence = simulate_detector(gt, torch.Generator().manual_seed(0), clip_lengths=[10, 20])

@@ -66,9 +66,12 @@ def test_a_cmu_clip_drops_its_first_frame_and_takes_its_description(shared_data)
     np.testing.assert_allclose(bone_length(clip.poses_world_mm, R_KNEE, R_HIP), 10 * np.linalg.norm(motion.offsets[calf]))
     assert (clip.poses_world_mm[:, HEAD, 2] > clip.poses_world_mm[:, PELVIS, 2]).all()
     # frames 1.. of the file, mapped by the same function
-    whole, _ = cmu_bvh_to_h36m17(motion, bvh)
+    whole, _, _ = cmu_bvh_to_h36m17(motion, bvh)
     np.testing.assert_allclose(clip.poses_world_mm, whole[1:])
     assert load_cmu_clip(bvh, {}).action == "trial 3"                        # no description: the trial number
+    # this clip's RL_BoneRoot (the avatar's anchor) stays at height 0 while the body's lowest point, a
+    # toe, is 55 mm up: the body's own floor leaves the anchor out
+    assert abs(clip.lowest_z_mm) < 1.0 and 50.0 < clip.lowest_body_z_mm < 60.0
 
 
 def test_y_up_to_z_up_is_a_proper_rotation():

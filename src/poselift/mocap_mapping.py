@@ -141,7 +141,7 @@ def map_bvh(motion, source: str | Path, units: str = "auto", joint_map: str | Pa
     names = list(motion.joint_names)
     cc_base = joint_map is None and all(name in names for name in [*CMU_JOINT_ORIGINS.values(), CMU_HEAD_JOINT])
     if cc_base and units in ("auto", "cm"):
-        poses_mm, _ = cmu_bvh_to_h36m17(motion, Path(source))
+        poses_mm, _, _ = cmu_bvh_to_h36m17(motion, Path(source))
         return MappedMotion(poses_mm, "cc_base", "cm", [])
     mapping = read_joint_map(joint_map, names) if joint_map is not None else detect_mapping(names, str(source))
     positions, _ = bvh_forward_kinematics(motion)                     # (T, J, 3), file units, Y up

@@ -12,8 +12,17 @@ The model, applied to exact projections (pixels, H36M-17 layout):
 3. Gross errors: with probability ``gross_error_rate`` a joint is thrown 20-60 px in a random direction.
 4. Left/right swaps: with probability ``swap_rate`` per frame and limb (arm or leg) the left and right
    limb's detections are exchanged.
-5. Confidence ``exp(-0.5 (error / confidence_scale_px)^2)`` times a uniform factor in
-   [``confidence_floor_factor``, 1]: it falls as the joint's error grows.
+5. Confidence, times a uniform factor in [``confidence_floor_factor``, 1], by ``confidence_model``:
+
+   - ``"error"`` (benchmark 1.0): ``exp(-0.5 (error / confidence_scale_px)^2)`` of the joint's
+     REALISED error: an oracle no detector has, which flatters a method that weights joints by
+     confidence.
+   - ``"expected"`` (benchmark 2.0): each joint's Gaussian error of step 1 is scaled by a latent
+     difficulty ``d`` drawn uniformly from ``difficulty_range`` (how hard the joint is to see in that
+     frame: what a detector can know from the image), and the confidence is
+     ``exp(-0.5 (sigma d / confidence_scale_px)^2)``: it falls with the error the joint is EXPECTED
+     to have, not the one it got, and gross errors and swaps do not lower it (a detector is as sure
+     of those as of any joint; MediaPipe swaps a person at 0.98).
 
 Everything is drawn from a ``torch.Generator``, so a seed makes it deterministic.
 """
@@ -31,6 +40,7 @@ import torch
 DEFAULT_SIGMA_PX = (3.0, 3.0, 5.0, 8.0, 3.0, 5.0, 8.0, 3.0, 3.0, 4.0, 5.0, 3.0, 5.0, 8.0, 3.0, 5.0, 8.0)
 # Limbs that a detector may swap left for right: (left joints, right joints), H36M-17 indices.
 SWAPPABLE_LIMBS = (((11, 12, 13), (14, 15, 16)), ((4, 5, 6), (1, 2, 3)))
+CONFIDENCE_MODELS = ("error", "expected")
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,13 @@ class DetectorNoiseConfig:
     swap_rate: float = 0.005
     confidence_scale_px: float = 15.0
     confidence_floor_factor: float = 0.9
+    confidence_model: str = "error"
+    difficulty_range: tuple[float, float] = (0.5, 1.5)
+
+    def __post_init__(self) -> None:
+        if self.confidence_model not in CONFIDENCE_MODELS:
+            raise ValueError(f"confidence_model must be one of {', '.join(CONFIDENCE_MODELS)}, "
+                             f"got {self.confidence_model!r}")
 
 
 def _ar1_filter(white: torch.Tensor, clip_lengths, coefficient: float) -> torch.Tensor:
@@ -84,7 +101,11 @@ def simulate_detector(keypoints_gt_px: torch.Tensor, generator: torch.Generator,
     white = torch.randn(shape, generator=generator)
     if clip_lengths is not None and config.temporal_correlation > 0:
         white = _ar1_filter(white, clip_lengths, config.temporal_correlation)
-    noisy = gt + white * sigma[:, None]
+    expected_sigma = sigma[:, None].expand(shape)[..., 0]                   # (..., N, 17) px
+    if config.confidence_model == "expected":
+        low, high = config.difficulty_range
+        expected_sigma = expected_sigma * (low + (high - low) * torch.rand(shape[:-1], generator=generator))
+    noisy = gt + white * expected_sigma[..., None]
 
     gross = torch.rand(shape[:-1], generator=generator) < config.gross_error_rate
     low, high = config.gross_error_px
@@ -99,7 +120,7 @@ def simulate_detector(keypoints_gt_px: torch.Tensor, generator: torch.Generator,
         noisy[..., left, :] = torch.where(swap, right_points, left_points)
         noisy[..., right, :] = torch.where(swap, left_points, right_points)
 
-    error = (noisy - gt).norm(dim=-1)
+    error = (noisy - gt).norm(dim=-1) if config.confidence_model == "error" else expected_sigma
     jitter = config.confidence_floor_factor + (1 - config.confidence_floor_factor) * torch.rand(
         shape[:-1], generator=generator)
     confidence = torch.exp(-0.5 * (error / config.confidence_scale_px) ** 2) * jitter

@@ -41,6 +41,7 @@ CMU_JOINT_ORIGINS = {
     "r_shoulder": "CC_Base_R_Upperarm", "r_elbow": "CC_Base_R_Forearm", "r_wrist": "CC_Base_R_Hand",
 }
 CMU_HEAD_JOINT = "CC_Base_Head"
+CMU_BODY_PREFIX = "CC_Base_"     # the avatar's body joints; RL_BoneRoot, its anchor, is not one
 CMU_HEAD_TOP_LOCAL_CM = np.array([2.0, 19.5, 0.0])
 CM_TO_MM = 10.0
 
@@ -52,12 +53,16 @@ class SourceClip:
     Attributes:
         poses_world_mm: (T, 17, 3) float64, world frame Z up, mm; floor and centring not applied.
         lowest_z_mm: the lowest Z over the whole source skeleton (all joints, toes included) and all frames.
+        lowest_body_z_mm: the same over the body's own joints only: a CMU file's ``RL_BoneRoot`` (a
+            non-body anchor of the retargeted avatar that stays at height 0) left out; for HDM05 every
+            ASF bone is the body's, so it equals ``lowest_z_mm``.
         fps: source frame rate.
         source: ``"hdm05"`` or ``"cmu"``; subject: ``"bd"``, ``"cmu06"``...; action; name (unique clip id).
     """
 
     poses_world_mm: np.ndarray
     lowest_z_mm: float
+    lowest_body_z_mm: float
     fps: float
     source: str
     subject: str
@@ -92,11 +97,13 @@ def load_hdm05_clip(asf_path: Path, amc_path: Path, skeleton=None) -> SourceClip
         raise FormatError(amc_path, "file name is not HDM_<actor>_<action>_<nr>_<fps>.amc")
     actor, action, number, fps = match.groups()
     poses, lowest_z_mm = asf_amc_to_h36m17(skeleton, read_amc(amc_path, skeleton), asf_path)
-    return SourceClip(poses, lowest_z_mm, float(fps), "hdm05", actor, action, f"hdm05_{actor}_{action}_{number}")
+    return SourceClip(poses, lowest_z_mm, lowest_z_mm, float(fps), "hdm05", actor, action,
+                      f"hdm05_{actor}_{action}_{number}")
 
 
-def cmu_bvh_to_h36m17(motion, source_path: Path) -> tuple[np.ndarray, float]:
-    """CMU ``CC_Base_*`` BVH motion (cm, Y up) -> (poses (T, 17, 3) mm world Z up, lowest Z of the skeleton)."""
+def cmu_bvh_to_h36m17(motion, source_path: Path) -> tuple[np.ndarray, float, float]:
+    """CMU ``CC_Base_*`` BVH motion (cm, Y up) -> (poses (T, 17, 3) mm world Z up, lowest Z of the whole
+    skeleton, lowest Z of the body's own ``CC_Base_*`` joints: without the ``RL_BoneRoot`` anchor), mm."""
     positions_cm, rotations = bvh_forward_kinematics(motion)             # (T, J, 3), (T, J, 3, 3)
     index = {name: i for i, name in enumerate(motion.joint_names)}
     missing = [joint for joint in [*CMU_JOINT_ORIGINS.values(), CMU_HEAD_JOINT] if joint not in index]
@@ -107,18 +114,19 @@ def cmu_bvh_to_h36m17(motion, source_path: Path) -> tuple[np.ndarray, float]:
     joints = {joint: positions_cm[:, index[name]] for joint, name in CMU_JOINT_ORIGINS.items()}
     joints["head"] = positions_cm[:, head] + rotations[:, head] @ CMU_HEAD_TOP_LOCAL_CM
     poses_mm = _mocap13_to_h36m17(joints) * CM_TO_MM @ Y_UP_TO_Z_UP.T
-    lowest_z_mm = float(((positions_cm * CM_TO_MM) @ Y_UP_TO_Z_UP.T)[..., 2].min())
-    return poses_mm, lowest_z_mm
+    heights_mm = ((positions_cm * CM_TO_MM) @ Y_UP_TO_Z_UP.T)[..., 2]                  # (T, J)
+    body = [number for number, name in enumerate(motion.joint_names) if name.startswith(CMU_BODY_PREFIX)]
+    return poses_mm, float(heights_mm.min()), float(heights_mm[:, body].min())
 
 
 def load_cmu_clip(bvh_path: Path, descriptions: dict[tuple[int, int], str]) -> SourceClip:
     """Read one CMU clip ``NNN_TT.bvh``; drops the first frame (a converter T-pose)."""
     motion = read_bvh(bvh_path)
     motion = replace(motion, motion=motion.motion[1:])
-    poses_mm, lowest_z_mm = cmu_bvh_to_h36m17(motion, bvh_path)
+    poses_mm, lowest_z_mm, lowest_body_z_mm = cmu_bvh_to_h36m17(motion, bvh_path)
     subject, trial = (int(part) for part in bvh_path.stem.split("_"))
     action = descriptions.get((subject, trial), f"trial {trial}")
-    return SourceClip(poses_mm, lowest_z_mm, 1.0 / motion.frame_time_s, "cmu", f"cmu{subject:02d}", action,
+    return SourceClip(poses_mm, lowest_z_mm, lowest_body_z_mm, 1.0 / motion.frame_time_s, "cmu", f"cmu{subject:02d}", action,
                       f"cmu_{subject:03d}_{trial:02d}")
 
 
