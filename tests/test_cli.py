@@ -157,6 +157,25 @@ def test_train_validation_modes(capsys, tmp_path, small_benchmark_path):
     assert "invalid choice: 'dev'" in capsys.readouterr().err
 
 
+def test_train_a_camera_aware_model_on_random_cameras_then_evaluate_it_on_them(capsys, tmp_path, small_benchmark_path):
+    import json
+
+    status, _, err = run_cli(capsys, "train", "baseline", "--data", small_benchmark_path, "--out", tmp_path / "run",
+                             "--random-cameras", "--random-camera-share", "0.7", "--body-scale", "--validation", "none",
+                             "--epochs", "1", "--max-steps", "3", "--batch-size", "32", "--frame-stride", "8",
+                             "--threads", "1", "--quiet", "--set", "input_normalization=camera", "hidden_size=16",
+                             "num_blocks=1")
+    assert status == 0, err
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["data"]["random_cameras"] == 0.7 and run["data"]["body_scale"] is True
+    assert run["model"]["input_normalization"] == "camera"
+    status, out, err = run_cli(capsys, "eval", tmp_path / "run" / "last.pt", "--data", small_benchmark_path,
+                               "--random-cameras", "--camera-seed", "2", "--json", tmp_path / "eval.json")
+    assert status == 0, err
+    assert "each filmed by a random camera (seed 2) instead of cameras [0, 1, 2, 3]" in out
+    assert json.loads((tmp_path / "eval.json").read_text())["info"]["random_cameras"]["seed"] == 2
+
+
 def test_the_command_parser_loads_no_pytorch():
     """``poselift --help`` must answer at once: building the parser imports no torch (a fresh interpreter)."""
     import subprocess

@@ -33,6 +33,7 @@ class _LookupOracle:
     ``output_frame``: an exact model, to check what :func:`poselift.evaluate.evaluate` compares it with."""
 
     sequence_model = False                                                       # of the model contract
+    reads_intrinsics = False
 
     def __init__(self, benchmark, output_frame: str):
         from poselift.camera import to_camera_frame
@@ -190,3 +191,48 @@ def test_the_table_has_a_row_per_action_and_both_averages():
     assert lines[5].split()[:4] == ["mean", "over", "actions", "60.0"]
     assert lines[6].split()[:4] == ["mean", "over", "samples", "62.5"]
     assert list(result.to_dict()) == ["info", "averages", "per_action"]
+
+
+class CameraReadingRootOnly(RootOnlyLifter):
+    """:class:`RootOnlyLifter` that reads the camera, as a model with the "camera" encoding: it keeps what it got."""
+
+    @property
+    def reads_intrinsics(self) -> bool:
+        return True
+
+    def lift(self, keypoints_2d, confidence=None, batch_size: int = 4096, intrinsics=None):
+        self.intrinsics = intrinsics
+        return super().lift(keypoints_2d, confidence)
+
+
+def test_a_model_that_reads_the_camera_is_given_each_samples_intrinsics(small_benchmark):
+    from poselift.camera import stack_intrinsics
+
+    model = CameraReadingRootOnly()
+    evaluate(model, small_benchmark, input="gt", protocol=3)
+    rig = stack_intrinsics(small_benchmark.cameras)
+    frames = int(small_benchmark.frame_mask("test").sum())
+    for field, stored, size in (("focal", "focal", 2), ("radial", "k", 3)):
+        expected = torch.tensor(rig[stored][3], dtype=torch.float32).expand(frames, size)
+        torch.testing.assert_close(getattr(model.intrinsics, field), expected)
+
+
+def test_random_cameras_film_every_test_sample_with_a_camera_of_its_own(small_benchmark, windows):
+    from poselift.data.random_cameras import RandomCameraConfig
+
+    model = CameraReadingRootOnly()
+    plain = evaluate(RootOnlyLifter(), small_benchmark, input="gt", protocol=1)
+    result = evaluate(model, small_benchmark, input="gt", protocol=1,
+                      random_cameras=RandomCameraConfig(fraction=0.1), camera_seed=4)
+    # the root-relative distances do not depend on the camera: the same errors, now from cameras of every kind
+    expected = plain.averages["mean_over_samples"]["mpjpe"]
+    assert result.averages["mean_over_samples"]["mpjpe"] == pytest.approx(expected, rel=1e-4)
+    assert result.info["samples"] == plain.info["samples"] and result.info["mean_2d_input_error_px"] < 1e-3
+    assert result.info["random_cameras"]["fraction"] == 1.0 and result.info["random_cameras"]["seed"] == 4
+    assert model.intrinsics.focal.shape == (plain.info["samples"], 2) and model.intrinsics.focal.std() > 100
+    assert "mpjve" not in result.averages["mean_over_samples"]                   # each frame its own camera
+    again = CameraReadingRootOnly()
+    evaluate(again, small_benchmark, input="gt", protocol=1, random_cameras=RandomCameraConfig(), camera_seed=4)
+    assert torch.equal(again.intrinsics.focal, model.intrinsics.focal)           # the same draw for every model
+    with pytest.raises(PoseliftError, match="a sequence model cannot be evaluated"):
+        evaluate(windows[1], small_benchmark, random_cameras=RandomCameraConfig())

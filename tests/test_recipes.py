@@ -67,6 +67,23 @@ def test_bad_options_are_refused_with_what_was_asked(small_benchmark):
         training_sources(small_benchmark, DataOptions(), "windows", longest + 1)
     with pytest.raises(PoseliftError, match="joint dropout: not available for self-supervised multi-view training"):
         training_sources(small_benchmark, DataOptions(joint_dropout=0.1), "views")
+    with pytest.raises(PoseliftError, match="random cameras, body scale: not available for models trained on windows"):
+        training_sources(small_benchmark, DataOptions(random_cameras=0.5, body_scale=True), "windows", 5)
+    with pytest.raises(PoseliftError, match="body scale: not available for self-supervised multi-view training"):
+        training_sources(small_benchmark, DataOptions(body_scale=True), "views")
+    with pytest.raises(PoseliftError, match=r"random cameras: the share of samples must be in \[0, 1\], got 1.5"):
+        training_sources(small_benchmark, DataOptions(random_cameras=1.5))
+
+
+def test_random_cameras_and_body_sizes_reach_the_training_source_but_not_validation(small_benchmark):
+    from poselift.data.body_scale import BodyScaleConfig
+    from poselift.data.random_cameras import RandomCameraConfig
+
+    train, val = training_sources(small_benchmark, DataOptions(random_cameras=0.3, body_scale=True))
+    assert train.random_cameras == RandomCameraConfig(fraction=0.3) and train.body_scale == BodyScaleConfig()
+    assert val.random_cameras is None and val.body_scale is None
+    plain, _ = training_sources(small_benchmark, DataOptions())
+    assert plain.random_cameras is None and plain.body_scale is None
 
 
 def test_model_source_follows_the_class_and_its_config():

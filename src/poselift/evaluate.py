@@ -14,18 +14,28 @@ and the acceleration error (mm/frame^2) of consecutive frames of the same clip a
 The targets are root-relative camera-frame poses, unless the model says it lifts into the canonical
 body frame (``output_frame = "canonical"``, V-VIPE): then they are canonicalised
 (:func:`poselift.geometry.canonicalize`) before any metric, so MPJPE compares like with like.
+
+A model that reads the camera (``reads_intrinsics``, the "camera" 2D encoding) is given each
+sample's intrinsics. With ``random_cameras`` every test sample is filmed instead by a camera drawn
+for it (:mod:`poselift.data.random_cameras`, from a generator seeded with ``camera_seed``, so the
+draw is the same for every model): the person off-centre, near and far, phone to telephoto. Each
+frame then has its own camera, so the frames of a clip are no sequence: single-frame models only,
+and no jitter metrics.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 
+from poselift.camera import project_points
 from poselift.data.benchmark import Benchmark
 from poselift.data.datasets import FrameSource
+from poselift.data.random_cameras import RandomCameraConfig
 from poselift.errors import PoseliftError
 from poselift.geometry import canonicalize
+from poselift.intrinsics import Intrinsics
 from poselift.metrics import acceleration_error, auc, mean_by_group, mpjpe, mpjve, p_mpjpe, pck
 
 PROTOCOL_CAMERAS = {1: (0, 1, 2, 3), 2: (0, 1, 2, 3), 3: (3,)}
@@ -95,16 +105,19 @@ def clip_sequences(batch: dict, benchmark: Benchmark) -> tuple[torch.Tensor, tor
 
 
 @torch.no_grad()
-def lift_clips(model, keypoints_2d: torch.Tensor, confidence: torch.Tensor, sequence_lengths: torch.Tensor) -> torch.Tensor:
+def lift_clips(model, keypoints_2d: torch.Tensor, confidence: torch.Tensor, sequence_lengths: torch.Tensor,
+               intrinsics=None) -> torch.Tensor:
     """Lift sequences laid end to end: (M, 17, 2) px -> (M, 17, 3) mm root-relative.
 
     A temporal model (``lift_sequences``) lifts each sequence with its own scheme; any other model
-    lifts the frames independently (its ``lift`` batches them itself).
+    lifts the frames independently (its ``lift`` batches them itself). ``intrinsics``
+    (:class:`~poselift.intrinsics.Intrinsics`, (M, 2) focal etc.) go to a model that reads them.
     """
     model.eval()
+    camera = {"intrinsics": intrinsics} if model.reads_intrinsics else {}
     if model.sequence_model:
-        return model.lift_sequences(keypoints_2d, confidence, sequence_lengths)
-    return model.lift(keypoints_2d, confidence)
+        return model.lift_sequences(keypoints_2d, confidence, sequence_lengths, **camera)
+    return model.lift(keypoints_2d, confidence, **camera)
 
 
 def sequence_errors(predicted: torch.Tensor, target: torch.Tensor,
@@ -132,26 +145,40 @@ def sequence_errors(predicted: torch.Tensor, target: torch.Tensor,
 
 
 def evaluate(model, benchmark: Benchmark, input: str = "gt", protocol: int = 1, split: str = "test",
-             input_noise_px: float = 0.0, noise_seed: int = 0) -> EvaluationResult:
+             input_noise_px: float = 0.0, noise_seed: int = 0, random_cameras: RandomCameraConfig | None = None,
+             camera_seed: int = 0) -> EvaluationResult:
     """Evaluate a lifting model (anything with ``lift(keypoints_2d, confidence)``) on the benchmark.
 
     ``input_noise_px``: standard deviation of Gaussian noise added to every 2D coordinate (pixels,
     drawn from a generator seeded with ``noise_seed``), the robustness test of Hossain & Little
-    (Table 3).
+    (Table 3). ``random_cameras``: film every sample with a random camera instead (its ``fraction``
+    is ignored: all of them), drawn from a generator seeded with ``camera_seed``; with ``noisy``
+    input the detector model is applied to their projections (see the module docstring).
     """
     if protocol not in PROTOCOL_CAMERAS:
         raise PoseliftError(f"unknown protocol {protocol}; use 1, 2 or 3")
     if not input_noise_px >= 0:
         raise PoseliftError(f"input_noise_px must be >= 0, got {input_noise_px}")
-    source = FrameSource(benchmark, split, input, cameras=PROTOCOL_CAMERAS[protocol])
-    batch = source.batch(torch.arange(len(source)))
-    order, lengths = clip_sequences(batch, benchmark)
-    batch = {key: value[order] for key, value in batch.items()}
+    if random_cameras is not None and model.sequence_model:
+        raise PoseliftError("random cameras give every frame its own camera: a sequence model cannot be evaluated "
+                            "on them")
+    if random_cameras is not None:
+        random_cameras = replace(random_cameras, fraction=1.0)
+    source = FrameSource(benchmark, split, input, cameras=PROTOCOL_CAMERAS[protocol], random_cameras=random_cameras)
+    batch = source.batch(torch.arange(len(source)), torch.Generator().manual_seed(camera_seed))
+    if random_cameras is None:
+        order, lengths = clip_sequences(batch, benchmark)
+        batch = {key: value[order] for key, value in batch.items()}
+        gt_2d = benchmark.keypoints_2d["gt"][batch["camera"], batch["frame"]]
+    else:                                    # one camera per frame: every frame a sequence of its own
+        lengths = torch.ones(len(source), dtype=torch.long)
+        gt_2d = project_points(batch["poses_3d"] + batch["root_3d"][:, None], batch["focal"], batch["principal"],
+                               batch["radial"], batch["tangential"])
     if input_noise_px > 0:
         generator = torch.Generator().manual_seed(noise_seed)
         noise = torch.randn(batch["keypoints_2d"].shape, generator=generator) * input_noise_px
         batch["keypoints_2d"] = batch["keypoints_2d"] + noise.to(batch["keypoints_2d"])
-    predicted = lift_clips(model, batch["keypoints_2d"], batch["confidence"], lengths)
+    predicted = lift_clips(model, batch["keypoints_2d"], batch["confidence"], lengths, Intrinsics.from_batch(batch))
     predicted, target = predicted.double(), batch["poses_3d"].double()
     target_frame = model.output_frame
     if target_frame == "canonical":
@@ -174,11 +201,11 @@ def evaluate(model, benchmark: Benchmark, input: str = "gt", protocol: int = 1, 
         for action, value in by_action.items():
             per_action[action][metric] = float(value)
         mean_over_samples[metric] = float(values.mean())
-    gt_2d = benchmark.keypoints_2d["gt"][batch["camera"], batch["frame"]]
     info = dict(protocol=protocol, input=input, split=split, cameras=list(PROTOCOL_CAMERAS[protocol]),
                 samples=len(source), sequences=len(lengths), data_version=benchmark.version,
                 input_noise_px=input_noise_px, target_frame=target_frame,
                 sequence_inference=model.sequence_model,
+                random_cameras=None if random_cameras is None else {**asdict(random_cameras), "seed": camera_seed},
                 mean_2d_input_error_px=float((batch["keypoints_2d"] - gt_2d).norm(dim=-1).mean()))
     averages = {"mean_over_actions": mean_over_actions, "mean_over_samples": mean_over_samples}
     return EvaluationResult(per_action, averages, info)

@@ -1,8 +1,9 @@
 """Training recipes: from a benchmark file and a few choices to a trained checkpoint.
 
 ``train_on_benchmark`` is what ``poselift train KIND ...`` runs: it picks the cameras of the
-protocol, builds the augmented training source (virtual cameras, flip, joint dropout), the model of
-the registered kind, and hands them to the ONE training loop (:func:`poselift.train.train`).
+protocol, builds the augmented training source (virtual cameras, random cameras, body sizes, flip,
+joint dropout), the model of the registered kind, and hands them to the ONE training loop
+(:func:`poselift.train.train`).
 
 A model class with a ``prepare_config(config, train_source, epochs)`` classmethod gets its config completed
 from the training data before it is built (the consensus model draws its joint groups so).
@@ -31,7 +32,9 @@ import torch
 from poselift.camera import virtual_rig
 from poselift.checkpoint import load_checkpoint
 from poselift.data.benchmark import load_benchmark
+from poselift.data.body_scale import BodyScaleConfig
 from poselift.data.datasets import FramePairSource, FrameSource, MultiViewSource, WindowSource
+from poselift.data.random_cameras import RandomCameraConfig
 from poselift.errors import PoseliftError
 from poselift.fileio import write_text_atomic
 from poselift.models.base import LiftingModel
@@ -54,8 +57,12 @@ class DataOptions:
       with ``best.pt`` chosen there: for every choice (hyper-parameters, variants, schedules).
       "none": all seven training people, no validation.
     virtual_cameras: add cameras every ``virtual_step_deg`` around the rig (for Protocol #3 none
-    closer than 30 degrees to camera 3). flip: left/right mirror augmentation. frame_stride: keep
-    every k-th frame. joint_dropout: probability of hiding each 2D joint (teaches missing joints).
+    closer than 30 degrees to camera 3). random_cameras: the share of samples filmed by a camera drawn
+    for that sample (0 = off; :class:`~poselift.data.random_cameras.RandomCameraConfig`'s ranges: 2-8 m,
+    phone to telephoto, the person anywhere in the image). body_scale: scale every sample's bones
+    (:class:`~poselift.data.body_scale.BodyScaleConfig`: 0.85-1.15 overall, +-5 % per bone). flip:
+    left/right mirror augmentation. frame_stride: keep every k-th frame. joint_dropout: probability
+    of hiding each 2D joint (teaches missing joints). The validation samples are never augmented.
     """
 
     input: str = "gt"
@@ -66,6 +73,8 @@ class DataOptions:
     flip: bool = False
     frame_stride: int = 1
     joint_dropout: float = 0.0
+    random_cameras: float = 0.0
+    body_scale: bool = False
 
 
 # validation mode -> (split trained on, split validated on or None)
@@ -81,9 +90,11 @@ def validation_frames(benchmark, options: DataOptions, val_cameras, splits) -> F
 
 def _frame_sources(benchmark, options: DataOptions, cameras, val_cameras, virtual, sequence_length: int, splits):
     """Single frames (``sequence_length`` is unused)."""
+    random_cameras = RandomCameraConfig(fraction=options.random_cameras) if options.random_cameras > 0 else None
     train_source = FrameSource(benchmark, splits[0], options.input, cameras=cameras, virtual_cameras=virtual,
                                flip=options.flip, frame_stride=options.frame_stride,
-                               joint_dropout=options.joint_dropout)
+                               joint_dropout=options.joint_dropout, random_cameras=random_cameras,
+                               body_scale=BodyScaleConfig() if options.body_scale else None)
     return train_source, validation_frames(benchmark, options, val_cameras, splits)
 
 
@@ -98,7 +109,9 @@ def _pair_sources(benchmark, options: DataOptions, cameras, val_cameras, virtual
 def _window_sources(benchmark, options: DataOptions, cameras, val_cameras, virtual, sequence_length: int, splits):
     """Windows of ``sequence_length`` consecutive frames; ``frame_stride`` spaces the window starts."""
     unsupported = [flag for flag, used in (("virtual cameras", bool(virtual)), ("flip", options.flip),
-                                           ("joint dropout", options.joint_dropout > 0)) if used]
+                                           ("joint dropout", options.joint_dropout > 0),
+                                           ("random cameras", options.random_cameras > 0),
+                                           ("body scale", options.body_scale)) if used]
     if unsupported:
         raise PoseliftError(f"{', '.join(unsupported)}: not available for models trained on windows of frames "
                             "(the window source has no augmentation)")
@@ -113,11 +126,13 @@ def _view_sources(benchmark, options: DataOptions, cameras, val_cameras, virtual
     """The same frame by two cameras, 2D and cameras only (self-supervised training), validated on single
     frames with 3D (``splits``: the split trained on, the split validated
     on or None). ``sequence_length`` is unused."""
-    unsupported = [flag for flag, used in (("flip", options.flip), ("joint dropout", options.joint_dropout > 0))
-                   if used]
+    unsupported = [flag for flag, used in (("flip", options.flip), ("joint dropout", options.joint_dropout > 0),
+                                           ("random cameras", options.random_cameras > 0),
+                                           ("body scale", options.body_scale)) if used]
     if unsupported:
         raise PoseliftError(f"{', '.join(unsupported)}: not available for self-supervised multi-view training "
-                            "(a mirrored view is not a camera)")
+                            "(a mirrored view is not a camera; random cameras and body sizes are built for frames "
+                            "with 3D, which it never reads)")
     train_source = MultiViewSource(benchmark, splits[0], options.input, cameras=cameras, virtual_cameras=virtual,
                                    frame_stride=options.frame_stride)
     val_source = None if splits[1] is None else FrameSource(benchmark, splits[1], options.input,
@@ -139,6 +154,8 @@ def training_sources(benchmark, options: DataOptions, source_kind: str = "frames
         raise PoseliftError(f"training protocol must be 1 or 3, got {options.protocol}")
     if options.validation not in VALIDATION_SPLITS:
         raise PoseliftError(f"validation must be one of {', '.join(VALIDATION_SPLITS)}, got {options.validation!r}")
+    if not 0.0 <= options.random_cameras <= 1.0:
+        raise PoseliftError(f"random cameras: the share of samples must be in [0, 1], got {options.random_cameras}")
     if source_kind not in SOURCE_BUILDERS:
         raise PoseliftError(f"unknown training source kind {source_kind!r}; known: {', '.join(SOURCE_BUILDERS)}")
     cameras = PROTOCOL_TRAIN_CAMERAS[options.protocol]

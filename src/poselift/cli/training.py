@@ -21,7 +21,9 @@ def _cmd_train(args) -> None:
             setattr(args, name, schedule[name])
     data = DataOptions(input=args.input, protocol=args.protocol, validation=args.validation,
                        virtual_cameras=args.virtual_cameras, virtual_step_deg=args.virtual_step_deg,
-                       flip=args.flip, frame_stride=args.frame_stride, joint_dropout=args.joint_dropout)
+                       flip=args.flip, frame_stride=args.frame_stride, joint_dropout=args.joint_dropout,
+                       random_cameras=args.random_camera_share if args.random_cameras else 0.0,
+                       body_scale=args.body_scale)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                          max_steps=args.max_steps, num_threads=args.threads, device=args.device)
     summary = train_on_benchmark(args.kind, args.data, args.out, data, config, parse_assignments(args.set),
@@ -39,12 +41,18 @@ def _cmd_eval(args) -> None:
     from poselift.fileio import write_text_atomic
     from poselift.lift import load_model
 
+    from poselift.data.random_cameras import RandomCameraConfig
+
     model = load_model(args.checkpoint, device=resolve_device(args.device))
-    result = evaluate(model, load_benchmark(args.data), input=args.input, protocol=args.protocol)
+    result = evaluate(model, load_benchmark(args.data), input=args.input, protocol=args.protocol,
+                      random_cameras=RandomCameraConfig() if args.random_cameras else None,
+                      camera_seed=args.camera_seed)
     info = result.info
+    filmed = (f"each filmed by a random camera (seed {args.camera_seed}) instead of cameras {info['cameras']}"
+              if args.random_cameras else f"cameras {info['cameras']}")
     print(f"Protocol #{info['protocol']} on {info['data_version']} test split, {info['input']} 2D "
-          f"(mean 2D error {info['mean_2d_input_error_px']:.2f} px), cameras {info['cameras']}, "
-          f"{info['samples']} samples, model {args.checkpoint}")
+          f"(mean 2D error {info['mean_2d_input_error_px']:.2f} px), {info['samples']} samples, {filmed}, "
+          f"model {args.checkpoint}")
     print(result.table())
     if args.json:
         write_text_atomic(args.json, json.dumps({**result.to_dict(), "checkpoint": str(args.checkpoint)}, indent=1) + "\n")
@@ -82,6 +90,15 @@ def add_commands(commands) -> None:
                        help="augment with virtual cameras around the rig (every --virtual-step-deg degrees)")
     train.add_argument("--virtual-step-deg", type=float, default=15.0,
                        help="angle between virtual cameras (default 15; 120 gives the self-supervised paper's 12 views)")
+    train.add_argument("--random-cameras", action="store_true",
+                       help="film a share of the samples (--random-camera-share) with a camera drawn for each: "
+                            "2-8 m away, 0.3-2.5 m high, rolled, phone to telephoto lens, the person anywhere in "
+                            "the image (poselift.data.random_cameras)")
+    train.add_argument("--random-camera-share", type=float, default=0.5,
+                       help="share of the samples filmed by random cameras with --random-cameras (default 0.5)")
+    train.add_argument("--body-scale", action="store_true",
+                       help="scale every sample's bones before filming it: 0.85-1.15 overall, +-5 %% per bone "
+                            "(poselift.data.body_scale)")
     train.add_argument("--flip", action="store_true", help="augment with left/right mirroring")
     train.add_argument("--joint-dropout", type=float, default=0.0, help="probability of hiding a 2D joint")
     train.add_argument("--frame-stride", type=int, default=1, help="keep every k-th training frame")
@@ -111,6 +128,11 @@ def add_commands(commands) -> None:
     evaluate.add_argument("--input", choices=("gt", "noisy"), default="gt")
     evaluate.add_argument("--protocol", type=int, choices=(1, 2, 3), default=1,
                           help="1/2: all four cameras (both MPJPE and P-MPJPE are reported); 3: camera 3 only")
+    evaluate.add_argument("--random-cameras", action="store_true",
+                          help="film every test sample with a camera drawn for it instead (2-8 m, phone to telephoto, "
+                               "the person anywhere in the image; poselift.data.random_cameras): single-frame models")
+    evaluate.add_argument("--camera-seed", type=int, default=0,
+                          help="seed of the random cameras (default 0: the same cameras for every model)")
     evaluate.add_argument("--json", type=Path, help="also write the results as JSON")
     add_device_argument(evaluate)
     evaluate.set_defaults(handler=_cmd_eval)
