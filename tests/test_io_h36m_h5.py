@@ -51,6 +51,7 @@ def test_stacked_hourglass_detections_h5(tmp_path):
         handle["poses"] = poses
     track = load_keypoints_2d(path)
     assert track.layout == "sh16" and track.image_size == (1000, 1002) and len(SH16_JOINT_NAMES) == 16
+    assert track.camera.name == "54138969" and track.camera.k[0] == pytest.approx(-0.2070989)   # its calibration
     np.testing.assert_allclose(track.keypoints_2d, poses, rtol=1e-6)
     with h5py.File(path, "w") as handle:
         handle["poses"] = poses[:, :15]

@@ -24,6 +24,7 @@ def test_videopose3d_2d_file_as_videopose_writes_it(tmp_path):
     np.savez_compressed(path, positions_2d={"S1": {"Walking": cameras}}, metadata=metadata)
     track = load_keypoints_2d(path, subject="S1", action="Walking", camera=2)
     assert track.layout == "h36m17"
+    assert track.camera.name == "58860488" and track.camera.fx == pytest.approx(1149.1407)   # Human3.6M's third
     np.testing.assert_array_equal(track.keypoints_2d, cameras[2])
     assert (track.confidence == 1).all()
     with pytest.raises(FormatError, match=rf"^{path}: no subject 'S9' \(available: S1\)"):
@@ -41,6 +42,7 @@ def test_videopose3d_2d_write_then_read(tmp_path):
     np.testing.assert_array_equal(again.keypoints_2d, original.keypoints_2d)
     np.testing.assert_array_equal(again.confidence, original.confidence > 0)  # no confidence in the format
     assert (again.layout, again.image_size) == ("coco17", (1920, 1080))
+    assert again.camera is None                                      # not a Human3.6M file: no known camera
     metadata = np.load(path, allow_pickle=True)["metadata"].item()
     assert metadata["layout_name"] == "coco" and metadata["keypoints_symmetry"][0][0] == 1
 

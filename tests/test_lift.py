@@ -142,3 +142,96 @@ def test_lift_bad_input_gives_one_error_line(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert status == 2 and len(err) == 1 and needle in err[0], (arguments, err)
         assert not (tmp_path / f"out{index}" / "poses_3d.npz").exists()
+
+
+# ------------------------------------------------------------------------- a model that reads the camera
+@pytest.fixture(scope="module")
+def camera_model_path(small_benchmark, tmp_path_factory):
+    """A small baseline with input_normalization="camera" (random weights, statistics of the small benchmark)."""
+    from poselift.checkpoint import save_checkpoint
+    from poselift.data.datasets import FrameSource
+    from poselift.models.baseline import BaselineConfig, BaselineLifter
+
+    torch.manual_seed(0)
+    model = BaselineLifter(BaselineConfig(hidden_size=32, num_blocks=1, input_normalization="camera"))
+    model.normalizer.fit_source(FrameSource(small_benchmark, "train", "noisy", frame_stride=8))
+    return save_checkpoint(tmp_path_factory.mktemp("camera_model") / "camera.pt", model=model.eval())
+
+
+def main_str(argv) -> int:
+    return main([str(argument) for argument in argv])
+
+
+def _benchmark_track(small_benchmark, camera_index: int, count: int = 12) -> np.ndarray:
+    camera = small_benchmark.cameras[camera_index]
+    return camera.project(camera.world_to_camera(_test_poses(small_benchmark, count))).numpy().astype(np.float32)
+
+
+def test_a_files_own_camera_goes_through_the_lift_path_as_if_passed_directly(camera_model_path, small_benchmark,
+                                                                              tmp_path):
+    from poselift.intrinsics import Intrinsics
+    from poselift.io.records import Keypoints2D
+    from poselift.io.videopose3d import write_videopose3d_2d
+    from poselift.lift import lift_file, load_model
+
+    tracks = [Keypoints2D(_benchmark_track(small_benchmark, index), None, "h36m17") for index in range(4)]
+    path = tmp_path / "data_2d_h36m_gt.npz"                            # a Human3.6M file: its cameras are known
+    write_videopose3d_2d(path, {"S9": {"Walking": tracks}})
+    lines, _ = lift_file(path, tmp_path / "out", model=camera_model_path, read_options={"camera": 2},
+                         animation=False)
+    assert ("note: camera: the calibration of '58860488': focal 1149 px, principal point (520, 501) px, with its "
+            "lens distortion") in lines
+    lifted = load_poses_3d(tmp_path / "out" / "poses_3d.npz")
+    model = load_model(camera_model_path)
+    direct = model.lift(tracks[2].keypoints_2d, intrinsics=Intrinsics.from_camera(small_benchmark.cameras[2]))
+    np.testing.assert_allclose(lifted.poses_3d, direct, atol=1e-2)                      # mm: BatchNorm folded
+    webcam = Intrinsics(torch.tensor([600.0, 600.0]), torch.tensor([320.0, 240.0]))
+    assert np.abs(model.lift(tracks[2].keypoints_2d, intrinsics=webcam) - direct).max() > 1.0    # the camera matters
+    assert any(note.startswith("camera: the calibration") for note in lifted.meta["notes"])
+
+
+def test_the_default_camera_and_focal_from_the_command_line(camera_model_path, small_benchmark, tmp_path, capsys):
+    from poselift.intrinsics import Intrinsics
+    from poselift.lift import load_model
+
+    keypoints = _benchmark_track(small_benchmark, 1) * 0.5 + np.float32([60.0, 0.0])   # in a 640 x 480 image
+    path = tmp_path / "track.npz"
+    np.savez(path, keypoints_2d=keypoints, confidence=np.ones(keypoints.shape[:2], np.float32),
+             layout=np.array("h36m17"))
+    model = load_model(camera_model_path)
+    # 640 x 480 px: diagonal 800 px, so the default focal length is 0.75 x 800 = 600 px
+    assert main_str(["lift", path, "--out", tmp_path / "default", "--model", camera_model_path, "--image-size", "640",
+                 "480", "--no-animation"]) == 0
+    assert ("note: camera: assumed from the image size 640 x 480 px: focal 600 px, principal point (320, 240) px "
+            "(0.75 x the diagonal, a 67 degree diagonal field of view), no lens distortion; give --focal PX or a "
+            "calibration when known") in capsys.readouterr().out
+    direct = model.lift(keypoints, intrinsics=Intrinsics(torch.tensor([600.0, 600.0]), torch.tensor([320.0, 240.0])))
+    np.testing.assert_allclose(load_poses_3d(tmp_path / "default" / "poses_3d.npz").poses_3d, direct, atol=1e-2)
+    assert main_str(["lift", path, "--out", tmp_path / "focal", "--model", camera_model_path, "--image-size", "640",
+                 "480", "--focal", "900", "--no-animation"]) == 0
+    assert "note: camera: --focal 900 px (a 48 degree diagonal field of view)" in capsys.readouterr().out
+    direct = model.lift(keypoints, intrinsics=Intrinsics(torch.tensor([900.0, 900.0]), torch.tensor([320.0, 240.0])))
+    np.testing.assert_allclose(load_poses_3d(tmp_path / "focal" / "poses_3d.npz").poses_3d, direct, atol=1e-2)
+    # without the image size the principal point is unknown: one line naming the options
+    assert main_str(["lift", path, "--out", tmp_path / "unknown", "--model", camera_model_path, "--no-animation"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "needs the camera: give the image size (--image-size WIDTH HEIGHT" in error
+    # a model that does not read the camera says it ignores --focal and lifts as ever
+    assert main_str(["lift", path, "--out", tmp_path / "pose", "--focal", "900", "--no-animation"]) == 0
+    assert "note: --focal not used: model default does not read the camera" in capsys.readouterr().out
+
+
+def test_models_of_the_encodings_before_the_camera_load_and_lift_unchanged():
+    """tests/fixtures/legacy: checkpoints and the poses lifted from them by the code before input_normalization
+    "camera" existed (tests/fixtures/make_legacy_checkpoints.py)."""
+    from pathlib import Path
+
+    from poselift.lift import load_model
+
+    folder = Path(__file__).parent / "fixtures" / "legacy"
+    expected = np.load(folder / "lifted.npz")
+    for name in ("baseline_image", "baseline_pose", "temporal_pose"):
+        model = load_model(folder / f"{name}.pt")
+        assert not model.reads_intrinsics
+        lifted = model.lift(expected["keypoints_2d"], expected["confidence"])
+        np.testing.assert_array_equal(lifted, expected[name], err_msg=name)

@@ -249,3 +249,44 @@ def test_a_person_never_found_is_an_error():
 
     with pytest.raises(PoseliftError, match="cam01.mp4: MediaPipe found no person 9 from the left in any of the 2"):
         detect_video(CAM01, person=9, max_frames=2, progress=False)
+
+
+def test_a_calibrated_run_gives_a_model_that_reads_the_camera_each_videos_calibration(tmp_path, monkeypatch,
+                                                                                        small_benchmark):
+    """Detection replaced by MediaPipe's recorded tracks of Pose2Sim's cam01 and cam02 (the fixture): each view is
+    lifted with its own camera from the calibration, and --focal with --calibration is refused."""
+    needs_mediapipe()
+    import torch
+
+    from poselift.checkpoint import save_checkpoint
+    from poselift.data.datasets import FrameSource
+    from poselift.io import load_poses_3d
+    from poselift.io.records import Keypoints2D
+    from poselift.models.baseline import BaselineConfig, BaselineLifter
+    from poselift.video import pipeline
+    from poselift.video.tracking import DetectionReport
+
+    recorded = np.load(Path(__file__).parent / "fixtures" / "pose2sim_mediapipe.npz")
+    names = [str(name) for name in recorded["cameras"]]
+
+    def recorded_track(path, person="largest", max_frames=None, progress=True, on_frame=None):
+        view = names.index(Path(path).stem)
+        track = Keypoints2D(recorded["keypoints_2d"][view, :12], recorded["confidence"][view, :12], "mediapipe33",
+                            image_size=tuple(int(size) for size in recorded["image_sizes"][view]),
+                            fps=float(recorded["fps"]))
+        return track, DetectionReport(Path(path).name, 12, 12, 1, 1, 0.9, 1.0, track.fps)
+
+    monkeypatch.setattr(pipeline, "detect_video", recorded_track)
+    torch.manual_seed(0)
+    model = BaselineLifter(BaselineConfig(hidden_size=16, num_blocks=1, input_normalization="camera"))
+    model.normalizer.fit_source(FrameSource(small_benchmark, "train", "gt", frame_stride=8))
+    checkpoint = save_checkpoint(tmp_path / "camera.pt", model=model.eval())
+    calibration = SHARED_DATA / "pose2sim" / "Calib.qca.txt"
+    videos = [CAM01, CAM01.with_name("cam02.mp4")]
+    pipeline.run_video(videos, tmp_path / "out", calibration=calibration, model=checkpoint, animation=False,
+                       progress=False, echo=lambda line: None)
+    for name in ("cam01", "cam02"):
+        notes = load_poses_3d(tmp_path / "out" / name / "poses_3d.npz").meta["notes"]
+        assert any(note.startswith(f"camera: the calibration of '{name}': focal 16") for note in notes), notes
+    with pytest.raises(PoseliftError, match="--focal and --calibration both give the camera"):
+        pipeline.run_video(videos, tmp_path / "again", calibration=calibration, model=checkpoint, focal_px=1500.0)

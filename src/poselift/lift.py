@@ -10,9 +10,12 @@ What happens to an input, in order:
 3. The model lifts every frame in large batches; a temporal model (``poselift train temporal``)
    is given the whole track as one sequence and lifts it with its sliding windows
    (:mod:`poselift.models.temporal`). The 2D input is normalised per pose (root-centred,
-   divided by its RMS joint distance), so image size, resolution and aspect ratio do not matter.
-   A joint still missing is replaced by its training mean; a frame whose pelvis (from both hips) is
-   missing cannot be normalised and is returned as NaN.
+   divided by its RMS joint distance), so image size, resolution and aspect ratio do not matter;
+   a model with the camera-aware encoding (``input_normalization="camera"``) reads the rays of the
+   keypoints instead, from the camera's intrinsics (:func:`poselift.intrinsics.intrinsics_for_track`:
+   ``--focal``, the calibration or the file's camera, else a default from the image size, said in
+   the notes). A joint still missing is replaced by its training mean; a frame whose pelvis (from
+   both hips) is missing cannot be normalised and is returned as NaN.
 4. Then the pipeline every input shares (:mod:`poselift.pipeline`): smoothing of a time series,
    ``poses_3d.npz`` / ``.json`` ((T, 17, 3) mm, camera frame, root-relative), BVH, CSV, a PNG figure
    and an animation (mp4, or gif without an H.264 encoder), all at the track's frame rate.
@@ -113,11 +116,13 @@ class LiftReport:
 
 
 def lift_keypoints(keypoints: Keypoints2D, model, model_name: str = "", max_gap: int = 10,
-                   source: str = "keypoints"):
+                   source: str = "keypoints", intrinsics=None):
     """Lift a 2D track of any layout -> ``(Poses3D, LiftReport, (keypoints_h36m (T,17,2), confidence (T,17)))``.
 
     The declared layout is checked against the anatomy first
     (:func:`poselift.conventions.check_layout_anatomy`; ``source`` names the track in its message).
+    ``intrinsics``: the track's camera (:class:`poselift.intrinsics.Intrinsics`), for a model that
+    reads it (``model.reads_intrinsics``).
     """
     from poselift.conventions import check_layout_anatomy
 
@@ -125,7 +130,8 @@ def lift_keypoints(keypoints: Keypoints2D, model, model_name: str = "", max_gap:
     keypoints_h36m, confidence_h36m = to_h36m17(keypoints.keypoints_2d, keypoints.confidence, keypoints.layout)
     keypoints_h36m, confidence_h36m, filled = fill_short_gaps(keypoints_h36m, confidence_h36m, max_gap)
     visible_confidence = np.where(np.isfinite(keypoints_h36m).all(-1), confidence_h36m, 0.0).astype(np.float32)
-    poses = model.lift(np.nan_to_num(keypoints_h36m), visible_confidence)
+    camera = {"intrinsics": intrinsics} if model.reads_intrinsics else {}
+    poses = model.lift(np.nan_to_num(keypoints_h36m), visible_confidence, **camera)
     poses = np.asarray(poses, dtype=np.float32)
     not_lifted = ~np.isfinite(poses).all(axis=(-1, -2))
     still_missing = ~np.isfinite(keypoints_h36m).all(-1) | (confidence_h36m <= 0)
@@ -147,7 +153,7 @@ def lift_file(input_path: str | Path, out_dir: str | Path, model: str | Path = D
               smoothing_s: float = DEFAULT_SMOOTHING_S, orientation: str = "auto",
               image_size: tuple[int, int] | None = None, device: str = "cpu",
               up: str = "y", bvh_unit: str = "m", swap_fix: bool = True,
-              fixed_bones: bool = True) -> tuple[list[str], list[Path]]:
+              fixed_bones: bool = True, focal_px: float | None = None) -> tuple[list[str], list[Path]]:
     """Lift a 2D keypoint file and write every output of :func:`poselift.pipeline.lift_track` into ``out_dir``.
 
     ``read_options`` go to the reader (e.g. ``subject``, ``action``, ``camera`` for a VideoPose3D file);
@@ -155,7 +161,8 @@ def lift_file(input_path: str | Path, out_dir: str | Path, model: str | Path = D
     (width, height) px the file's (needed to scale normalised coordinates); ``orientation`` says which
     way y points (:func:`poselift.conventions.check_upright`); ``device`` where the model runs;
     ``swap_fix`` undoes the detector's left/right swaps and ``fixed_bones`` puts the poses on one
-    skeleton (both for a time series: :func:`poselift.pipeline.lift_track`).
+    skeleton (both for a time series: :func:`poselift.pipeline.lift_track`); ``focal_px`` the
+    camera's focal length for a model that reads the camera (``--focal``).
     Returns the report lines and the files written.
     """
     from poselift.io import load_keypoints_2d
@@ -179,7 +186,8 @@ def lift_file(input_path: str | Path, out_dir: str | Path, model: str | Path = D
     track = lift_track(keypoints, lifter, model_name, out_dir, source=str(input_path), max_gap=max_gap,
                        smoothing_s=smoothing_s, fps=track_fps, fps_source=fps_source, video=video,
                        animation=animation, orientation=orientation, up=up, bvh_unit=bvh_unit,
-                       meta={"input": str(input_path)}, swap_fix=swap_fix, fixed_bones=fixed_bones)
+                       meta={"input": str(input_path)}, swap_fix=swap_fix, fixed_bones=fixed_bones,
+                       focal_px=focal_px)
     return track.lines, track.written
 
 

@@ -4,7 +4,9 @@
    the other side's labels for a while, they are swapped back (``swap_fix``; ``--no-swap-fix`` keeps
    them); the frames changed are said in the notes and stored in the metadata.
 2. **Lifting** (:func:`poselift.lift.lift_keypoints`): the track's layout becomes H36M-17, gaps of at
-   most ``max_gap`` frames are interpolated, the model lifts every frame.
+   most ``max_gap`` frames are interpolated, the model lifts every frame. A model that reads the
+   camera gets the track's intrinsics (:func:`poselift.intrinsics.intrinsics_for_track`: ``--focal``,
+   else the calibrated or the file's camera, else a default from the image size); a note says which.
 3. **Smoothing** (:func:`smooth_poses`): a Savitzky-Golay filter along time (a least-squares
    quadratic over a centred window of ``smoothing_s`` seconds, 0.2 by default: it does not lag and
    keeps the peaks of a motion better than a moving average), on each run of lifted frames.
@@ -154,7 +156,8 @@ def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *
                fps_source: str = "the input",
                video: str | os.PathLike | None = None, animation: bool = True, progress: bool = False,
                orientation: str = "auto", up: str = "y", overlay: bool = True, bvh_unit: str = "m",
-               meta: dict | None = None, swap_fix: bool = True, fixed_bones: bool = True) -> TrackResult:
+               meta: dict | None = None, swap_fix: bool = True, fixed_bones: bool = True,
+               focal_px: float | None = None) -> TrackResult:
     """Lift, smooth and write every output of one 2D track into ``out_dir`` (which must exist).
 
     Args:
@@ -173,10 +176,13 @@ def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *
         swap_fix: undo the detector's left/right swaps first (:func:`poselift.swaps.undo_swaps`).
         fixed_bones: fit the poses to the clip's one skeleton (:func:`fit_skeleton`) after smoothing.
         Both apply to a time series only (``fps`` given).
+        focal_px: ``--focal``, the camera's focal length in px, for a model that reads the camera (the
+            track's ``camera``, when it has one, is used otherwise; a note says what was assumed).
     """
     from poselift import viz
     from poselift.conventions import check_upright
     from poselift.export import export_bvh, export_c3d, export_trc, write_csv
+    from poselift.intrinsics import intrinsics_for_track
     from poselift.io.c3d import MISSING_EZC3D
     from poselift.io.poselift_format import write_poses_3d
     from poselift.lift import lift_keypoints, representative_frame
@@ -192,7 +198,16 @@ def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *
     swaps = None
     if swap_fix and fps:
         keypoints, swaps = undo_swaps(keypoints, Path(source).name)
-    poses, lift_report, (_, confidence_h36m) = lift_keypoints(keypoints, lifter, model_name, max_gap, source)
+    intrinsics = None
+    if lifter.reads_intrinsics:
+        intrinsics, note = intrinsics_for_track(keypoints.image_size, focal_px, keypoints.camera, source)
+        keypoints = replace(keypoints, notes=keypoints.notes + (note,))
+    elif focal_px is not None:
+        keypoints = replace(keypoints, notes=keypoints.notes + (
+            f"--focal not used: model {model_name} does not read the camera (its 2D input is normalised per pose or "
+            "in pixels)",))
+    poses, lift_report, (_, confidence_h36m) = lift_keypoints(keypoints, lifter, model_name, max_gap, source,
+                                                              intrinsics)
     if lift_report.frames_not_lifted == lift_report.frames:
         raise PoseliftError(f"{source}: no frame can be lifted: every frame lacks the pelvis "
                             "(both hips missing or NaN), which the 2D normalisation needs")

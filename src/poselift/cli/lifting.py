@@ -27,7 +27,7 @@ def _cmd_lift(args) -> None:
                                fps=args.fps, smoothing_s=args.smooth, orientation=args.orientation,
                                image_size=args.image_size, device=resolve_device(args.device), up=args.up,
                                bvh_unit=args.bvh_unit, swap_fix=not args.no_swap_fix,
-                               fixed_bones=not args.free_bones)
+                               fixed_bones=not args.free_bones, focal_px=args.focal)
     for line in lines:
         print(line)
     for path in written:
@@ -52,7 +52,15 @@ def _cmd_video(args) -> None:
               force=args.force, animation=not args.no_animation, max_gap=args.max_gap, max_frames=args.max_frames,
               smoothing_s=args.smooth, progress=not args.quiet, fps=args.fps, device=resolve_device(args.device),
               up=args.up, bvh_unit=args.bvh_unit, people=args.people, jobs=args.jobs,
-              swap_fix=not args.no_swap_fix, fixed_bones=not args.free_bones)
+              swap_fix=not args.no_swap_fix, fixed_bones=not args.free_bones, focal_px=args.focal)
+
+
+def add_focal_argument(parser, calibrated: str) -> None:
+    """``--focal PX``: the camera's focal length, for a model that reads the camera rays."""
+    parser.add_argument("--focal", type=float, default=None, metavar="PX",
+                        help="focal length of the camera in pixels of these images, for a model trained with "
+                             f"input_normalization=camera (default: {calibrated}, else 0.75 x the image diagonal, a "
+                             "67 degree diagonal field of view; the principal point is the image centre)")
 
 
 def add_sequence_arguments(parser) -> None:
@@ -81,6 +89,7 @@ def add_commands(commands) -> None:
                       help=f"Savitzky-Golay window of the 3D smoothing in seconds (default {DEFAULT_SMOOTHING_S}; 0: off)")
     lift.add_argument("--image-size", type=int, nargs=2, metavar=("WIDTH", "HEIGHT"), default=None,
                       help="the images' size in pixels, when the file does not say (scales normalised coordinates)")
+    add_focal_argument(lift, "the file's own camera where its format names one (Human3.6M files)")
     lift.add_argument("--orientation", choices=ORIENTATIONS, default="auto",
                       help="which way y points: auto (refuse a track whose head is below its feet in most frames), "
                            "y-down (image coordinates, trusted), y-up (flipped first)")
@@ -122,6 +131,7 @@ def add_commands(commands) -> None:
     video.add_argument("--max-gap", type=int, default=10, help="longest gap (frames) filled by interpolation")
     video.add_argument("--max-frames", type=int, help="only the first N frames of each video")
     video.add_argument("--fps", type=float, default=None, help="frame rate of the videos (default: their own)")
+    add_focal_argument(video, "the --calibration's camera")
     add_device_argument(video, "where the lifting model runs (MediaPipe runs on the CPU)")
     add_up_argument(video)
     video.add_argument("--smooth", type=float, default=DEFAULT_SMOOTHING_S,

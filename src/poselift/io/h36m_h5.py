@@ -11,7 +11,9 @@ Human3.6M itself cannot be shipped; these readers serve users who have the files
   the world-to-camera rotation, so ``x_cam = R @ (x_world - centre)``.
 - Stacked-Hourglass detections, ``S<subject>/StackedHourglass/<action>.<camera>.h5``: dataset
   ``poses`` of shape (T, 16, 2) pixels (a flat (T, 32) of x, y pairs is read too) in the MPII
-  joint order below -> Keypoints2D layout "sh16". Converting to h36m17 is not done here.
+  joint order below -> Keypoints2D layout "sh16". Converting to h36m17 is not done here. The
+  camera id in the file name gives the record its camera (:func:`h36m_camera`: the published
+  intrinsics and distortion).
 
 SH16 joint order (MPII; the name in parentheses is the H36M joint the baseline maps it to):
 0 r_ankle, 1 r_knee, 2 r_hip, 3 l_hip, 4 l_knee, 5 l_ankle, 6 pelvis, 7 thorax (H36M spine),
@@ -39,6 +41,14 @@ H36M_IMAGE_SIZES = {
     "58860488": (1000, 1000),
     "60457274": (1000, 1002),
 }
+
+
+def h36m_camera(camera_id: str):
+    """The Human3.6M camera of that id (:func:`poselift.camera.h36m_rig`: the published intrinsics and
+    distortion; subject S1's pose in the world), or None for an id that is not one of the four."""
+    from poselift.camera import h36m_rig
+
+    return next((camera for camera in h36m_rig() if camera.name == camera_id), None)
 
 
 def _open(path: Path):
@@ -146,8 +156,9 @@ def read_sh_detections_h5(
 ):
     """Read Stacked-Hourglass detections (dataset ``poses``) -> Keypoints2D layout "sh16", pixels.
 
-    The file has no confidence: every finite keypoint gets confidence 1. The image size is
-    taken from the camera id in the file name (``<action>.<camera id>.h5``) when not given.
+    The file has no confidence: every finite keypoint gets confidence 1. The camera id in the file
+    name (``<action>.<camera id>.h5``) gives the record its Human3.6M camera and, when not given,
+    the image size.
     """
     from poselift.io.records import Keypoints2D, naming_file
 
@@ -158,8 +169,8 @@ def read_sh_detections_h5(
         poses = poses.reshape(-1, 16, 2)
     if poses.ndim != 3 or poses.shape[1:] != (16, 2):
         raise FormatError(path, f"'poses' has shape {poses.shape}, expected (T, 16, 2) or (T, 32)")
+    camera_id = path.name.split(".")[-2] if path.name.count(".") >= 2 else ""
     if image_size is None:
-        camera_id = path.name.split(".")[-2] if path.name.count(".") >= 2 else ""
         image_size = H36M_IMAGE_SIZES.get(camera_id)
     with naming_file(path):
-        return Keypoints2D(poses, None, "sh16", image_size=image_size, fps=fps)
+        return Keypoints2D(poses, None, "sh16", image_size=image_size, fps=fps, camera=h36m_camera(camera_id))

@@ -18,11 +18,14 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
 from poselift.errors import FormatError, LayoutError, PoseliftError, ShapeError
+
+if TYPE_CHECKING:
+    from poselift.camera import Camera
 
 FRAMES = ("camera", "world", "canonical")   # canonical: V-VIPE's body-aligned frame
 
@@ -76,6 +79,9 @@ class Keypoints2D:
     fps: frames per second, or None when unknown.
     notes: what was assumed or changed on the way in (e.g. normalised coordinates scaled to
         pixels), for the user to read; not stored in files.
+    camera: the :class:`~poselift.camera.Camera` that took the keypoints when the file says which
+        (e.g. a Human3.6M camera id), else None. Its intrinsics serve a model that reads the camera
+        (:func:`poselift.intrinsics.intrinsics_for_track`); its pose in the world may be a placeholder.
     """
 
     keypoints_2d: np.ndarray
@@ -84,6 +90,7 @@ class Keypoints2D:
     image_size: tuple[int, int] | None = None
     fps: float | None = None
     notes: tuple[str, ...] = ()
+    camera: Camera | None = None
 
     def __post_init__(self) -> None:
         keypoints_2d = _as_float32(self.keypoints_2d, "Keypoints2D.keypoints_2d")
@@ -142,6 +149,7 @@ class Keypoints2D:
             self.layout == other.layout
             and self.image_size == other.image_size
             and self.fps == other.fps
+            and self.camera == other.camera
             and np.array_equal(self.keypoints_2d, other.keypoints_2d, equal_nan=True)
             and np.array_equal(self.confidence, other.confidence)
         )

@@ -10,7 +10,9 @@ Both dictionaries are stored as pickled object arrays, so reading needs ``allow_
 open files from sources you trust (unpickling can run code). poselift converts metres to
 millimetres. The files hold no confidence: a finite keypoint gets confidence 1, a NaN one 0.
 Layouts: "h36m" with 17 joints -> "h36m17", 32 -> "h36m32"; "coco" -> "coco17"; a poselift
-layout name is taken as is; ``layout=`` overrides.
+layout name is taken as is; ``layout=`` overrides. A Human3.6M file (``data_2d_h36m_*.npz``, as
+VideoPose3D names them) gives its track the Human3.6M camera of the index (VideoPose3D's order,
+:data:`H36M_CAMERA_ORDER`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from poselift.io._common import save_npz_atomic
 from poselift.io.records import Keypoints2D, Poses3D, layout_joint_names, naming_file
 
 MM_PER_M = 1000.0
+# The camera ids of VideoPose3D's Human3.6M camera indices 0-3 (its h36m_dataset.py lists them in this order).
+H36M_CAMERA_ORDER = ("54138969", "55011271", "58860488", "60457274")
 _VIDEOPOSE_LAYOUT_NAMES = {"h36m17": "h36m", "h36m32": "h36m", "coco17": "coco"}
 
 
@@ -102,7 +106,8 @@ def read_videopose3d_2d(
 ) -> Keypoints2D:
     """One camera's track of one subject/action from a VideoPose3D ``data_2d_*.npz`` file.
 
-    subject / action may be left out when the file has only one. Pixels, confidence 1 (0 for NaN).
+    subject / action may be left out when the file has only one. Pixels, confidence 1 (0 for NaN). A
+    Human3.6M file (named ``data_2d_h36m*``) gives the track its camera (:func:`poselift.io.h36m_h5.h36m_camera`).
     """
     path = Path(path)
     positions, metadata = _load(path, "positions_2d")
@@ -117,10 +122,15 @@ def read_videopose3d_2d(
     image_size = None
     if isinstance(video, dict) and "w" in video and "h" in video:
         image_size = (int(video["w"]), int(video["h"]))
+    known_camera = None
+    if path.name.startswith("data_2d_h36m") and len(cameras) == len(H36M_CAMERA_ORDER):
+        from poselift.io.h36m_h5 import h36m_camera
+
+        known_camera = h36m_camera(H36M_CAMERA_ORDER[camera])
     with naming_file(path):
         num_joints = keypoints_2d.shape[1] if keypoints_2d.ndim == 3 else -1
         layout = _layout_from_metadata(path, metadata, num_joints, layout)
-        return Keypoints2D(keypoints_2d, None, layout, image_size=image_size, fps=fps)
+        return Keypoints2D(keypoints_2d, None, layout, image_size=image_size, fps=fps, camera=known_camera)
 
 
 def _symmetry(layout: str) -> list[list[int]]:

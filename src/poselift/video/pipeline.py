@@ -8,6 +8,7 @@ import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +17,9 @@ from poselift.io.records import Keypoints2D, Poses3D
 from poselift.pipeline import DEFAULT_SMOOTHING_S, lift_track, resolve_fps, write_overlay
 from poselift.video.reading import probe_video
 from poselift.video.tracking import DetectionReport, detect_video
+
+if TYPE_CHECKING:
+    from poselift.camera import Camera
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 
@@ -36,12 +40,14 @@ def process_video(video: str | os.PathLike, out_dir: Path, lifter, model_name: s
                   max_gap: int = 10, animation: bool = True, max_frames: int | None = None,
                   smoothing_s: float = DEFAULT_SMOOTHING_S, progress: bool = True,
                   fps: float | None = None, up: str = "y", bvh_unit: str = "m", swap_fix: bool = True,
-                  fixed_bones: bool = True) -> ViewResult:
+                  fixed_bones: bool = True, camera: Camera | None = None,
+                  focal_px: float | None = None) -> ViewResult:
     """Detect and track the person, then lift, smooth and write every output of one video into ``out_dir``
     (which must exist): ``keypoints_2d.json`` (the MediaPipe track, with its left/right swaps undone
     unless ``swap_fix`` is False) and :func:`poselift.pipeline.lift_track`'s. ``fps`` overrides the
     video's own frame rate. The overlay is drawn while MediaPipe tracks, and drawn again when the swap
-    fix changed the track."""
+    fix changed the track. ``camera`` (the video's calibrated camera) and ``focal_px`` (``--focal``) serve
+    a model that reads the camera."""
     from poselift.io.poselift_format import write_keypoints_2d
 
     from poselift.viz import OverlayWriter
@@ -59,11 +65,11 @@ def process_video(video: str | os.PathLike, out_dir: Path, lifter, model_name: s
     if fps is None and track_fps is not None:
         fps_source = "the video"
     write_keypoints_2d(out_dir / "keypoints_2d.json", keypoints)
-    track = lift_track(keypoints, lifter, model_name, out_dir, source=str(video), max_gap=max_gap,
-                       smoothing_s=smoothing_s, fps=track_fps, fps_source=fps_source, video=video,
+    track = lift_track(replace(keypoints, camera=camera), lifter, model_name, out_dir, source=str(video),
+                       max_gap=max_gap, smoothing_s=smoothing_s, fps=track_fps, fps_source=fps_source, video=video,
                        animation=animation, progress=progress, up=up, overlay=False, bvh_unit=bvh_unit,
                        meta={"video": str(video), "person": str(person)}, swap_fix=swap_fix,
-                       fixed_bones=fixed_bones)
+                       fixed_bones=fixed_bones, focal_px=focal_px)
     keypoints = track.keypoints
     if track.swaps is not None and track.swaps.frames_changed.any():   # the labels as lifted
         write_keypoints_2d(out_dir / "keypoints_2d.json", keypoints)
@@ -79,7 +85,7 @@ def run_video(videos: list[str | os.PathLike], out_dir: str | os.PathLike, calib
               smoothing_s: float = DEFAULT_SMOOTHING_S, progress: bool = True, echo=print,
               fps: float | None = None, device: str = "cpu", up: str = "y", bvh_unit: str = "m",
               people: str = "one", jobs: int | None = None, swap_fix: bool = True,
-              fixed_bones: bool = True) -> list[ViewResult]:
+              fixed_bones: bool = True, focal_px: float | None = None) -> list[ViewResult]:
     """``poselift video``: every video end to end, then (with a calibration) the multi-view check.
 
     ``videos``: files and folders (a folder stands for the videos in it, :func:`expand_videos`).
@@ -88,7 +94,9 @@ def run_video(videos: list[str | os.PathLike], out_dir: str | os.PathLike, calib
     ``jobs``: videos processed at once without a calibration, one process each (default
     :func:`default_jobs`); their lines are printed as each video ends. ``swap_fix``: undo the
     detector's left/right swaps in each view (:mod:`poselift.swaps`); ``fixed_bones``: the poses on
-    the clip's one skeleton (:func:`poselift.pipeline.fit_skeleton`).
+    the clip's one skeleton (:func:`poselift.pipeline.fit_skeleton`). A model that reads the camera
+    is given each video's calibrated camera (with ``calibration``), else ``focal_px`` (``--focal``)
+    with the principal point at the image centre, else the default camera of the video's size.
     Without ``calibration`` each video is processed on its own: one that fails is reported (a FAILED
     line and its row of the summary table) and the others go on; the run then ends with an error
     naming the failed ones. With ``calibration`` the videos are one rig, and everything that can be
@@ -110,6 +118,9 @@ def run_video(videos: list[str | os.PathLike], out_dir: str | os.PathLike, calib
         raise PoseliftError(f"--fps must be a positive number, got {fps}")
     if people not in ("one", "all"):
         raise PoseliftError(f"--people must be one or all, got {people!r}")
+    if focal_px is not None and calibration is not None:
+        raise PoseliftError("--focal and --calibration both give the camera: the calibration has every camera's "
+                            "focal length; leave --focal out")
     if people == "all" and calibration is not None:
         raise PoseliftError("--people all lifts every person of each video on its own; the multi-view comparison "
                             "(--calibration) follows one person: use --person")
@@ -128,11 +139,13 @@ def run_video(videos: list[str | os.PathLike], out_dir: str | os.PathLike, calib
     load_lifter(str(model), device)             # the model loads (or fails) before anything is written
     out_dir = prepare_output_dir(out_dir, force=force)
     options = VideoOptions(person, people, str(model), device, max_gap, animation, max_frames, smoothing_s,
-                           progress, fps, up, bvh_unit, swap_fix, fixed_bones)
+                           progress, fps, up, bvh_unit, swap_fix, fixed_bones, focal_px)
     jobs = 1 if cameras is not None or len(videos) == 1 else max(1, min(jobs or default_jobs(), len(videos)))
     tasks = [(video, out_dir if len(videos) == 1 else out_dir / name) for video, name in zip(videos, names)]
     if jobs == 1:
-        outcomes = (process_one(video, view_dir, options) for video, view_dir in tasks)
+        view_cameras = cameras if cameras is not None else [None] * len(tasks)
+        outcomes = (process_one(video, view_dir, options, camera)
+                    for (video, view_dir), camera in zip(tasks, view_cameras))
     else:                                         # one process per video, as many at once as ``jobs``
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
@@ -191,6 +204,7 @@ class VideoOptions:
     bvh_unit: str
     swap_fix: bool = True
     fixed_bones: bool = True
+    focal_px: float | None = None
 
 
 def default_jobs() -> int:
@@ -207,9 +221,10 @@ def load_lifter(model: str, device: str):
     return load_model(model, device=device)
 
 
-def process_one(video: Path, view_dir: Path, options: VideoOptions) -> tuple[list[str], ViewResult | None, str | None]:
+def process_one(video: Path, view_dir: Path, options: VideoOptions,
+                camera: Camera | None = None) -> tuple[list[str], ViewResult | None, str | None]:
     """One video end to end, in this process or a worker's: ``(lines to print, its result or None, the
-    error that stopped it or None)``."""
+    error that stopped it or None)``; ``camera``: the video's calibrated camera, if any."""
     lines: list[str] = []
     started = time.perf_counter()
     try:
@@ -222,12 +237,13 @@ def process_one(video: Path, view_dir: Path, options: VideoOptions) -> tuple[lis
             for line, path in process_everybody(video, view_dir, lifter, model_name, options.max_gap,
                                                 options.animation, options.max_frames, options.smoothing_s,
                                                 options.progress, options.fps, options.up, options.bvh_unit,
-                                                options.swap_fix, options.fixed_bones):
+                                                options.swap_fix, options.fixed_bones, options.focal_px):
                 lines.append(line if path is None else f"wrote {path}")
             return lines + [f"{video.name}: done in {time.perf_counter() - started:.0f} s"], None, None
         result = process_video(video, view_dir, lifter, model_name, options.person, options.max_gap,
                                options.animation, options.max_frames, options.smoothing_s, options.progress,
-                               options.fps, options.up, options.bvh_unit, options.swap_fix, options.fixed_bones)
+                               options.fps, options.up, options.bvh_unit, options.swap_fix, options.fixed_bones,
+                               camera, options.focal_px)
     except PoseliftError as error:
         return lines + [f"{video.name}: FAILED: {error}"], None, str(error)
     lines += result.lines + [f"wrote {path}" for path in result.written]
@@ -236,7 +252,7 @@ def process_one(video: Path, view_dir: Path, options: VideoOptions) -> tuple[lis
 
 def process_everybody(video: Path, out_dir: Path, lifter, model_name: str, max_gap: int, animation: bool,
                       max_frames: int | None, smoothing_s: float, progress: bool, fps: float | None, up: str,
-                      bvh_unit: str, swap_fix: bool = True, fixed_bones: bool = True):
+                      bvh_unit: str, swap_fix: bool = True, fixed_bones: bool = True, focal_px: float | None = None):
     """Every person of one video (:func:`poselift.video.people.detect_everybody`), each lifted into
     ``out_dir/person_<id>/`` like a single-person run (no overlay video), and ``people.png`` showing who
     is who. Yields ``(line, None)`` to print and ``(None-free line, path)`` for each file written."""
@@ -260,7 +276,7 @@ def process_everybody(video: Path, out_dir: Path, lifter, model_name: str, max_g
                                fps_source=fps_source if fps is not None else "the video", video=video,
                                animation=animation, progress=progress, up=up, overlay=False, bvh_unit=bvh_unit,
                                meta={"video": str(video), "person_id": person}, swap_fix=swap_fix,
-                               fixed_bones=fixed_bones)
+                               fixed_bones=fixed_bones, focal_px=focal_px)
         except PoseliftError as error:           # e.g. never seen with a pelvis: the others go on
             yield f"person {person}: not lifted: {error}", None
             continue
