@@ -278,3 +278,26 @@ def test_train_eval_and_lift_from_the_command_line(tmp_path, capsys, small_bench
     assert main(["train", "temporal", "--data", str(small_benchmark_path), "--out", str(tmp_path / "flip"),
                  "--flip", "--max-steps", "1"]) == 2
     assert "flip: not available" in capsys.readouterr().err
+
+
+def test_a_camera_aware_temporal_model_trains_on_windows_and_lifts_each_track_with_its_camera(small_benchmark):
+    from poselift.intrinsics import Intrinsics
+
+    source = WindowSource(small_benchmark, 5, "train", "noisy", cameras=(0, 1, 2, 3), stride=8)
+    model = tiny_model(input_normalization="camera")
+    assert model.reads_intrinsics and model.normalizer.input_dim == 36
+    model.normalizer.fit_source(source)                                  # windows carry (B, T, 2) intrinsics
+    batch = source.batch(torch.arange(16), torch.Generator().manual_seed(0))
+    terms = model.loss(batch)
+    terms["loss"].backward()
+    assert torch.isfinite(terms["loss"])
+    assert all(parameter.grad is not None for parameter in model.encoder.parameters())
+    tracks = batch["keypoints_2d"][:2]                                   # two tracks of 5 frames, two cameras
+    cameras = Intrinsics(batch["focal"][:2, :1], batch["principal"][:2, :1], batch["radial"][:2, :1],
+                         batch["tangential"][:2, :1])                    # (2, 1, ...): one per track
+    together = model.lift(tracks, intrinsics=cameras)
+    for track in range(2):
+        alone = model.lift(tracks[track], intrinsics=cameras.map(lambda value: value[track, 0]))
+        torch.testing.assert_close(together[track], alone, atol=1e-4, rtol=0)
+    with pytest.raises(PoseliftError, match="reads the camera intrinsics"):
+        model.lift(tracks[0])
