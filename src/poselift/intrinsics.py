@@ -56,7 +56,9 @@ def diagonal_fov_deg(focal_px: float, image_size: tuple[float, float]) -> float:
 @dataclass(frozen=True)
 class Intrinsics:
     """Focal length, principal point and distortion of the camera(s) that took some keypoints (see the
-    module docstring for the shapes); tensors, never NaN."""
+    module docstring for the shapes); tensors. Shapes are checked always, values (finite, focal > 0)
+    on the CPU: a training batch on a GPU is not stopped to be looked at (its cameras were checked
+    when they were made)."""
 
     focal: Tensor
     principal: Tensor
@@ -72,10 +74,10 @@ class Intrinsics:
             value = torch.as_tensor(value)
             if value.ndim < 1 or value.shape[-1] != size:
                 raise ShapeError(f"intrinsics {item.name}: expected shape (..., {size}), got {tuple(value.shape)}")
-            if not bool(torch.isfinite(value).all()):
+            if value.device.type == "cpu" and not bool(torch.isfinite(value).all()):
                 raise ShapeError(f"intrinsics {item.name}: holds non-finite values")
             object.__setattr__(self, item.name, value)
-        if bool((self.focal <= 0).any()):
+        if self.focal.device.type == "cpu" and bool((self.focal <= 0).any()):
             raise ShapeError(f"intrinsics focal: must be > 0 px, got a minimum of {float(self.focal.min()):g}")
 
     # -- constructors ---------------------------------------------------------------------------
