@@ -105,8 +105,8 @@ class FrameSource(torch.utils.data.Dataset):
         self._cameras = camera_tensors(benchmark.cameras + self.virtual_cameras)
         self._flip_permutation = torch.as_tensor(H36M17.flip_permutation)
         self._reference_size_px = None
-        if random_cameras is not None:         # the benchmark's median person size: the noise model's scale
-            stored = benchmark.keypoints_2d["gt"][self.camera_ids][:, self.frames]
+        if random_cameras is not None:     # the median person size (every 10th frame): the scale of the noise
+            stored = benchmark.keypoints_2d["gt"][self.camera_ids[:, None], self.frames[None, ::10]]
             self._reference_size_px = float(pose_scale(stored, H36M17.root_index).median())
 
     def __len__(self) -> int:
