@@ -137,12 +137,16 @@ def test_fixed_length_positions_moves_each_joint_by_its_own_bone_only():
     assert np.linalg.norm(fixed[H36M17.index("r_ankle")] - longer[H36M17.index("r_ankle")]) == pytest.approx(40.0)
 
 
-def test_camera_to_bvh_frame_turns_upright_and_puts_feet_on_the_floor():
+def test_camera_to_bvh_frame_turns_upright_and_puts_feet_on_the_floor_under_the_root():
     rest = t_pose_bvh_frame(pelvis=(0.0, 0.0, 0.0))
-    camera = rest * [1.0, -1.0, -1.0] + [0.0, 0.0, 3000.0]      # the T-pose seen by a camera 3 m away
-    bvh_frame = camera_to_bvh_frame(camera[None])[0]
     ankle_height = BONE_LENGTHS_MM["r_knee"] + BONE_LENGTHS_MM["r_ankle"]
-    np.testing.assert_allclose(bvh_frame, rest + [0.0, ankle_height, -3000.0], atol=1e-9)
+    # the T-pose seen by a camera 3 m away, walking 200 mm to its right over three frames: the path is
+    # kept, centred on the root's median position, feet on the floor
+    path = np.array([[-200.0, 0.0, 3000.0], [0.0, 0.0, 3000.0], [200.0, 0.0, 3000.0]])
+    camera = rest * [1.0, -1.0, -1.0] + path[:, None]
+    bvh_frame = camera_to_bvh_frame(camera)
+    expected = rest + [0.0, ankle_height, 0.0] + np.array([-200.0, 0.0, 200.0])[:, None, None] * [1.0, 0.0, 0.0]
+    np.testing.assert_allclose(bvh_frame, expected, atol=1e-9)
 
 
 def test_fill_missing_frames_interpolates_and_holds_the_ends():

@@ -90,7 +90,31 @@ def test_every_output_of_a_sequence_plays_one_symmetric_skeleton(track, tmp_path
 
     played = bvh_h36m_positions(read_bvh(tmp_path / "poses_3d.bvh")) * 1000.0                   # metres -> mm
     expected = world_positions(poses.poses_3d, poses.frame, "y")
-    assert np.linalg.norm(played - expected, axis=-1).max() < 0.5                               # mm
+    relative = lambda joints: joints - joints[:, :1]  # noqa: E731  (the BVH also moves along the root's path)
+    assert np.linalg.norm(relative(played) - relative(expected), axis=-1).max() < 0.5            # mm
+    csv = np.genfromtxt(tmp_path / "poses_3d.csv", delimiter=",", names=True)
+    markers = np.stack([np.stack([csv[f"{name}_{axis}_mm"] for axis in "xyz"], -1) for name in H36M17.joint_names], 1)
+    assert np.linalg.norm(played - markers, axis=-1).max() < 0.5                                # the same joints
+    assert np.ptp(played[:, 0], axis=0).max() > 50.0                    # the root's estimated path, not in place
+
+
+def test_the_root_path_from_one_calibrated_view_is_where_the_person_walked(small_benchmark, tmp_path):
+    """With the camera that filmed the track, the exports' root path is the true one, up to the lifted
+    skeleton's size (the estimate's depth scales with it)."""
+    from dataclasses import replace
+
+    camera = small_benchmark.cameras[1]
+    frames = np.arange(0, 400, 2)
+    world = small_benchmark.poses_3d_world[frames].double()
+    truth = camera.world_to_camera(world).numpy()[:, 0]                             # (T, 3) mm, the pelvis
+    keypoints = camera.project(camera.world_to_camera(world)).float().numpy()
+    track = Keypoints2D(keypoints, np.ones(keypoints.shape[:2], np.float32), "h36m17", image_size=(1000, 1000))
+    result = lift_track(replace(track, camera=camera), poselift.load_model(), "default", tmp_path,
+                        source="track.json", fps=50.0, animation=False)
+    meta = load_poses_3d(tmp_path / "poses_3d.npz").meta["root_trajectory"]
+    assert meta["estimated"] and meta["camera"].startswith(f"focal {camera.fx:.0f} x {camera.fy:.0f} px")
+    assert abs(meta["median_distance_mm"] / np.median(truth[:, 2]) - 1) < 0.1
+    assert any(line.startswith("the exports move the root along its path") for line in result.lines)
 
 
 def test_free_bones_keep_the_lifted_lengths_and_the_bvh_the_same_skeleton(track, tmp_path):

@@ -364,7 +364,9 @@ def world_positions(poses_mm: np.ndarray, frame: str, up: str = "y") -> np.ndarr
     ``frame`` is the poses' own: "camera" (x right, y down, z forward; a half turn about x makes it
     y-up with the person facing +z when they face the camera) or "canonical" (V-VIPE's: x forward,
     y left, z up): both have no floor, so the poses are moved up until the clip's median lowest ankle
-    is at height 0. "world" (z up, with its own floor: triangulation, converted motion capture) is
+    is at height 0, and, when they carry the root's path (camera-frame poses placed by
+    :func:`poselift.pipeline.root_trajectory`), along the floor until the root's median position is
+    above the origin. "world" (z up, with its own floor: triangulation, converted motion capture) is
     only turned. Returns (T, 17, 3) mm, a new array.
     """
     poses = _check_h36m_poses(poses_mm)
@@ -377,7 +379,10 @@ def world_positions(poses_mm: np.ndarray, frame: str, up: str = "y") -> np.ndarr
     else:
         y_up = poses @ _Y_UP_TO_Z_UP                       # z-up -> y-up: the inverse (transpose) rotation
     if frame != "world":
-        y_up = y_up - np.array([0.0, floor_height(y_up, [H36M17.index("l_ankle"), H36M17.index("r_ankle")]), 0.0])
+        root = y_up[:, H36M17.root_index]
+        centre = np.nanmedian(root, axis=0) if np.isfinite(root).any() else np.zeros(3)
+        floor = floor_height(y_up, [H36M17.index("l_ankle"), H36M17.index("r_ankle")])
+        y_up = y_up - np.array([centre[0], floor, centre[2]])
     return y_up if up == "y" else y_up @ _Y_UP_TO_Z_UP.T
 
 

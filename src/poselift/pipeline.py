@@ -151,6 +151,43 @@ def write_overlay(path: Path, video: str | os.PathLike, keypoints: Keypoints2D, 
                             keypoints.keypoints_2d, keypoints.confidence, keypoints.layout, fps=keypoints.fps)
 
 
+def root_trajectory(poses_mm: np.ndarray, keypoints_h36m: np.ndarray, confidence_h36m: np.ndarray,
+                    keypoints: Keypoints2D, frame: str, intrinsics, focal_px: float | None, window: int,
+                    source: str) -> tuple[np.ndarray | None, dict]:
+    """The root's path in the camera frame for the exports, estimated from one view
+    (:func:`poselift.root_position.estimate_root_positions`), smoothed like the poses.
+
+    Args:
+        poses_mm: (T, 17, 3) the clip's root-relative poses, mm, camera frame. keypoints_h36m,
+            confidence_h36m: their 2D (T, 17, 2) px and (T, 17). keypoints: the track (image size,
+            camera). frame: the poses' frame. intrinsics: the camera the lifter read, or None (then
+            :func:`poselift.intrinsics.intrinsics_for_track` decides). window: smoothing frames.
+    Returns:
+        ``((T, 3) mm or None, metadata with a one-line "summary")``: None where the poses are not in the
+        camera frame or neither an image size nor a camera is known.
+    """
+    from poselift.intrinsics import intrinsics_for_track
+    from poselift.root_position import estimate_root_positions
+
+    if frame != "camera":
+        return None, {"estimated": False, "summary": f"the exports keep the root at the origin (poses in the {frame} "
+                                                     "frame)"}
+    if intrinsics is None:
+        try:
+            intrinsics, _ = intrinsics_for_track(keypoints.image_size, focal_px, keypoints.camera, source)
+        except PoseliftError:
+            return None, {"estimated": False, "summary": "the exports keep the root at the origin: no image size "
+                                                         "or camera to place the person with (--image-size)"}
+    root = estimate_root_positions(poses_mm, keypoints_h36m, confidence_h36m, intrinsics)
+    root = smooth_poses(root[:, None], window)[:, 0]
+    depth = float(np.nanmedian(root[:, 2])) if np.isfinite(root[:, 2]).any() else float("nan")
+    summary = (f"the exports move the root along its path, estimated from this one view (median distance from "
+               f"the camera {depth / 1000:.1f} m; {intrinsics.describe()}): it scales with the skeleton's size and "
+               "the focal length, so read it as an estimate")
+    return root, {"estimated": True, "method": "single view: least squares of the 2D rays and the 3D pose",
+                  "camera": intrinsics.describe(), "median_distance_mm": round(depth, 1), "summary": summary}
+
+
 def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *, source: str,
                max_gap: int = 10, smoothing_s: float = DEFAULT_SMOOTHING_S, fps: float | None = None,
                fps_source: str = "the input",
@@ -206,8 +243,8 @@ def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *
         keypoints = replace(keypoints, notes=keypoints.notes + (
             f"--focal not used: model {model_name} does not read the camera (its 2D input is normalised per pose or "
             "in pixels)",))
-    poses, lift_report, (_, confidence_h36m) = lift_keypoints(keypoints, lifter, model_name, max_gap, source,
-                                                              intrinsics)
+    poses, lift_report, (keypoints_h36m, confidence_h36m) = lift_keypoints(keypoints, lifter, model_name, max_gap,
+                                                                           source, intrinsics)
     if lift_report.frames_not_lifted == lift_report.frames:
         raise PoseliftError(f"{source}: no frame can be lifted: every frame lacks the pelvis "
                             "(both hips missing or NaN), which the 2D normalisation needs")
@@ -219,12 +256,15 @@ def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *
         poses_3d, lengths, moved_mm = fit_skeleton(poses_3d)
     else:
         lengths = skeleton_bone_lengths(poses_3d)            # what the BVH plays
+    trajectory, trajectory_meta = root_trajectory(poses_3d, keypoints_h36m, confidence_h36m, keypoints, poses.frame,
+                                                  intrinsics, focal_px, window, source)
     poses = replace(poses, poses_3d=poses_3d,
                     meta={**poses.meta, "source": source, **(meta or {}), "notes": list(keypoints.notes),
                           "fps_source": fps_source if fps else f"assumed {ASSUMED_FPS:g} (the input gives none)",
                           "smoothing": smoothing if window > 1 else None,
                           "left_right_swaps": swaps.to_meta() if swaps else None,
                           "skeleton": skeleton_meta(lengths, fitted),
+                          "root_trajectory": trajectory_meta,
                           "exports": {"csv_trc_c3d_frame": f"world, {up} up, feet on the floor, mm",
                                       "bvh_frame": f"Y up, {bvh_unit} (BVH's usual rest frame)"}})
     rate = (f"{fps:g} fps (from {fps_source})" if fps
@@ -237,18 +277,20 @@ def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *
     if fitted:
         lines.append(f"one skeleton: every bone at the clip's median length, left and right alike; the joints "
                      f"moved {moved_mm:.1f} mm on average (--free-bones keeps the lifted lengths)")
+    lines.append(trajectory_meta["summary"])
+    exported = poses if trajectory is None else replace(poses, poses_3d=poses.poses_3d + trajectory[:, None])
 
     written = [out_dir / "poses_3d.npz", out_dir / "poses_3d.json"]
     for path in written:
         write_poses_3d(path, poses)
     try:
-        lines.append(export_bvh(out_dir / "poses_3d.bvh", poses, bvh_unit, lengths).summary())
+        lines.append(export_bvh(out_dir / "poses_3d.bvh", exported, bvh_unit, lengths).summary())
         written.append(out_dir / "poses_3d.bvh")
     except ShapeError as error:                  # a BVH needs one complete pose to build its skeleton
         lines.append(f"no BVH: {error}")
-    written += [write_csv(out_dir / "poses_3d.csv", poses, up), export_trc(out_dir / "poses_3d.trc", poses, up)]
+    written += [write_csv(out_dir / "poses_3d.csv", exported, up), export_trc(out_dir / "poses_3d.trc", exported, up)]
     try:
-        written.append(export_c3d(out_dir / "poses_3d.c3d", poses, up))
+        written.append(export_c3d(out_dir / "poses_3d.c3d", exported, up))
     except PoseliftError as error:
         if str(error) != MISSING_EZC3D:
             raise
