@@ -186,6 +186,28 @@ def test_resume_refuses_changed_settings(tmp_path):
     with pytest.raises(PoseliftError, match="hidden_size"):
         train(BaselineLifter(BaselineConfig(hidden_size=16)), source, TrainConfig(epochs=2, batch_size=32, device="cpu"),
               tmp_path, resume=True, quiet=True)
+    with pytest.raises(PoseliftError, match="optimizer='adam'"):
+        train(small_model(0), source, TrainConfig(epochs=2, batch_size=32, optimizer="rmsprop", device="cpu"), tmp_path,
+              resume=True, quiet=True)
+
+
+def test_rmsprop_is_the_update_of_its_definition(tmp_path):
+    """One step of --optimizer rmsprop by hand: v = 0.1 g^2 (decay 0.9 from 0), w -= lr g / (sqrt(v) + eps)."""
+    from poselift.train import make_optimizer
+
+    model = small_model(0)
+    config = TrainConfig(lr=1e-3, optimizer="rmsprop")
+    optimizer = make_optimizer(model, config)
+    before = [parameter.detach().clone() for parameter in model.parameters()]
+    batch = SyntheticPoseSource(32, seed=1).batch(torch.arange(32), torch.Generator().manual_seed(0))
+    model.loss(batch)["loss"].backward()
+    gradients = [parameter.grad.clone() for parameter in model.parameters()]
+    optimizer.step()
+    for old, gradient, new in zip(before, gradients, model.parameters()):
+        expected = old - 1e-3 * gradient / (torch.sqrt(0.1 * gradient.square()) + 1e-8)
+        torch.testing.assert_close(new.detach(), expected, rtol=1e-5, atol=1e-7)
+    with pytest.raises(PoseliftError, match="optimizer must be one of adam, rmsprop"):
+        TrainConfig(optimizer="sgd")
 
 
 def test_existing_output_is_protected(tmp_path):

@@ -25,7 +25,8 @@ def _cmd_train(args) -> None:
                        random_cameras=args.random_camera_share if args.random_cameras else 0.0,
                        body_scale=args.body_scale)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                         max_steps=args.max_steps, num_threads=args.threads, device=args.device)
+                         max_steps=args.max_steps, num_threads=args.threads, device=args.device,
+                         optimizer=args.optimizer)
     summary = train_on_benchmark(args.kind, args.data, args.out, data, config, parse_assignments(args.set),
                                  resume=args.resume, force=args.force, quiet=args.quiet,
                                  lr_decay_steps=args.lr_decay_steps)
@@ -112,6 +113,8 @@ def add_commands(commands) -> None:
     train.add_argument("--lr", type=float, default=None, help="default: the kind's schedule (see --epochs)")
     train.add_argument("--lr-decay-steps", type=int, default=None,
                        help="steps per 0.96 decay (default: the paper's 48 decays spread over the run)")
+    train.add_argument("--optimizer", choices=("adam", "rmsprop"), default="adam",
+                       help="adam (default) or rmsprop (Cha et al.'s consensus lifters; squared-gradient decay 0.9)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (resumable)")
     train.add_argument("--threads", type=int, default=None, help="torch CPU threads")
