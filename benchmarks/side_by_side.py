@@ -4,9 +4,11 @@ process each, every one resumable (:mod:`sweep` caches runs), their logs and res
 Plans (``--plan``):
 
 - ``curves``: the learning curves to convergence (``learning_curves.py``) of the siamese, consensus,
-  temporal and self-supervised lifters, both 2D inputs, validation people, batch 256: the
-  converged schedules the issue asks for. (V-VIPE's curve is measured in Hit@1 and is not in it
-  yet; the baseline's is done: benchmarks/results/curves/baseline.)
+  temporal and self-supervised lifters (``--kinds``; ``baseline`` too, for a benchmark version whose
+  baseline curve is not measured yet: 1.0's is in benchmarks/results/curves/baseline), both 2D
+  inputs, validation people, batch 256: the converged schedules the issue asks for. (V-VIPE's curve
+  is measured in Hit@1 and is not in it yet.) Build the benchmark with ``--benchmark-version 2.0``
+  to measure them on the version the docs move to.
 
 On the GPU machine, one prepared call (the benchmark is built there first, 20 s):
 
@@ -28,6 +30,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 CURVE_KINDS = {                      # kind -> extra learning_curves.py arguments
+    "baseline": [],
     "siamese": [],
     "consensus": [],
     "temporal": [],
@@ -40,7 +43,8 @@ def plan_commands(args) -> dict[str, list[str]]:
     if args.plan != "curves":
         raise SystemExit(f"unknown plan {args.plan!r}")
     commands = {}
-    for kind, extra in CURVE_KINDS.items():
+    for kind in args.kinds:
+        extra = CURVE_KINDS[kind]
         command = [sys.executable, str(HERE / "learning_curves.py"), "--kind", kind, "--data", str(args.data),
                    "--out", str(args.out / kind), "--batch-size", "256", "--frame-stride", "2",
                    "--device", args.device, "--figure", str(args.out / f"curve_{kind}.png"), *extra]
@@ -61,6 +65,9 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads of each process")
     parser.add_argument("--jobs", type=int, default=None, help="at most this many at once (default: all)")
     parser.add_argument("--quick", action="store_true", help="smoke test: tiny models, 30 steps a run")
+    parser.add_argument("--kinds", nargs="+", choices=list(CURVE_KINDS), default=["siamese", "consensus", "temporal",
+                                                                                   "selfsup"],
+                        help="the models of the curves plan (default: all but the baseline, done on 1.0)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     pending = list(plan_commands(args).items())
