@@ -6,6 +6,9 @@ people``: trained on the five "fit" training people, the learning rate's 48 deca
 run), evaluated with Protocol #1/#2 on the two "val" training people. The test split plays no part.
 An input stops after the first doubling that gains less than ``--tolerance`` (1 %) of its validation
 P#1: the budget before that doubling is its converged budget (training longer gains less than 1 %).
+V-VIPE (``--kind vvipe``) is measured by its own metric, Hit@1 on the validation people's distinct
+poses across every ordered pair of cameras (the protocol of ``vvipe_accuracy.py``; higher is better),
+each budget training both stages (the stage-1 VAE on the same people and budget, then the 2D mapping).
 The **converged schedule** is the longest converged budget over the inputs; it becomes the recipe's
 default.
 
@@ -34,15 +37,20 @@ from poselift.fileio import write_text_atomic
 from poselift.recipes import DataOptions, model_source, training_sources
 
 REPORTED = ("mpjpe", "p_mpjpe")
+HIT_REPORTED = ("hit@1", "hit@10")                # V-VIPE's curve, % (higher is better)
+LABELS = {"mpjpe": "P#1", "p_mpjpe": "P#2", "hit@1": "Hit@1 %", "hit@10": "Hit@10 %"}
 
 
-def converged_index(values: list[float], tolerance: float) -> int | None:
+def converged_index(values: list[float], tolerance: float, higher_is_better: bool = False) -> int | None:
     """Index of the first budget whose doubling gained less than ``tolerance`` (a fraction), or None.
 
-    ``values[i + 1]`` is the error after twice the budget of ``values[i]`` (lower is better).
+    ``values[i + 1]`` is the metric after twice the budget of ``values[i]`` (an error, lower is better,
+    or with ``higher_is_better`` a rate such as Hit@1).
     """
     for index in range(len(values) - 1):
-        if values[index + 1] > values[index] * (1.0 - tolerance):
+        if higher_is_better and values[index + 1] < values[index] * (1.0 + tolerance):
+            return index
+        if not higher_is_better and values[index + 1] > values[index] * (1.0 - tolerance):
             return index
     return None
 
@@ -60,16 +68,17 @@ def plot(summary: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(6.4, 4.0), dpi=120)
+    metric = summary.get("reported", REPORTED)[0]
     for input_name, points in summary["curves"].items():
         samples = [point["samples"] for point in points]
-        axis.plot(samples, [point["mpjpe"] for point in points], "o-", label=f"{input_name} 2D")
+        axis.plot(samples, [point[metric] for point in points], "o-", label=f"{input_name} 2D")
     converged = summary.get("converged")
     if converged:
         axis.axvline(converged["samples"], color="grey", linestyle="--",
                      label=f"converged: {converged['epochs']} epochs ({converged['steps']:,} steps)")
     axis.set_xscale("log")
     axis.set_xlabel("training samples seen (one complete run per point)")
-    axis.set_ylabel("validation P#1 MPJPE (mm)")
+    axis.set_ylabel("validation Hit@1 (%)" if metric == "hit@1" else "validation P#1 MPJPE (mm)")
     axis.set_title(f"{summary['kind']}: batch {summary['batch_size']}, lr {summary['lr']:g}, "
                    f"validated on {'+'.join(summary['validation_people'])}", fontsize=9)
     axis.grid(True, which="both", alpha=0.3)
@@ -81,19 +90,23 @@ def plot(summary: dict, path: Path) -> None:
 
 
 def print_table(summary: dict) -> None:
+    reported = tuple(summary.get("reported", REPORTED))
+    measured = ("Hit@1 / Hit@10 % across cameras" if reported == HIT_REPORTED
+                else "P#1 / P#2 mm (mean over actions)")
     print(f"\nLearning curve of {summary['kind']} on {summary['benchmark']}: trained on the 'fit' people, "
-          f"validation P#1 / P#2 mm on {'+'.join(summary['validation_people'])} (mean over actions); batch "
+          f"validation {measured} on {'+'.join(summary['validation_people'])}; batch "
           f"{summary['batch_size']}, lr {summary['lr']:g} with 48 decays per run, frames every "
           f"{summary['frame_stride']}, seed {summary['seed']}; device {summary['device']}\n")
     inputs = list(summary["curves"])
-    print("| epochs | steps | samples seen | " + " | ".join(f"{name} P#1 | {name} P#2" for name in inputs) + " |")
+    print("| epochs | steps | samples seen | "
+          + " | ".join(f"{name} {LABELS[metric]}" for name in inputs for metric in reported) + " |")
     print("|---:|---:|---:|" + "---:|---:|" * len(inputs))
     longest = max(summary["curves"].values(), key=len)
     for index, point in enumerate(longest):
         cells = []
         for name in inputs:
             row = summary["curves"][name][index] if index < len(summary["curves"][name]) else None
-            cells += [f"{row['mpjpe']:.1f}", f"{row['p_mpjpe']:.1f}"] if row else ["-", "-"]
+            cells += [f"{row[metric]:.1f}" for metric in reported] if row else ["-"] * len(reported)
         print(f"| {point['epochs']} | {point['steps']:,} | {point['samples']:,} | " + " | ".join(cells) + " |")
     converged = summary.get("converged")
     by_input = ", ".join(f"{name} at {epochs} epochs" for name, epochs in summary.get("converged_by_input", {}).items())
@@ -121,14 +134,21 @@ def main(argv=None) -> None:
                              "budget's epochs (e.g. selfsup's pretrain_epochs=0.0625, the paper's 20 of 320)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--vae-set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="with --kind vvipe: stage-1 (vvipe_vae) config overrides")
+    parser.add_argument("--val-stride", type=int, default=2,
+                        help="with --kind vvipe: keep every k-th validation frame before removing near-duplicates")
     parser.add_argument("--figure", type=Path, help="write the curve as a PNG here")
     parser.add_argument("--quick", action="store_true", help="smoke test: tiny model, 30 steps, two budgets")
     args = parser.parse_args(argv)
-    config = parse_assignments(args.set)
+    config, vae_config = parse_assignments(args.set), parse_assignments(args.vae_set)
     per_epoch = {key: float(value) for key, value in parse_assignments(args.per_epoch_set).items()}
     max_steps = None
+    is_vvipe = args.kind == "vvipe"
+    reported = HIT_REPORTED if is_vvipe else REPORTED
     if args.quick:
         args.epochs_list, max_steps, config = args.epochs_list[:2], 30, {"hidden_size": 32, **config}
+        vae_config, args.val_stride = {"hidden_size": 32, **vae_config}, 20
     if args.threads:
         torch.set_num_threads(args.threads)
     from poselift.data.benchmark import VALIDATION_SUBJECTS
@@ -141,7 +161,13 @@ def main(argv=None) -> None:
                          f"({platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__})",
                "batch_size": args.batch_size, "lr": args.lr, "frame_stride": args.frame_stride, "seed": args.seed,
                "config": config, "tolerance": args.tolerance, "validation_people": list(VALIDATION_SUBJECTS),
-               "per_epoch_config": per_epoch, "samples_per_epoch": epoch_samples, "curves": {name: [] for name in args.inputs}, "converged": None}
+               "per_epoch_config": per_epoch, "samples_per_epoch": epoch_samples, "reported": list(reported),
+               "curves": {name: [] for name in args.inputs}, "converged": None}
+    if is_vvipe:
+        from vvipe_accuracy import VvipeSweep, distinct_test_poses, mapping_spec, model_hits
+
+        validation_poses = distinct_test_poses(benchmark, args.out, args.val_stride, split="val")
+        summary.update(vae_config=vae_config, validation_poses=validation_poses["stats"])
     converged_at: dict[str, int] = {}                         # input -> index of its converged budget
     for epochs in args.epochs_list:
         active = [name for name in args.inputs if name not in converged_at]
@@ -150,16 +176,22 @@ def main(argv=None) -> None:
         schedule = dict(epochs=epochs, batch_size=args.batch_size, lr=args.lr, num_threads=args.threads,
                         max_steps=max_steps, device=args.device)
         budget_config = {**config, **{key: fraction * epochs for key, fraction in per_epoch.items()}}
-        sweep = Sweep(args.data, benchmark, args.out / f"epochs_{epochs}", schedule,
-                      data={"frame_stride": args.frame_stride}, base_config={args.kind: budget_config})
+        sweep_class, base_config = (VvipeSweep, {"vvipe": budget_config, "vvipe_vae": vae_config}) if is_vvipe \
+            else (Sweep, {args.kind: budget_config})
+        sweep = sweep_class(args.data, benchmark, args.out / f"epochs_{epochs}", schedule,
+                            data={"frame_stride": args.frame_stride}, base_config=base_config)
         for input_name in active:                             # an input stops once a doubling gained < tolerance
-            run = spec(args.kind, input_name, args.seed, data={"validation": "people"})
-            evaluation = sweep.evaluation(run, split="val")
+            if is_vvipe:
+                run = mapping_spec(input_name, args.seed, data={"validation": "people"})
+                evaluation = model_hits(sweep, run, validation_poses, input_name)
+            else:
+                run = spec(args.kind, input_name, args.seed, data={"validation": "people"})
+                evaluation = sweep.evaluation(run, split="val")
             steps = epochs * steps_per_epoch if max_steps is None else min(max_steps, epochs * steps_per_epoch)
             points = summary["curves"][input_name]
             points.append({"epochs": epochs, "steps": steps, "samples": steps * args.batch_size,
-                           **{metric: evaluation[metric] for metric in REPORTED}})
-            index = converged_index([point["mpjpe"] for point in points], args.tolerance)
+                           **{metric: evaluation[metric] for metric in reported}})
+            index = converged_index([point[reported[0]] for point in points], args.tolerance, is_vvipe)
             if index is not None:
                 converged_at[input_name] = index
         write_text_atomic(args.out / "summary.json", json.dumps(summary, indent=1) + "\n")

@@ -35,6 +35,7 @@ CURVE_KINDS = {                      # kind -> extra learning_curves.py argument
     "consensus": [],
     "temporal": [],
     "selfsup": ["--per-epoch-set", "pretrain_epochs=0.0625"],     # the paper's 20 of 320 epochs
+    "vvipe": [],
 }
 
 
@@ -66,7 +67,7 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=None, help="at most this many at once (default: all)")
     parser.add_argument("--quick", action="store_true", help="smoke test: tiny models, 30 steps a run")
     parser.add_argument("--kinds", nargs="+", choices=list(CURVE_KINDS), default=["siamese", "consensus", "temporal",
-                                                                                   "selfsup"],
+                                                                                   "selfsup", "vvipe"],
                         help="the models of the curves plan (default: all but the baseline, done on 1.0)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)

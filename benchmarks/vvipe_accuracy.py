@@ -87,9 +87,12 @@ class VvipeSweep(Sweep):
         self.default_kl_weight = self.base_config.get("vvipe_vae", {}).get("kl_weight", PoseVaeConfig().kl_weight)
         self._folder_names: dict = {}
 
-    def vae_spec(self, seed: int, kl_weight: float | None = None):
+    def vae_spec(self, seed: int, kl_weight: float | None = None, data: dict | None = None):
+        """The stage-1 run of ``seed``; ``data``: the stage-2 run's own data options that choose the
+        training people (``validation``), so that stage 1 never sees the 3D of held-out people."""
         config = {} if kl_weight is None or kl_weight == self.default_kl_weight else {"kl_weight": kl_weight}
-        return spec("vvipe_vae", "gt", seed, config)
+        people = {key: value for key, value in (data or {}).items() if key == "validation"}
+        return spec("vvipe_vae", "gt", seed, config, people or None)
 
     def run_dir(self, run) -> Path:
         return self.out / "runs" / self._folder_names.get(run, run.name)
@@ -98,7 +101,7 @@ class VvipeSweep(Sweep):
         if run.kind != "vvipe":
             return super().trained(run)
         config = dict(run.config)
-        vae_dir = super().trained(self.vae_spec(run.seed, config.pop("pose_vae_kl_weight", None)))
+        vae_dir = super().trained(self.vae_spec(run.seed, config.pop("pose_vae_kl_weight", None), dict(run.data)))
         as_trained = spec(run.kind, run.input, run.seed, config, dict(run.data))
         self._folder_names[as_trained] = run.name
         stage_two = {key: value for key, value in self.base_config.get("vvipe", {}).items() if key != "pose_vae_checkpoint"}
@@ -109,12 +112,12 @@ class VvipeSweep(Sweep):
             del self._folder_names[as_trained]
 
 
-def mapping_spec(input_name: str, seed: int, config: dict | None = None):
+def mapping_spec(input_name: str, seed: int, config: dict | None = None, data: dict | None = None):
     """A stage-2 run; ``noisy`` runs film their augmented views through the simulated detector."""
     config = dict(config or {})
     if input_name == "noisy":
         config.setdefault("augment_detector_noise", True)
-    return spec("vvipe", input_name, seed, config)
+    return spec("vvipe", input_name, seed, config, data)
 
 
 def cached(run_dir: Path, key: str, compute) -> dict:
@@ -130,10 +133,11 @@ def cached(run_dir: Path, key: str, compute) -> dict:
 # ---------------------------------------------------------------------------------------------- test set
 
 
-def distinct_test_poses(benchmark, out: Path, stride: int) -> dict:
-    """The deduplicated test poses: frames (F,), normalised poses (F, J, 3), answers (F, F), statistics."""
-    path = out / f"test_set_stride{stride}.npz"
-    frames = torch.nonzero(benchmark.frame_mask("test")).squeeze(1)[::stride]
+def distinct_test_poses(benchmark, out: Path, stride: int, split: str = "test") -> dict:
+    """The deduplicated poses of ``split`` ("test", or "val" for choices and learning curves): frames
+    (F,), normalised poses (F, J, 3), answers (F, F), statistics; cached in ``out``."""
+    path = out / f"{split}_set_stride{stride}.npz"
+    frames = torch.nonzero(benchmark.frame_mask(split)).squeeze(1)[::stride]
     normalised, _ = normalize_pose_3d(benchmark.poses_3d_world[frames].double())
     stored = {}
     if path.exists():
@@ -154,7 +158,7 @@ def distinct_test_poses(benchmark, out: Path, stride: int) -> dict:
                 np.savez(handle, kept=kept.numpy(), matches=np.packbits(matches.numpy()),
                          check=np.array(json.dumps(check)), benchmark=np.array(benchmark.version),
                          frames=np.array(len(frames)))
-    stats = {"test_frames": len(frames), "distinct_poses": len(kept), "stride": stride,
+    stats = {"test_frames": len(frames), "distinct_poses": len(kept), "stride": stride, "split": split,
              "answers_per_query": float(matches.sum(1).float().mean()), **check}
     return {"frames": frames[kept], "normalised": normalised[kept], "matches": matches, "stats": stats}
 
@@ -196,7 +200,9 @@ def model_hits(sweep: Sweep, run, tests: dict, input_name: str) -> dict:
         result = cross_view_hit_at_k(embeddings, tests["matches"], KS)
         return {**as_percent(result), "pairs": {pair: {f"hit@{k}": 100 * rate for k, rate in rates.items()}
                                                 for pair, rates in result["pairs"].items()}}
-    return cached(sweep.trained(run), f"hits+{input_name}+stride{tests['stats']['stride']}", compute)
+    split = tests["stats"].get("split", "test")
+    where = "" if split == "test" else f"{split}+"
+    return cached(sweep.trained(run), f"hits+{input_name}+{where}stride{tests['stats']['stride']}", compute)
 
 
 def keypoint_hits(sweep: Sweep, tests: dict, input_name: str) -> dict:
