@@ -48,7 +48,6 @@ import argparse
 import json
 import time
 from dataclasses import asdict, replace
-from pathlib import Path
 
 import torch
 from sweep import Sweep, add_sweep_arguments, mean_std, open_sweep, over_seeds

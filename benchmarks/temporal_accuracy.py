@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import torch
 from sweep import Sweep, add_sweep_arguments, mean_std, open_sweep, print_sections, run_sections, spec, summary_header
