@@ -33,11 +33,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from poselift.camera import project_points, to_camera_frame
 from poselift.errors import PoseliftError, ShapeError
+from poselift.geometry import rotation_between
 from poselift.intrinsics import FILM_DIAGONAL_MM
 from poselift.skeleton import H36M17
 
@@ -108,15 +110,9 @@ def look_at(position: Tensor, target: Tensor, roll_rad: Tensor) -> Tensor:
 
 def turn_axis_to(direction: Tensor) -> Tensor:
     """Rotations ``(B, 3, 3)`` taking the optical axis (0, 0, 1) to the unit vectors ``direction (B, 3)``
-    (z > 0) by the smallest angle (Rodrigues' formula about their cross product)."""
-    axis_z = direction.new_tensor([0.0, 0.0, 1.0]).expand_as(direction)
-    axis = torch.linalg.cross(axis_z, direction)                    # sin(angle) * unit axis
-    cos = direction[..., 2]
-    skew = torch.zeros(direction.shape[:-1] + (3, 3), dtype=direction.dtype)
-    skew[..., 0, 1], skew[..., 0, 2], skew[..., 1, 2] = -axis[..., 2], axis[..., 1], -axis[..., 0]
-    skew = skew - skew.mT
-    identity = torch.eye(3, dtype=direction.dtype).expand_as(skew)
-    return identity + skew + skew @ skew / (1 + cos)[..., None, None]
+    (z > 0) by the smallest angle (:func:`poselift.geometry.rotation_between`)."""
+    rotation = rotation_between(np.array([0.0, 0.0, 1.0]), direction.detach().cpu().double().numpy())
+    return torch.from_numpy(rotation).to(direction)
 
 
 def _draw(poses: Tensor, config: RandomCameraConfig, generator: torch.Generator | None, root_index: int,
