@@ -216,9 +216,9 @@ def test_the_default_camera_and_focal_from_the_command_line(camera_model_path, s
     assert main_str(["lift", path, "--out", tmp_path / "unknown", "--model", camera_model_path, "--no-animation"]) == 2
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and "needs the camera: give the image size (--image-size WIDTH HEIGHT" in error
-    # a model that does not read the camera says it ignores --focal and lifts as ever
+    # a model that does not read the camera lifts as ever; --focal then only places the exports' root path
     assert main_str(["lift", path, "--out", tmp_path / "pose", "--focal", "900", "--no-animation"]) == 0
-    assert "note: --focal not used: model default does not read the camera" in capsys.readouterr().out
+    assert "note: --focal not used for lifting: model default does not read the camera" in capsys.readouterr().out
 
 
 def test_models_of_the_encodings_before_the_camera_load_and_lift_unchanged():

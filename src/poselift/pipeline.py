@@ -241,8 +241,8 @@ def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *
         keypoints = replace(keypoints, notes=keypoints.notes + (note,))
     elif focal_px is not None:
         keypoints = replace(keypoints, notes=keypoints.notes + (
-            f"--focal not used: model {model_name} does not read the camera (its 2D input is normalised per pose or "
-            "in pixels)",))
+            f"--focal not used for lifting: model {model_name} does not read the camera (its 2D input is normalised "
+            "per pose or in pixels); only the exports' root path reads it",))
     poses, lift_report, (keypoints_h36m, confidence_h36m) = lift_keypoints(keypoints, lifter, model_name, max_gap,
                                                                            source, intrinsics)
     if lift_report.frames_not_lifted == lift_report.frames:
