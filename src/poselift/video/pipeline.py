@@ -36,45 +36,40 @@ class ViewResult:
     written: list[Path] = field(default_factory=list)
 
 
-def process_video(video: str | os.PathLike, out_dir: Path, lifter, model_name: str, person: str | int = "largest",
-                  max_gap: int = 10, animation: bool = True, max_frames: int | None = None,
-                  smoothing_s: float = DEFAULT_SMOOTHING_S, progress: bool = True,
-                  fps: float | None = None, up: str = "y", bvh_unit: str = "m", swap_fix: bool = True,
-                  fixed_bones: bool = True, camera: Camera | None = None,
-                  focal_px: float | None = None) -> ViewResult:
-    """Detect and track the person, then lift, smooth and write every output of one video into ``out_dir``
-    (which must exist): ``keypoints_2d.json`` (the MediaPipe track, with its left/right swaps undone
-    unless ``swap_fix`` is False) and :func:`poselift.pipeline.lift_track`'s. ``fps`` overrides the
-    video's own frame rate. The overlay is drawn while MediaPipe tracks, and drawn again when the swap
-    fix changed the track. ``camera`` (the video's calibrated camera) and ``focal_px`` (``--focal``) serve
-    a model that reads the camera."""
+def process_video(video: str | os.PathLike, out_dir: Path, lifter, model_name: str, options: VideoOptions,
+                  camera: Camera | None = None) -> ViewResult:
+    """Detect and track ``options.person``, then lift, smooth and write every output of one video into
+    ``out_dir`` (which must exist): ``keypoints_2d.json`` (the MediaPipe track, with its left/right swaps
+    undone unless ``options.swap_fix`` is False) and :func:`poselift.pipeline.lift_track`'s.
+    ``options.fps`` overrides the video's own frame rate. The overlay is drawn while MediaPipe tracks,
+    and drawn again when the swap fix changed the track. ``camera`` (the video's calibrated camera) and
+    ``options.focal_px`` (``--focal``) serve a model that reads the camera."""
     from poselift.io.poselift_format import write_keypoints_2d
 
     from poselift.viz import OverlayWriter
 
     video = Path(video)
     overlay = None
-    if animation:                  # drawn and encoded while MediaPipe tracks the next frames
-        fps_hint = fps or probe_video(video).fps
+    if options.animation:          # drawn and encoded while MediaPipe tracks the next frames
+        fps_hint = options.fps or probe_video(video).fps
         with OverlayWriter(out_dir / "overlay.mp4", "mediapipe33", fps_hint) as writer:
-            keypoints, detection = detect_video(video, person, max_frames, progress, on_frame=writer.write)
+            keypoints, detection = detect_video(video, options.person, options.max_frames, options.progress,
+                                                on_frame=writer.write)
         overlay = writer.written
     else:
-        keypoints, detection = detect_video(video, person, max_frames, progress)
-    track_fps, fps_source = resolve_fps(fps, keypoints)
-    if fps is None and track_fps is not None:
+        keypoints, detection = detect_video(video, options.person, options.max_frames, options.progress)
+    track_fps, fps_source = resolve_fps(options.fps, keypoints)
+    if options.fps is None and track_fps is not None:
         fps_source = "the video"
     write_keypoints_2d(out_dir / "keypoints_2d.json", keypoints)
     track = lift_track(replace(keypoints, camera=camera), lifter, model_name, out_dir, source=str(video),
-                       max_gap=max_gap, smoothing_s=smoothing_s, fps=track_fps, fps_source=fps_source, video=video,
-                       animation=animation, progress=progress, up=up, overlay=False, bvh_unit=bvh_unit,
-                       meta={"video": str(video), "person": str(person)}, swap_fix=swap_fix,
-                       fixed_bones=fixed_bones, focal_px=focal_px)
+                       fps=track_fps, fps_source=fps_source, video=video, overlay=False,
+                       meta={"video": str(video), "person": str(options.person)}, **options.track_arguments())
     keypoints = track.keypoints
     if track.swaps is not None and track.swaps.frames_changed.any():   # the labels as lifted
         write_keypoints_2d(out_dir / "keypoints_2d.json", keypoints)
         if overlay:
-            overlay = write_overlay(overlay, video, keypoints, progress)
+            overlay = write_overlay(overlay, video, keypoints, options.progress)
     written = [out_dir / "keypoints_2d.json"] + track.written + ([overlay] if overlay else [])
     return ViewResult(video, keypoints, track.poses, detection, [detection.summary()] + track.lines, written)
 
@@ -206,6 +201,12 @@ class VideoOptions:
     fixed_bones: bool = True
     focal_px: float | None = None
 
+    def track_arguments(self) -> dict:
+        """The keyword arguments of :func:`poselift.pipeline.lift_track` that come from these options."""
+        return dict(max_gap=self.max_gap, smoothing_s=self.smoothing_s, animation=self.animation,
+                    progress=self.progress, up=self.up, bvh_unit=self.bvh_unit, swap_fix=self.swap_fix,
+                    fixed_bones=self.fixed_bones, focal_px=self.focal_px)
+
 
 def default_jobs() -> int:
     """Videos processed at once by default: a quarter of the CPU cores (MediaPipe and ffmpeg use about
@@ -234,32 +235,24 @@ def process_one(video: Path, view_dir: Path, options: VideoOptions,
         view_dir.mkdir(parents=True, exist_ok=True)
         lifter, model_name = load_lifter(options.model, options.device), options.model
         if options.people == "all":
-            for line, path in process_everybody(video, view_dir, lifter, model_name, options.max_gap,
-                                                options.animation, options.max_frames, options.smoothing_s,
-                                                options.progress, options.fps, options.up, options.bvh_unit,
-                                                options.swap_fix, options.fixed_bones, options.focal_px):
+            for line, path in process_everybody(video, view_dir, lifter, model_name, options):
                 lines.append(line if path is None else f"wrote {path}")
             return lines + [f"{video.name}: done in {time.perf_counter() - started:.0f} s"], None, None
-        result = process_video(video, view_dir, lifter, model_name, options.person, options.max_gap,
-                               options.animation, options.max_frames, options.smoothing_s, options.progress,
-                               options.fps, options.up, options.bvh_unit, options.swap_fix, options.fixed_bones,
-                               camera, options.focal_px)
+        result = process_video(video, view_dir, lifter, model_name, options, camera)
     except PoseliftError as error:
         return lines + [f"{video.name}: FAILED: {error}"], None, str(error)
     lines += result.lines + [f"wrote {path}" for path in result.written]
     return lines + [f"{video.name}: done in {time.perf_counter() - started:.0f} s"], result, None
 
 
-def process_everybody(video: Path, out_dir: Path, lifter, model_name: str, max_gap: int, animation: bool,
-                      max_frames: int | None, smoothing_s: float, progress: bool, fps: float | None, up: str,
-                      bvh_unit: str, swap_fix: bool = True, fixed_bones: bool = True, focal_px: float | None = None):
+def process_everybody(video: Path, out_dir: Path, lifter, model_name: str, options: VideoOptions):
     """Every person of one video (:func:`poselift.video.people.detect_everybody`), each lifted into
     ``out_dir/person_<id>/`` like a single-person run (no overlay video), and ``people.png`` showing who
     is who. Yields ``(line, None)`` to print and ``(None-free line, path)`` for each file written."""
     from poselift.io.poselift_format import write_keypoints_2d
     from poselift.video.people import detect_everybody, save_people_preview
 
-    tracks = detect_everybody(video, max_frames, progress)
+    tracks = detect_everybody(video, options.max_frames, options.progress)
     yield f"{video.name}: {len(tracks)} people", None
     yield "", save_people_preview(out_dir / "people.png", video, tracks)
     for person, keypoints in enumerate(tracks):
@@ -268,15 +261,13 @@ def process_everybody(video: Path, out_dir: Path, lifter, model_name: str, max_g
             continue
         person_dir = out_dir / f"person_{person}"
         person_dir.mkdir(parents=True, exist_ok=True)
-        track_fps, fps_source = resolve_fps(fps, keypoints)
+        track_fps, fps_source = resolve_fps(options.fps, keypoints)
         write_keypoints_2d(person_dir / "keypoints_2d.json", keypoints)
         try:
             track = lift_track(keypoints, lifter, model_name, person_dir, source=f"{video.name} person {person}",
-                               max_gap=max_gap, smoothing_s=smoothing_s, fps=track_fps,
-                               fps_source=fps_source if fps is not None else "the video", video=video,
-                               animation=animation, progress=progress, up=up, overlay=False, bvh_unit=bvh_unit,
-                               meta={"video": str(video), "person_id": person}, swap_fix=swap_fix,
-                               fixed_bones=fixed_bones, focal_px=focal_px)
+                               fps=track_fps, fps_source=fps_source if options.fps is not None else "the video",
+                               video=video, overlay=False, meta={"video": str(video), "person_id": person},
+                               **options.track_arguments())
         except PoseliftError as error:           # e.g. never seen with a pelvis: the others go on
             yield f"person {person}: not lifted: {error}", None
             continue
