@@ -67,6 +67,25 @@ def test_unreadable_video(tmp_path):
         probe_video(tmp_path / "missing.mp4")
 
 
+def test_frames_decoded_ahead_are_the_frames_in_order_and_an_early_stop_ends_the_decoder(tmp_path):
+    import threading
+
+    from poselift.video.reading import read_frames
+
+    if not CAM01.is_file():
+        pytest.skip(f"real data not found at {CAM01}")
+    in_order = list(read_frames(CAM01, 5))
+    ahead = list(read_frames(CAM01, 5, ahead=2))
+    assert len(ahead) == 5 and all(np.array_equal(a, b) for a, b in zip(in_order, ahead))
+    threads = threading.active_count()
+    frames = read_frames(CAM01, None, ahead=2)
+    next(frames)
+    frames.close()                                       # the caller stops after one frame of 100
+    assert threading.active_count() == threads
+    with pytest.raises(FormatError, match="missing.mp4: no such video file"):
+        list(read_frames(tmp_path / "missing.mp4", ahead=2))
+
+
 def test_parse_person():
     assert parse_person("largest") == "largest" and parse_person("central") == "central"
     assert parse_person("2") == 2

@@ -253,6 +253,32 @@ def test_overlay_keeps_the_full_resolution_and_leaves_nothing_on_an_error(tmp_pa
     frames = _read_frames(written)
     assert len(frames) == 6 and frames[0].shape[:2] == (1002, 1000)
     assert _pixels_near(frames[0], viz.LEFT_COLOUR, tolerance=40) > 50          # the left limbs are drawn
+    assert np.all(video == 90)                                                  # on copies of the caller's frames
     with pytest.raises(ShapeError, match="video_frames ended after 3 frames"):
         viz.save_overlay(tmp_path / "short.mp4", video[:3], keypoints_px, confidence, H36M17, fps=10)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["overlay.mp4"]
+
+
+@pytest.mark.skipif(not viz.h264_encoder_available(), reason="imageio-ffmpeg has no libx264 encoder here")
+def test_overlay_writer_keeps_clean_shrunk_frames_that_the_animation_draws_like_the_full_ones(tmp_path):
+    keypoints_px, confidence, poses_mm = _waving_clip(4)
+    video = np.full((4, 480, 640, 3), 90, dtype=np.uint8)
+    video[:, :, :320] = 160                                  # a picture with an edge, to be shrunk
+    with viz.OverlayWriter(tmp_path / "overlay.mp4", H36M17, fps=10, panel_path=tmp_path / "panel.mp4",
+                           panel_height=240) as writer:
+        for frame, keypoints, joint_confidence in zip(video, keypoints_px, confidence):
+            writer.write(frame, keypoints, joint_confidence)
+    panel = _read_frames(writer.panel_written)
+    assert len(panel) == 4 and (panel[0].shape[1], panel[0].shape[0]) == viz.animation_panel_size((640, 480), 240)
+    assert _pixels_near(panel[0], viz.LEFT_COLOUR, tolerance=40) == 0            # nothing drawn on them
+    assert _pixels_near(_read_frames(writer.written)[0], viz.LEFT_COLOUR, tolerance=40) > 50
+
+    # The animation from the shrunk frames (told the keypoints' own image size) is the one from the full frames.
+    from_full = viz.save_animation(tmp_path / "full.mp4", keypoints_px, confidence, poses_mm, H36M17,
+                                   video_frames=video, fps=10, height_px=240)
+    from_panel = viz.save_animation(tmp_path / "panel_animation.mp4", keypoints_px, confidence, poses_mm, H36M17,
+                                    video_frames=panel, fps=10, height_px=240, video_size=(640, 480))
+    full, shrunk = _read_frames(from_full), _read_frames(from_panel)
+    assert full[0].shape == shrunk[0].shape
+    panel_width = panel[0].shape[1]                          # the 2D panel; read as full-size frames: 3.6
+    assert np.abs(full[-1][:, :panel_width].astype(float) - shrunk[-1][:, :panel_width]).mean() < 1.0

@@ -28,6 +28,7 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -139,7 +140,7 @@ def video_frames(video: str | os.PathLike, frames: int, what: str, progress: boo
 
     from poselift.video.reading import read_frames
 
-    return tqdm(read_frames(video, frames), total=frames, unit="frame", desc=f"{what} {Path(video).name}",
+    return tqdm(read_frames(video, frames, ahead=4), total=frames, unit="frame", desc=f"{what} {Path(video).name}",
                 disable=not progress, leave=False)
 
 
@@ -194,7 +195,7 @@ def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *
                video: str | os.PathLike | None = None, animation: bool = True, progress: bool = False,
                orientation: str = "auto", up: str = "y", overlay: bool = True, bvh_unit: str = "m",
                meta: dict | None = None, swap_fix: bool = True, fixed_bones: bool = True,
-               focal_px: float | None = None) -> TrackResult:
+               focal_px: float | None = None, panel_video: str | os.PathLike | None = None) -> TrackResult:
     """Lift, smooth and write every output of one 2D track into ``out_dir`` (which must exist).
 
     Args:
@@ -215,6 +216,8 @@ def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *
         Both apply to a time series only (``fps`` given).
         focal_px: ``--focal``, the camera's focal length in px, for a model that reads the camera (the
             track's ``camera``, when it has one, is used otherwise; a note says what was assumed).
+        panel_video: the video's frames already shrunk to the animation's panel
+            (:class:`poselift.viz.OverlayWriter`'s ``panel_path``), read instead of ``video`` for the animation.
     """
     from poselift import viz
     from poselift.conventions import check_upright
@@ -298,18 +301,28 @@ def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *
     lines.append(f"CSV, TRC and C3D: joints as markers in mm, world frame with {up} up (--up), feet on the floor")
     written.append(write_viewer(out_dir / "viewer.html", poses, confidence_h36m, video, title=Path(source).name))
     frame = representative_frame(confidence_h36m, poses.poses_3d)
-    image = read_frame(video, frame) if video else None
-    written.append(viz.save_figure(out_dir / "figure.png", keypoints.keypoints_2d[frame], keypoints.confidence[frame],
-                                   poses.poses_3d[frame], keypoints.layout, image=image,
-                                   title=f"{Path(source).name}, frame {frame}", image_size=keypoints.image_size))
-    if animation:
-        frames = None
-        if video:                    # the full-resolution overlay, then the side-by-side animation
-            if overlay:
-                written.append(write_overlay(out_dir / "overlay.mp4", video, keypoints, progress))
-            frames = video_frames(video, keypoints.num_frames, "render", progress)
-        written.append(viz.save_animation(out_dir / "animation.mp4", keypoints.keypoints_2d, keypoints.confidence,
-                                          poses.poses_3d, keypoints.layout, video_frames=frames,
-                                          fps=keypoints.fps, image_size=keypoints.image_size,
-                                          title=Path(source).name))
+
+    def save_figure() -> Path:
+        image = read_frame(video, frame) if video else None
+        return viz.save_figure(out_dir / "figure.png", keypoints.keypoints_2d[frame], keypoints.confidence[frame],
+                               poses.poses_3d[frame], keypoints.layout, image=image,
+                               title=f"{Path(source).name}, frame {frame}", image_size=keypoints.image_size)
+
+    # The figure is drawn in a second thread while the videos render: most of their time is spent where
+    # Python's lock is free (decoding, OpenCV's drawing, ffmpeg in its own process).
+    figure_at = len(written)
+    with ThreadPoolExecutor(max_workers=1) as background:
+        figure = background.submit(save_figure)
+        if animation:
+            frames = None
+            if video:                    # the full-resolution overlay, then the side-by-side animation
+                if overlay:
+                    written.append(write_overlay(out_dir / "overlay.mp4", video, keypoints, progress))
+                frames = video_frames(panel_video or video, keypoints.num_frames, "render", progress)
+            written.append(viz.save_animation(out_dir / "animation.mp4", keypoints.keypoints_2d, keypoints.confidence,
+                                              poses.poses_3d, keypoints.layout, video_frames=frames,
+                                              fps=keypoints.fps, image_size=keypoints.image_size,
+                                              title=Path(source).name,
+                                              video_size=keypoints.image_size if video and panel_video else None))
+        written.insert(figure_at, figure.result())
     return TrackResult(poses, lines, written, keypoints, swaps)

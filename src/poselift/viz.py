@@ -448,6 +448,15 @@ def _even_pixels(value: float) -> int:
     return max(2, 2 * int(round(value / 2.0)))
 
 
+ANIMATION_HEIGHT_PX = 640          # the height of save_animation's frames
+
+
+def animation_panel_size(image_size: tuple[int, int], height_px: int = ANIMATION_HEIGHT_PX) -> tuple[int, int]:
+    """(width, height) px of :func:`save_animation`'s 2D panel for video frames of ``image_size`` (W, H)."""
+    height = _even_pixels(height_px)
+    return _even_pixels(height * _panel_aspect_2d(None, image_size, None)), height
+
+
 def _canvas_rgb(canvas: FigureCanvasAgg) -> np.ndarray:
     """The drawn canvas as ``(H, W, 3)`` uint8, cropped to even sizes for yuv420p."""
     canvas.draw()
@@ -456,7 +465,8 @@ def _canvas_rgb(canvas: FigureCanvasAgg) -> np.ndarray:
     return np.ascontiguousarray(rgba[:height, :width, :3])
 
 
-def _write_mp4(path: Path, frames: Iterable[np.ndarray], fps: float) -> None:
+def _write_mp4(path: Path, frames: Iterable[np.ndarray], fps: float, quality: int = 6) -> None:
+    """H.264 (yuv420p, ``-preset ultrafast``) of ``frames``; ``quality`` 1-10 is imageio-ffmpeg's (10: best)."""
     import imageio_ffmpeg
 
     writer = None
@@ -469,7 +479,7 @@ def _write_mp4(path: Path, frames: Iterable[np.ndarray], fps: float) -> None:
                     fps=fps,
                     codec="libx264",
                     pix_fmt_out="yuv420p",
-                    quality=6,
+                    quality=quality,
                     macro_block_size=2,
                     ffmpeg_log_level="error",
                     output_params=["-preset", "ultrafast"],
@@ -505,8 +515,9 @@ def save_animation(
     layout_3d: Layout | str = "h36m17",
     image_size: tuple[int, int] | None = None,
     title: str | None = None,
-    height_px: int = 640,
+    height_px: int = ANIMATION_HEIGHT_PX,
     degrees_per_second: float = 20.0,
+    video_size: tuple[int, int] | None = None,
 ) -> Path:
     """Write a video: the 2D keypoints (over the video when given) beside the 3D skeleton.
 
@@ -525,6 +536,9 @@ def save_animation(
         rotate: turn the 3D view slowly (``degrees_per_second``) instead of keeping it fixed.
         image_size: (width, height) px framing the 2D panel when there is no video.
         height_px: height of the output frames in pixels.
+        video_size: (width, height) px of the frames the keypoints were measured in, when
+            ``video_frames`` are smaller copies of them (:class:`OverlayWriter`'s ``panel_path``);
+            None: the frames' own size.
 
     Returns:
         The path actually written (``path``, or its ``.gif`` twin after the fallback).
@@ -551,7 +565,8 @@ def save_animation(
     video = iter(video_frames) if video_frames is not None else None
     first_image = _next_frame(video, 0, num_frames)
     panel_height = _even_pixels(height_px)
-    panel_width = _even_pixels(panel_height * _panel_aspect_2d(first_image, image_size, keypoints_2d))
+    panel_width = _even_pixels(panel_height * _panel_aspect_2d(
+        None if video_size else first_image, video_size or image_size, keypoints_2d))
     if first_image is None:                  # the 2D on white, framed by the image size or the keypoints' extent
         if image_size is not None:
             x_min, x_max, y_min, y_max = 0.0, float(image_size[0]), 0.0, float(image_size[1])
@@ -572,8 +587,11 @@ def save_animation(
                 panel, frame_scale, frame_offset = np.full((panel_height, panel_width, 3), 255, np.uint8), scale, offset
             else:
                 image = np.asarray(image)
-                panel = cv2.resize(image, (panel_width, panel_height), interpolation=cv2.INTER_AREA)
-                frame_scale, frame_offset = panel_height / image.shape[0], (0.0, 0.0)
+                frame_scale = panel_height / (video_size[1] if video_size else image.shape[0])
+                frame_offset = (0.0, 0.0)
+                if image.shape[:2] != (panel_height, panel_width):
+                    image = cv2.resize(image, (panel_width, panel_height), interpolation=cv2.INTER_AREA)
+                panel = np.array(image, dtype=np.uint8)
             draw_skeleton_2d(panel, keypoints_2d[index], confidence[index], layout_2d, scale=frame_scale,
                              offset=frame_offset)
             put_label(panel, f"frame {index + 1}/{num_frames}")
@@ -598,63 +616,106 @@ class OverlayWriter:
     """Writes a video at its full resolution with the 2D skeleton drawn on every frame, one frame at a
     time, atomically (the file appears when the ``with`` block ends without an error).
 
-    Frames go through a small queue to a writer thread that feeds ffmpeg (H.264; a GIF where no libx264
-    encoder is available), which encodes in its own process: the caller (e.g. MediaPipe tracking the
-    next frame) goes on meanwhile. ``written`` is the path (``path``, or its ``.gif`` twin).
+    :meth:`write` only queues the frame: a worker thread draws it (OpenCV lets other threads run
+    meanwhile) and hands it to ffmpeg (H.264; a GIF where no libx264 encoder is available), which
+    encodes in its own process, so the caller (e.g. MediaPipe tracking the next frame) goes on.
+    ``written`` is the path (``path``, or its ``.gif`` twin).
+
+    ``panel_path``: also write the undrawn frames shrunk to the 2D panel of :func:`save_animation`
+    (:func:`animation_panel_size`) as a high-quality H.264 there, so the animation need not decode the
+    full-resolution video a second time; ``panel_written`` is it (None without an H.264 encoder).
     """
 
-    def __init__(self, path: str | os.PathLike, layout: Layout | str, fps: float | None = 30.0):
+    def __init__(self, path: str | os.PathLike, layout: Layout | str, fps: float | None = 30.0,
+                 panel_path: str | os.PathLike | None = None, panel_height: int = ANIMATION_HEIGHT_PX):
         import queue
 
         self.layout = get_layout(layout)
         self.fps = 30.0 if fps is None else float(fps)
         path = Path(path)
-        if path.suffix.lower() == ".mp4" and not h264_encoder_available():
+        encoder = h264_encoder_available()
+        if path.suffix.lower() == ".mp4" and not encoder:
             path = path.with_suffix(".gif")
         self.written, self.frames = path, 0
-        self._atomic = atomic_path(path)
-        self._queue: "queue.Queue[np.ndarray | None]" = queue.Queue(maxsize=8)
-        self._thread = None
-        self._error: BaseException | None = None
+        self.panel_written = Path(panel_path) if panel_path is not None and encoder else None
+        self.panel_height = panel_height
+        self._inputs: "queue.Queue[tuple | None]" = queue.Queue(maxsize=4)
+        self._outputs = [(path, queue.Queue(maxsize=4))]
+        if self.panel_written is not None:
+            self._outputs.append((self.panel_written, queue.Queue(maxsize=4)))
+        self._atomics = [atomic_path(output) for output, _ in self._outputs]
+        self._threads = []
+        self._errors: list[BaseException] = []
 
-    def _queued_frames(self):
-        while (frame := self._queue.get()) is not None:
+    @staticmethod
+    def _queued(frames):
+        while (frame := frames.get()) is not None:
             yield frame
 
-    def _encode(self, tmp: Path) -> None:
+    def _encode(self, tmp: Path, frames, quality: int) -> None:
         try:
-            (_write_mp4 if self.written.suffix.lower() == ".mp4" else _write_gif)(tmp, self._queued_frames(), self.fps)
+            if self.written.suffix.lower() == ".mp4":
+                _write_mp4(tmp, self._queued(frames), self.fps, quality)
+            else:
+                _write_gif(tmp, self._queued(frames), self.fps)
         except BaseException as error:          # handed to the caller's thread in __exit__
-            self._error = error
-            for _ in self._queued_frames():     # drain, so the caller never blocks on a full queue
+            self._errors.append(error)
+            for _ in self._queued(frames):      # drain, so the drawing thread never blocks on a full queue
                 pass
+
+    def _draw(self) -> None:
+        import cv2
+
+        outputs = [frames for _, frames in self._outputs]
+        try:
+            while (item := self._inputs.get()) is not None:
+                frame, keypoints_2d, confidence, number = item
+                if len(outputs) > 1:            # the clean frame, shrunk, before anything is drawn on it
+                    size = animation_panel_size((frame.shape[1], frame.shape[0]), self.panel_height)
+                    outputs[1].put(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
+                height, width = frame.shape[0] // 2 * 2, frame.shape[1] // 2 * 2     # yuv420p wants even sizes
+                frame = np.ascontiguousarray(frame[:height, :width])
+                draw_skeleton_2d(frame, keypoints_2d, confidence, self.layout)
+                put_label(frame, f"frame {number}", origin=(12, 34), scale=1.0)
+                outputs[0].put(frame)
+        except BaseException as error:
+            self._errors.append(error)
+            while self._inputs.get() is not None:
+                pass
+        finally:
+            for frames in outputs:
+                frames.put(None)
 
     def __enter__(self) -> "OverlayWriter":
         import threading
 
-        tmp = self._atomic.__enter__()
-        self._thread = threading.Thread(target=self._encode, args=(tmp,), daemon=True)
-        self._thread.start()
+        temporary = [atomic.__enter__() for atomic in self._atomics]
+        for (_, frames), tmp, quality in zip(self._outputs, temporary, (6, 9)):
+            self._threads.append(threading.Thread(target=self._encode, args=(tmp, frames, quality), daemon=True))
+        self._threads.append(threading.Thread(target=self._draw, daemon=True))
+        for thread in self._threads:
+            thread.start()
         return self
 
-    def write(self, frame_rgb: np.ndarray, keypoints_2d: np.ndarray, confidence: np.ndarray | None) -> None:
-        """Draw ``(J, 2)`` px keypoints on a copy of ``frame_rgb`` (``(H, W, 3)`` uint8) and queue it."""
-        frame = np.array(frame_rgb, dtype=np.uint8)
-        height, width = frame.shape[0] // 2 * 2, frame.shape[1] // 2 * 2     # yuv420p wants even sizes
-        frame = np.ascontiguousarray(frame[:height, :width])
-        draw_skeleton_2d(frame, np.asarray(keypoints_2d), confidence, self.layout)
+    def write(self, frame_rgb: np.ndarray, keypoints_2d: np.ndarray, confidence: np.ndarray | None, *,
+              copy: bool = True) -> None:
+        """Queue ``frame_rgb`` (``(H, W, 3)`` uint8 RGB) to be drawn on with ``(J, 2)`` px keypoints, later,
+        in the writer's thread. ``copy=False`` draws on ``frame_rgb`` itself, saving a copy: only for a
+        frame no one reads or changes afterwards (one :func:`poselift.video.reading.read_frames` yielded)."""
         self.frames += 1
-        put_label(frame, f"frame {self.frames}", origin=(12, 34), scale=1.0)
-        self._queue.put(frame)
+        frame = np.array(frame_rgb, dtype=np.uint8) if copy else np.asarray(frame_rgb, dtype=np.uint8)
+        self._inputs.put((frame, np.asarray(keypoints_2d), None if confidence is None else np.asarray(confidence),
+                          self.frames))
 
     def __exit__(self, kind, error, traceback) -> None:
-        self._queue.put(None)
-        self._thread.join()
-        if error is None and self._error is not None:
-            error = self._error
-            self._atomic.__exit__(type(error), error, error.__traceback__)
-            raise error
-        self._atomic.__exit__(kind, error, traceback)
+        self._inputs.put(None)
+        for thread in self._threads:
+            thread.join()
+        failure = error if error is not None else (self._errors[0] if self._errors else None)
+        for atomic in self._atomics:
+            atomic.__exit__(type(failure) if failure else None, failure, failure.__traceback__ if failure else None)
+        if error is None and failure is not None:
+            raise failure
 
 
 def save_overlay(path: str | os.PathLike, video_frames: Iterable, keypoints_2d, confidence, layout: Layout | str,

@@ -68,7 +68,7 @@ def detect_everybody(path: str | os.PathLike, max_frames: int | None = None, pro
     frames = 0
     started = time.perf_counter()
     with mediapipe_logs_hidden() as real_stderr, MediaPipePose(static_image_mode=True) as detector:
-        for index, frame in enumerate(tqdm(read_frames(info.path, max_frames), total=total, unit="frame",
+        for index, frame in enumerate(tqdm(read_frames(info.path, max_frames, ahead=4), total=total, unit="frame",
                                            file=real_stderr, desc=f"everybody in {info.path.name}",
                                            disable=not progress, leave=False)):
             frames += 1

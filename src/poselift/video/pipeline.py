@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -42,29 +43,32 @@ def process_video(video: str | os.PathLike, out_dir: Path, lifter, model_name: s
     ``out_dir`` (which must exist): ``keypoints_2d.json`` (the MediaPipe track, with its left/right swaps
     undone unless ``options.swap_fix`` is False) and :func:`poselift.pipeline.lift_track`'s.
     ``options.fps`` overrides the video's own frame rate. The overlay is drawn while MediaPipe tracks,
-    and drawn again when the swap fix changed the track. ``camera`` (the video's calibrated camera) and
+    and drawn again when the swap fix changed the track; the animation's video panel is kept from
+    that same decoding, shrunk (a temporary file), so the video is decoded once. ``camera`` (the video's calibrated camera) and
     ``options.focal_px`` (``--focal``) serve a model that reads the camera."""
     from poselift.io.poselift_format import write_keypoints_2d
 
     from poselift.viz import OverlayWriter
 
     video = Path(video)
-    overlay = None
-    if options.animation:          # drawn and encoded while MediaPipe tracks the next frames
-        fps_hint = options.fps or probe_video(video).fps
-        with OverlayWriter(out_dir / "overlay.mp4", "mediapipe33", fps_hint) as writer:
-            keypoints, detection = detect_video(video, options.person, options.max_frames, options.progress,
-                                                on_frame=writer.write)
-        overlay = writer.written
-    else:
-        keypoints, detection = detect_video(video, options.person, options.max_frames, options.progress)
-    track_fps, fps_source = resolve_fps(options.fps, keypoints)
-    if options.fps is None and track_fps is not None:
-        fps_source = "the video"
-    write_keypoints_2d(out_dir / "keypoints_2d.json", keypoints)
-    track = lift_track(replace(keypoints, camera=camera), lifter, model_name, out_dir, source=str(video),
-                       fps=track_fps, fps_source=fps_source, video=video, overlay=False,
-                       meta={"video": str(video), "person": str(options.person)}, **options.track_arguments())
+    with tempfile.TemporaryDirectory(prefix="poselift-") as scratch:
+        overlay = panel_video = None
+        if options.animation:      # drawn and encoded while MediaPipe tracks the next frames
+            fps_hint = options.fps or probe_video(video).fps
+            with OverlayWriter(out_dir / "overlay.mp4", "mediapipe33", fps_hint,
+                               panel_path=Path(scratch) / "panel.mp4") as writer:
+                keypoints, detection = detect_video(video, options.person, options.max_frames, options.progress,
+                                                    on_frame=functools.partial(writer.write, copy=False))
+            overlay, panel_video = writer.written, writer.panel_written
+        else:
+            keypoints, detection = detect_video(video, options.person, options.max_frames, options.progress)
+        track_fps, fps_source = resolve_fps(options.fps, keypoints)
+        if options.fps is None and track_fps is not None:
+            fps_source = "the video"
+        write_keypoints_2d(out_dir / "keypoints_2d.json", keypoints)
+        track = lift_track(replace(keypoints, camera=camera), lifter, model_name, out_dir, source=str(video),
+                           fps=track_fps, fps_source=fps_source, video=video, overlay=False, panel_video=panel_video,
+                           meta={"video": str(video), "person": str(options.person)}, **options.track_arguments())
     keypoints = track.keypoints
     if track.swaps is not None and track.swaps.frames_changed.any():   # the labels as lifted
         write_keypoints_2d(out_dir / "keypoints_2d.json", keypoints)

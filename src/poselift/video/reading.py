@@ -74,11 +74,20 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     return VideoInfo(path, width, height, usable_fps, frame_count if frame_count > 0 else None)
 
 
-def read_frames(path: str | os.PathLike, max_frames: int | None = None) -> Iterator[np.ndarray]:
-    """The frames of a video as RGB ``(H, W, 3)`` uint8 arrays, at most ``max_frames`` of them."""
+def read_frames(path: str | os.PathLike, max_frames: int | None = None, ahead: int = 0) -> Iterator[np.ndarray]:
+    """The frames of a video as RGB ``(H, W, 3)`` uint8 arrays, at most ``max_frames`` of them.
+
+    ``ahead`` > 0: a background thread decodes up to that many frames ahead of the caller (OpenCV
+    decodes without holding Python's lock), so decoding overlaps the caller's own work, e.g. MediaPipe.
+    """
+    frames = _decoded_frames(Path(path), max_frames)
+    return _produced_ahead(frames, ahead) if ahead > 0 else frames
+
+
+def _decoded_frames(path: Path, max_frames: int | None) -> Iterator[np.ndarray]:
     import cv2
 
-    capture = _open_capture(Path(path))
+    capture = _open_capture(path)
     try:
         index = 0
         while max_frames is None or index < max_frames:
@@ -89,6 +98,50 @@ def read_frames(path: str | os.PathLike, max_frames: int | None = None) -> Itera
             index += 1
     finally:
         capture.release()
+
+
+_END = object()
+
+
+def _produced_ahead(items: Iterator, ahead: int) -> Iterator:
+    """``items``, produced by a background thread at most ``ahead`` items before they are taken; an
+    error of the producer is raised in the caller, and a caller that stops early stops the producer."""
+    import queue
+    import threading
+
+    produced: "queue.Queue" = queue.Queue(maxsize=ahead)
+    stop = threading.Event()
+
+    def hand_over(item) -> bool:
+        while not stop.is_set():
+            try:
+                produced.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not hand_over(item):
+                    return
+            hand_over(_END)
+        except BaseException as error:            # raised again in the caller's thread
+            hand_over(error)
+        finally:
+            items.close()
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    try:
+        while (item := produced.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def read_frame(path: str | os.PathLike, index: int) -> np.ndarray:

@@ -176,7 +176,8 @@ def detect_video(path: str | os.PathLike, person: str | int = "largest", max_fra
 
     ``on_frame(frame_rgb (H, W, 3), keypoints (33, 2) px or NaN, confidence (33,))`` is called after each
     frame, e.g. to draw and encode the overlay video while the next frames are tracked
-    (:class:`poselift.viz.OverlayWriter`: its encoder runs in another process).
+    (:class:`poselift.viz.OverlayWriter`: it draws in its own thread, ffmpeg encodes in its own
+    process); the tracker is done with the frame then, so the callback may keep it and draw on it.
 
     Returns:
         ``Keypoints2D`` (keypoints_2d (T, 33, 2) px, NaN where the person was not found;
@@ -193,7 +194,7 @@ def detect_video(path: str | os.PathLike, person: str | int = "largest", max_fra
     with mediapipe_logs_hidden() as real_stderr:
         tracker = PersonTracker(person, info.image_size, info.fps or 30.0)
         try:
-            frames = tqdm(read_frames(info.path, max_frames), total=total, unit="frame", file=real_stderr,
+            frames = tqdm(read_frames(info.path, max_frames, ahead=4), total=total, unit="frame", file=real_stderr,
                           desc=f"detect {info.path.name}", disable=not progress, leave=False)
             for frame in frames:
                 found = tracker.update(frame)
