@@ -224,6 +224,8 @@ def test_world_positions_put_the_feet_on_the_floor_with_the_chosen_axis_up():
     np.testing.assert_allclose(np.linalg.norm(z_up - z_up[:, :1], axis=-1), np.linalg.norm(poses - poses[:, :1], axis=-1))
     world = world_positions(z_up, "world", "z")                 # a z-up world keeps its own floor
     np.testing.assert_allclose(world, z_up, atol=1e-9)
+    np.testing.assert_allclose(world_positions(y_up, "world", "z", world_up="y"), z_up, atol=1e-9)   # its up read
+    np.testing.assert_allclose(world_positions(y_up, "world", "y", world_up="y"), y_up, atol=1e-9)
     with pytest.raises(PoseliftError, match="up axis"):
         world_positions(poses, "camera", "x")
 

@@ -1,6 +1,7 @@
 """poselift's own 2D and 3D files (.npz / .json): identical read-back, JSON numbers, errors naming the file."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -47,6 +48,18 @@ def test_poselift_3d_files_read_back_identical(tmp_path, suffix):
     write_poses_3d(path, poses)
     assert read_poses_3d(path) == poses
     assert load_poses_3d(path) == poses
+    y_up = replace(poses, up="y")
+    write_poses_3d(path, y_up)
+    assert read_poses_3d(path) == y_up and read_poses_3d(path).up == "y"
+
+
+def test_a_world_file_without_an_up_axis_is_z_up(tmp_path):
+    path = tmp_path / "old.json"
+    write_poses_3d(path, Poses3D(np.zeros((2, 17, 3)), get_layout("h36m17").joint_names, "world"))
+    fields = json.loads(path.read_text())
+    assert fields.pop("up") == "z"
+    path.write_text(json.dumps(fields))                       # as written before the field existed
+    assert read_poses_3d(path).up == "z"
 
 
 def test_poselift_json_numbers_have_nine_digits_and_null_for_nan():

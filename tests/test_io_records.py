@@ -47,8 +47,19 @@ def test_poses_record_checks_names_layout_frame_and_infinity():
     with pytest.raises(ShapeError, match=r"Poses3D.poses_3d: contains infinite values \(first: frame 0, joint 1\)"):
         Poses3D(np.array([[[0, 0, 0], [0, np.inf, 0]]]), ("a", "b"), "world")
     assert np.isnan(Poses3D(np.full((1, 2, 3), np.nan), ("a", "b"), "world").poses_3d).all()  # NaN = not estimated
-    with pytest.raises(Exception, match="Poses3D.frame: expected 'camera' or 'world', got 'image'"):
+    with pytest.raises(Exception, match="Poses3D.frame: expected one of camera, world, canonical, got 'image'"):
         Poses3D(np.zeros((1, 2, 3)), ("a", "b"), "image")
+
+
+def test_a_world_frame_states_its_up_axis_and_only_a_world_frame_has_one():
+    assert Poses3D(np.zeros((1, 2, 3)), ("a", "b"), "world").up == "z"         # motion capture's, the default
+    assert Poses3D(np.zeros((1, 2, 3)), ("a", "b"), "world", up="y").up == "y"
+    assert Poses3D(np.zeros((1, 2, 3)), ("a", "b"), "camera").up is None
+    with pytest.raises(Exception, match="Poses3D.up: a world frame's up axis is 'y' or 'z', got 'x'"):
+        Poses3D(np.zeros((1, 2, 3)), ("a", "b"), "world", up="x")
+    with pytest.raises(Exception, match="only a 'world' frame has an up axis \\(this frame is 'camera'\\)"):
+        Poses3D(np.zeros((1, 2, 3)), ("a", "b"), "camera", up="y")
+    assert Poses3D(np.zeros((1, 2, 3)), ("a", "b"), "world", up="y") != Poses3D(np.zeros((1, 2, 3)), ("a", "b"), "world")
 
 
 def test_records_compare_by_value_with_nan_equal_to_nan():

@@ -38,7 +38,7 @@ def test_a_track_with_a_rate_is_smoothed_and_every_output_states_it(track, tmp_p
                           animation=False)
     names = sorted(path.name for path in smoothed.written)
     assert names == ["figure.png", "poses_3d.bvh", "poses_3d.c3d", "poses_3d.csv", "poses_3d.json", "poses_3d.npz",
-                     "poses_3d.trc", "viewer.html"]
+                     "poses_3d.trc", "poses_3d_world.json", "viewer.html"]
     poses = load_poses_3d(tmp_path / "poses_3d.npz")
     assert poses.fps == 50.0 and poses.meta["smoothing"]["window_frames"] == smoothing_window(50.0) == 11
     assert smoothed.lines[0] == "track.json: no left/right swap found"
@@ -95,6 +95,9 @@ def test_every_output_of_a_sequence_plays_one_symmetric_skeleton(track, tmp_path
     csv = np.genfromtxt(tmp_path / "poses_3d.csv", delimiter=",", names=True)
     markers = np.stack([np.stack([csv[f"{name}_{axis}_mm"] for axis in "xyz"], -1) for name in H36M17.joint_names], 1)
     assert np.linalg.norm(played - markers, axis=-1).max() < 0.5                                # the same joints
+    world = load_poses_3d(tmp_path / "poses_3d_world.json")                  # the world JSON: the CSV's joints
+    assert (world.frame, world.up, world.fps) == ("world", "y", 50.0)
+    np.testing.assert_allclose(world.poses_3d, markers, atol=0.006)          # the CSV has 0.01 mm
     assert np.ptp(played[:, 0], axis=0).max() > 50.0                    # the root's estimated path, not in place
 
 

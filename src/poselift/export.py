@@ -358,7 +358,7 @@ def floor_height(poses_y_up: np.ndarray, ankles: list[int]) -> float:
     return float(np.median(lowest[np.isfinite(lowest)])) if np.isfinite(lowest).any() else 0.0
 
 
-def world_positions(poses_mm: np.ndarray, frame: str, up: str = "y") -> np.ndarray:
+def world_positions(poses_mm: np.ndarray, frame: str, up: str = "y", world_up: str | None = None) -> np.ndarray:
     """H36M-17 poses in an export world frame with ``up`` ("y": BVH, OpenSim; "z": Blender, most C3D).
 
     ``frame`` is the poses' own: "camera" (x right, y down, z forward; a half turn about x makes it
@@ -366,8 +366,9 @@ def world_positions(poses_mm: np.ndarray, frame: str, up: str = "y") -> np.ndarr
     y left, z up): both have no floor, so the poses are moved up until the clip's median lowest ankle
     is at height 0, and, when they carry the root's path (camera-frame poses placed by
     :func:`poselift.pipeline.root_trajectory`), along the floor until the root's median position is
-    above the origin. "world" (z up, with its own floor: triangulation, converted motion capture) is
-    only turned. Returns (T, 17, 3) mm, a new array.
+    above the origin. "world" (with its own floor: triangulation, converted motion capture; up along
+    ``world_up``, :attr:`poselift.io.records.Poses3D.up`, z when None) is only turned. Returns
+    (T, 17, 3) mm, a new array.
     """
     poses = _check_h36m_poses(poses_mm)
     if frame not in ("camera", "canonical", "world"):
@@ -376,6 +377,8 @@ def world_positions(poses_mm: np.ndarray, frame: str, up: str = "y") -> np.ndarr
         raise PoseliftError(f"up axis must be one of {', '.join(UP_AXES)}, got {up!r}")
     if frame == "camera":
         y_up = poses * np.array([1.0, -1.0, -1.0])
+    elif frame == "world" and world_up == "y":
+        y_up = poses.copy()
     else:
         y_up = poses @ _Y_UP_TO_Z_UP                       # z-up -> y-up: the inverse (transpose) rotation
     if frame != "world":
@@ -452,7 +455,7 @@ def export_bvh(path: str | os.PathLike, poses: Poses3D, unit: str = "m",
     if unit not in BVH_UNITS_MM:
         raise PoseliftError(f"{path}: BVH unit must be one of {', '.join(BVH_UNITS_MM)}, got {unit!r}")
     filled, frames_filled = fill_missing_frames(np.asarray(poses.poses_3d, dtype=np.float64))
-    positions = world_positions(filled, poses.frame, "y")
+    positions = world_positions(filled, poses.frame, "y", poses.up)
     lengths = skeleton_bone_lengths(positions) if bone_lengths_mm is None else np.asarray(bone_lengths_mm, np.float64)
     motion = poses_to_bvh(positions, poses.fps or 30.0, lengths)
     scale = 1.0 / BVH_UNITS_MM[unit]
@@ -470,7 +473,7 @@ def format_csv(poses: Poses3D, up: str | None = None) -> str:
     (and time_s empty without a frame rate). ``up`` ("y" or "z"): in that world frame
     (:func:`world_positions`), None: in the poses' own frame. Rows are formatted by ``numpy.savetxt``."""
     header = ["frame", "time_s"] + [f"{name}_{axis}_mm" for name in poses.joint_names for axis in "xyz"]
-    positions = poses.poses_3d if up is None else world_positions(poses.poses_3d, poses.frame, up)
+    positions = poses.poses_3d if up is None else world_positions(poses.poses_3d, poses.frame, up, poses.up)
     values = np.asarray(positions, dtype=np.float64).reshape(poses.num_frames, -1)
     frames = np.arange(poses.num_frames)
     times = frames / poses.fps if poses.fps else np.full(poses.num_frames, np.nan)
@@ -491,7 +494,7 @@ def marker_trajectories(poses: Poses3D, up: str = "y") -> MarkerTrajectories:
     """The joints of H36M-17 poses as markers named after them, in the ``up`` world frame, mm."""
     if poses.layout != "h36m17":
         raise PoseliftError(f"marker export takes h36m17 poses, got layout {poses.layout!r}")
-    return MarkerTrajectories(tuple(poses.joint_names), world_positions(poses.poses_3d, poses.frame, up),
+    return MarkerTrajectories(tuple(poses.joint_names), world_positions(poses.poses_3d, poses.frame, up, poses.up),
                               float(poses.fps or 30.0), "mm")
 
 

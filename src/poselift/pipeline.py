@@ -221,7 +221,7 @@ def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *
     """
     from poselift import viz
     from poselift.conventions import check_upright
-    from poselift.export import export_bvh, export_c3d, export_trc, write_csv
+    from poselift.export import export_bvh, export_c3d, export_trc, world_positions, write_csv
     from poselift.intrinsics import intrinsics_for_track
     from poselift.io.c3d import MISSING_EZC3D
     from poselift.io.poselift_format import write_poses_3d
@@ -268,7 +268,7 @@ def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *
                           "left_right_swaps": swaps.to_meta() if swaps else None,
                           "skeleton": skeleton_meta(lengths, fitted),
                           "root_trajectory": trajectory_meta,
-                          "exports": {"csv_trc_c3d_frame": f"world, {up} up, feet on the floor, mm",
+                          "exports": {"world_json_csv_trc_c3d_frame": f"world, {up} up, feet on the floor, mm",
                                       "bvh_frame": f"Y up, {bvh_unit} (BVH's usual rest frame)"}})
     rate = (f"{fps:g} fps (from {fps_source})" if fps
             else f"no frame rate given: outputs at an assumed {ASSUMED_FPS:g} fps, not smoothed (set --fps)")
@@ -291,7 +291,11 @@ def lift_track(keypoints: Keypoints2D, lifter, model_name: str, out_dir: Path, *
         written.append(out_dir / "poses_3d.bvh")
     except ShapeError as error:                  # a BVH needs one complete pose to build its skeleton
         lines.append(f"no BVH: {error}")
-    written += [write_csv(out_dir / "poses_3d.csv", exported, up), export_trc(out_dir / "poses_3d.trc", exported, up)]
+    world = replace(exported, poses_3d=world_positions(exported.poses_3d, exported.frame, up, exported.up),
+                    frame="world", up=up)
+    write_poses_3d(out_dir / "poses_3d_world.json", world)
+    written += [out_dir / "poses_3d_world.json", write_csv(out_dir / "poses_3d.csv", exported, up),
+                export_trc(out_dir / "poses_3d.trc", exported, up)]
     try:
         written.append(export_c3d(out_dir / "poses_3d.c3d", exported, up))
     except PoseliftError as error:

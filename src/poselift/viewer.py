@@ -39,7 +39,7 @@ def viewer_data(poses: Poses3D, confidence: np.ndarray | None) -> dict:
 
     total = poses.num_frames
     step = max(1, -(-total // MAX_FRAMES))
-    positions = world_positions(poses.poses_3d, poses.frame, "y")[::step]
+    positions = world_positions(poses.poses_3d, poses.frame, "y", poses.up)[::step]
     if confidence is not None:
         confidence = np.asarray(confidence)[::step]
     finite = np.isfinite(positions).all(axis=-1)

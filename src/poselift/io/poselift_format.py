@@ -5,7 +5,8 @@ float32 pixels, ``confidence`` (T, J) float32, ``layout`` (e.g. "h36m17", "coco1
 ``image_size`` (width, height) and ``fps``.
 
 3D file keys: ``format`` = "poselift.poses_3d", ``version`` = 1, ``poses_3d`` (T, J, 3) float32
-millimetres, ``joint_names``, ``frame`` ("camera", "world" or "canonical"), optional ``fps``, ``layout``,
+millimetres, ``joint_names``, ``frame`` ("camera", "world" or "canonical"), for a world frame its ``up``
+axis ("z" or "y"; files without it are z-up), optional ``fps``, ``layout``,
 ``model`` (a string, taken from / put back into ``meta["model"]``) and ``meta`` (JSON object).
 
 The JSON form has the same keys; NaN (a missing keypoint or pose) is written as null and every
@@ -59,6 +60,8 @@ def _fields_3d(poses: Poses3D) -> dict[str, Any]:
         "joint_names": list(poses.joint_names),
         "frame": poses.frame,
     }
+    if poses.up is not None:
+        fields["up"] = poses.up
     if poses.fps is not None:
         fields["fps"] = poses.fps
     if poses.layout is not None:
@@ -237,4 +240,5 @@ def read_poses_3d(path: str | os.PathLike) -> Poses3D:
             fps=_scalar(fields.get("fps")),
             layout=None if layout is None else str(layout),
             meta=meta,
+            up=None if fields.get("up") is None else str(_scalar(fields["up"])),
         )

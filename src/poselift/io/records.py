@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from poselift.camera import Camera
 
 FRAMES = ("camera", "world", "canonical")   # canonical: V-VIPE's body-aligned frame
+WORLD_UP_AXES = ("z", "y")
 
 
 def layout_num_joints(layout: str) -> int:
@@ -167,6 +168,8 @@ class Poses3D:
     fps: frames per second, or None.
     layout: layout name when the joints follow one (J and names must match it), else None.
     meta: free-form JSON-serialisable information (source file, subject, model, ...).
+    up: the up axis of a ``"world"`` frame, ``"z"`` (the default: motion capture, calibrations,
+        triangulation) or ``"y"``; None for the other frames.
     """
 
     poses_3d: np.ndarray
@@ -175,6 +178,7 @@ class Poses3D:
     fps: float | None = None
     layout: str | None = None
     meta: dict = field(default_factory=dict)
+    up: str | None = None
 
     def __post_init__(self) -> None:
         poses_3d = _as_float32(self.poses_3d, "Poses3D.poses_3d")
@@ -189,7 +193,12 @@ class Poses3D:
                 f"Poses3D.joint_names: {len(joint_names)} names for poses_3d of shape {poses_3d.shape}"
             )
         if self.frame not in FRAMES:
-            raise PoseliftError(f"Poses3D.frame: expected 'camera' or 'world', got {self.frame!r}")
+            raise PoseliftError(f"Poses3D.frame: expected one of {', '.join(FRAMES)}, got {self.frame!r}")
+        up = (self.up or "z") if self.frame == "world" else self.up
+        if self.frame == "world" and up not in WORLD_UP_AXES:
+            raise PoseliftError(f"Poses3D.up: a world frame's up axis is 'y' or 'z', got {self.up!r}")
+        if self.frame != "world" and up is not None:
+            raise PoseliftError(f"Poses3D.up: only a 'world' frame has an up axis (this frame is {self.frame!r})")
         if self.layout is not None:
             expected_names = layout_joint_names(self.layout)
             if joint_names != expected_names:
@@ -202,6 +211,7 @@ class Poses3D:
         object.__setattr__(self, "poses_3d", poses_3d)
         object.__setattr__(self, "joint_names", joint_names)
         object.__setattr__(self, "fps", _check_fps(self.fps, "Poses3D"))
+        object.__setattr__(self, "up", up)
 
     @property
     def num_frames(self) -> int:
@@ -217,6 +227,7 @@ class Poses3D:
         return (
             self.joint_names == other.joint_names
             and self.frame == other.frame
+            and self.up == other.up
             and self.fps == other.fps
             and self.layout == other.layout
             and self.meta == other.meta
