@@ -403,6 +403,8 @@ def save_figure(
     Returns:
         ``path``.
     """
+    from matplotlib.ticker import NullFormatter
+
     path = Path(path)
     keypoints_2d = _to_numpy(keypoints_2d, "keypoints_2d")
     aspect_2d = _panel_aspect_2d(image, image_size, keypoints_2d)
@@ -416,6 +418,10 @@ def save_figure(
         ax_3d = figure.add_subplot(grid[column], projection="3d")
         plot_pose_3d(ax_3d, pose_3d, layout_3d, elev, azim)
         ax_3d.set_title(f"3D, {name}")
+        # The axis seen end-on (depth from the front, x from the side) would pile its ticks on its label.
+        end_on = ax_3d.yaxis if name == "front" else ax_3d.xaxis
+        end_on.set_major_formatter(NullFormatter())
+        end_on.label.set_text("")
     if title:
         figure.suptitle(title)
     add_side_legend(figure)
