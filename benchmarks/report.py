@@ -112,6 +112,7 @@ REPORTS = (
            (("sections", ("ablations",)),)),
     Report("temporal-lengths", "docs/temporal.md", "temporal_accuracy", "print_tables", "temporal/summary.json",
            (("sections", ("lengths",)),)),
+    Report("default-candidates", "docs/default_model.md", "default_model", "print_table", ""),
     Report("temporal-noise", "docs/temporal.md", "temporal_accuracy", "print_tables", "temporal/summary.json",
            (("sections", ("noise",)),)),
 )

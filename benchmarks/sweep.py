@@ -87,15 +87,16 @@ class Sweep:
         return run_dir
 
     def evaluation(self, run: RunSpec, input_name: str | None = None, protocol: int = 1, split: str = "test",
-                   noise_px: float = 0.0) -> dict:
+                   noise_px: float = 0.0, camera_seed: int | None = None) -> dict:
         """Averages over actions (MPJPE, P-MPJPE, PCK, AUC, MPJVE, accel) of a run on one test input
-        (default: the input it was trained on)."""
-        return self._evaluated(run, input_name, protocol, split, noise_px)["averages"]["mean_over_actions"]
+        (default: the input it was trained on); ``camera_seed``: every sample filmed by a random camera
+        drawn with that seed (:class:`~poselift.data.random_cameras.RandomCameraConfig`) instead."""
+        return self._evaluated(run, input_name, protocol, split, noise_px, camera_seed)["averages"]["mean_over_actions"]
 
     def evaluation_info(self, run: RunSpec, input_name: str | None = None, protocol: int = 1,
-                        split: str = "test", noise_px: float = 0.0) -> dict:
+                        split: str = "test", noise_px: float = 0.0, camera_seed: int | None = None) -> dict:
         """The ``info`` of that evaluation (cameras, samples, the 2D input's mean error, ...)."""
-        return self._evaluated(run, input_name, protocol, split, noise_px)["info"]
+        return self._evaluated(run, input_name, protocol, split, noise_px, camera_seed)["info"]
 
     def train_seconds(self, run: RunSpec) -> float:
         """Training time of a run from its per-epoch log (also right for a run that was resumed); the wall
@@ -105,16 +106,21 @@ class Sweep:
             return sum(row["train_seconds"] for row in json.loads((run_dir / "log.json").read_text()))
         return json.loads((run_dir / "done").read_text())["train_seconds"]
 
-    def _evaluated(self, run: RunSpec, input_name: str | None, protocol: int, split: str, noise_px: float) -> dict:
+    def _evaluated(self, run: RunSpec, input_name: str | None, protocol: int, split: str, noise_px: float,
+                   camera_seed: int | None = None) -> dict:
+        from poselift.data.random_cameras import RandomCameraConfig
+
         input_name = input_name or run.input
         run_dir = self.trained(run)
         cache_path = run_dir / "evals.json"
         cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
         key = f"{input_name}+{noise_px:g}px" + ("" if (protocol, split) == (1, "test") else f"+p{protocol}+{split}")
+        key += "" if camera_seed is None else f"+random_cameras{camera_seed}"
         if key not in cache:
             model = load_model(run_dir / "last.pt")
             result = evaluate(model, self.benchmark, input=input_name, protocol=protocol, split=split,
-                              input_noise_px=noise_px)
+                              input_noise_px=noise_px, camera_seed=camera_seed or 0,
+                              random_cameras=None if camera_seed is None else RandomCameraConfig())
             cache[key] = {"averages": result.averages, "info": result.info}
             write_text_atomic(cache_path, json.dumps(cache, indent=1) + "\n")
         return cache[key]
