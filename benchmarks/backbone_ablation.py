@@ -90,6 +90,7 @@ RECIPE_VARIANTS = (
     ("dropout 0.25", {"dropout": 0.25}, {}),
     ("lr 5e-4", {}, {"lr": 5e-4}),
     ("dropout 0.1", {"dropout": 0.1}, {}),
+    ("each joint's confidence as input", {"confidence_input": True}, {}),
 )
 
 

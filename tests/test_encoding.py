@@ -116,6 +116,29 @@ def test_missing_joints_never_give_nan(normalizer, frames):
     assert torch.isfinite(encoded).all() and not frame_valid.any()
 
 
+def test_confidence_input_appends_each_joints_confidence_z_scored(frames):
+    plain = PoseNormalizer().fit(frames["keypoints_2d"], frames["confidence"], frames["poses_3d"])
+    with_confidence = PoseNormalizer(confidence_input=True).fit(frames["keypoints_2d"], frames["confidence"],
+                                                                frames["poses_3d"])
+    assert with_confidence.input_dim == plain.input_dim + 17 == 51
+    keypoints, confidence = frames["keypoints_2d"][:3].clone(), frames["confidence"][:3].clone()
+    keypoints[0, 13] = float("nan")                                     # a lost wrist: confidence 0
+    confidence[1, 5] = 0.25
+    confidence[2, 0] = 0.0                                              # no root: the frame is not encoded
+    encoded, frame_valid = with_confidence.encode_2d(keypoints, confidence)
+    assert torch.equal(encoded[:, :34], plain.encode_2d(keypoints, confidence)[0])     # the positions as before
+    mean, std = with_confidence.mean_2d[34:], with_confidence.std_2d[34:]
+    seen = confidence.clone()
+    seen[0, 13] = 0.0
+    expected = (seen - mean) / std
+    assert torch.allclose(encoded[:2, 34:], expected[:2], atol=1e-6)
+    assert frame_valid.tolist() == [True, True, False] and (encoded[2] == 0).all()
+    ones = with_confidence.encode_2d(keypoints[1:2])[0][0, 34:]          # no confidences given: all 1
+    assert torch.allclose(ones, (1.0 - mean) / std, atol=1e-6)
+    sure = frames["confidence"] > 0
+    assert torch.allclose(mean, (frames["confidence"] * sure).mean(0), atol=1e-4)      # training statistics
+
+
 def test_leading_dims_and_split_insert_root(normalizer, frames):
     keypoints = frames["keypoints_2d"][:12].reshape(3, 4, 17, 2)
     encoded, frame_valid = normalizer.encode_2d(keypoints)

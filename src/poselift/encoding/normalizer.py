@@ -26,8 +26,9 @@ Three 2D input normalisations (``input_normalization``):
    Pixels, image resolution, focal length and the person's position in the image cancel out, so a
    model trained on one camera accepts keypoints from any image size, camera or aspect ratio.
    (``"pose"`` only; ``"image"`` skips steps 2-3, ``"camera"`` step 3.)
-4. Flatten to ``(..., 2J)`` (``"camera"``: ``(..., 2J + 2)``, the root's ray last) and z-score every
-   value with training statistics.
+4. Flatten to ``(..., 2J)`` (``"camera"``: ``(..., 2J + 2)``, the root's ray last; with
+   ``confidence_input`` the J confidences follow, 0 for a missing joint) and z-score every value
+   with training statistics.
 5. Invalid joints are set to 0 after z-scoring, i.e. to the training mean. A frame whose root is
    missing (or, "pose", whose scale is zero) cannot be encoded: all its values are 0 and it is flagged
    in the returned ``frame_valid`` mask (False). With ``"image"`` only a frame without any joint is.
@@ -178,10 +179,13 @@ class PoseNormalizer(nn.Module):
     ``passes_intrinsics``: the owner passes the camera intrinsics to :meth:`encode_2d` and :meth:`fit`
     (the baseline and temporal lifters do); the ``"camera"`` encoding is refused without it, so a model
     that would call ``encode_2d`` without them cannot be built with it.
+
+    ``confidence_input``: append each joint's confidence (0 for a missing joint, 1 where none is
+    given) to the encoding, z-scored like the rest: the network can learn how far to trust a joint.
     """
 
     def __init__(self, num_joints: int = 17, root_index: int = H36M17.root_index, input_normalization: str = "pose",
-                 passes_intrinsics: bool = False):
+                 passes_intrinsics: bool = False, confidence_input: bool = False):
         super().__init__()
         if not 0 <= root_index < num_joints:
             raise ShapeError(f"root_index {root_index} is outside 0..{num_joints - 1}")
@@ -192,6 +196,7 @@ class PoseNormalizer(nn.Module):
                                 "pass to its encoder; use 'pose' or 'image' (the baseline and temporal models take "
                                 "'camera')")
         self.input_normalization = input_normalization
+        self.confidence_input = confidence_input
         self.num_joints = num_joints
         self._root = root_index
         self.register_buffer("mean_2d", torch.zeros(self.input_dim))
@@ -216,8 +221,9 @@ class PoseNormalizer(nn.Module):
 
     @property
     def input_dim(self) -> int:
-        """Length of an encoded 2D pose: 2J, and 2J + 2 for ``"camera"`` (the root's ray)."""
-        return 2 * self.num_joints + (2 if self.reads_intrinsics else 0)
+        """Length of an encoded 2D pose: 2J, and 2J + 2 for ``"camera"`` (the root's ray); J more with
+        ``confidence_input``."""
+        return 2 * self.num_joints + (2 if self.reads_intrinsics else 0) + (self.num_joints if self.confidence_input else 0)
 
     @property
     def output_dim(self) -> int:
@@ -240,6 +246,18 @@ class PoseNormalizer(nn.Module):
     def _prepare_2d(self, keypoints_2d: Tensor, confidence: Tensor | None,
                     intrinsics: Intrinsics | None) -> tuple[Tensor, Tensor, Tensor]:
         """``(values (..., input_dim) before z-scoring, value_valid (..., input_dim) bool, frame_valid (...))``."""
+        values, valid, frame_valid = self._prepare_positions(keypoints_2d, confidence, intrinsics)
+        if not self.confidence_input:
+            return values, valid, frame_valid
+        given = torch.ones_like(keypoints_2d[..., 0]) if confidence is None else confidence
+        finite = torch.isfinite(keypoints_2d).all(dim=-1)
+        joint_confidence = torch.where(finite, given.clamp(0.0, 1.0), torch.zeros_like(given))
+        return (torch.cat([values, joint_confidence], dim=-1),
+                torch.cat([valid, frame_valid[..., None].expand_as(finite)], dim=-1), frame_valid)
+
+    def _prepare_positions(self, keypoints_2d: Tensor, confidence: Tensor | None,
+                           intrinsics: Intrinsics | None) -> tuple[Tensor, Tensor, Tensor]:
+        """:meth:`_prepare_2d` without the confidences."""
         if self.input_normalization == "camera":
             if intrinsics is None:
                 raise PoseliftError("this model's 2D encoding ('camera') reads the camera intrinsics: pass "

@@ -73,6 +73,8 @@ class BaselineConfig(BackboneConfig):
     # rays from the intrinsics, root-centred, plus the root's ray (lift needs intrinsics=). See
     # poselift.encoding.
     input_normalization: str = "image"
+    # Append each joint's detector confidence to the input (J more values; poselift.encoding.normalizer).
+    confidence_input: bool = False
 
 
 class BaselineLifter(FrameLifting, LiftingModel):
@@ -90,12 +92,13 @@ class BaselineLifter(FrameLifting, LiftingModel):
         super().__init__()
         self.config = config if config is not None else BaselineConfig()
         self.normalizer = PoseNormalizer(self.config.num_joints, input_normalization=self.config.input_normalization,
-                                         passes_intrinsics=True)
+                                         passes_intrinsics=True, confidence_input=self.config.confidence_input)
         self.network = ResidualMLP(self.normalizer.input_dim, self.normalizer.output_dim,
                                    **self.config.backbone_options())
 
     def forward(self, encoded_2d: Tensor) -> Tensor:
-        """``(B, D)`` encoded 2D (D = 2J, or 2J + 2 for "camera") -> ``(B, 3(J-1))`` encoded 3D."""
+        """``(B, D)`` encoded 2D (D = 2J, or 2J + 2 for "camera"; J more with confidences) -> ``(B, 3(J-1))``
+        encoded 3D."""
         return self.network(encoded_2d)
 
     @torch.no_grad()
