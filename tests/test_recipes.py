@@ -67,8 +67,6 @@ def test_bad_options_are_refused_with_what_was_asked(small_benchmark):
         training_sources(small_benchmark, DataOptions(), "windows", longest + 1)
     with pytest.raises(PoseliftError, match="joint dropout: not available for self-supervised multi-view training"):
         training_sources(small_benchmark, DataOptions(joint_dropout=0.1), "views")
-    with pytest.raises(PoseliftError, match="random cameras, body scale: not available for models trained on windows"):
-        training_sources(small_benchmark, DataOptions(random_cameras=0.5, body_scale=True), "windows", 5)
     with pytest.raises(PoseliftError, match="body scale: not available for self-supervised multi-view training"):
         training_sources(small_benchmark, DataOptions(body_scale=True), "views")
     with pytest.raises(PoseliftError, match=r"random cameras: the share of samples must be in \[0, 1\], got 1.5"):

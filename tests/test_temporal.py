@@ -251,8 +251,8 @@ def test_registry_and_recipe_pick_window_sources(small_benchmark):
     assert model_source("baseline") == ("frames", 1)
     train_source, val_source = training_sources(small_benchmark, DataOptions(), "windows", 3)
     assert isinstance(train_source, WindowSource) and train_source.length == 3 and val_source.length == 3
-    with pytest.raises(PoseliftError, match="flip"):
-        training_sources(small_benchmark, DataOptions(flip=True), "windows", 5)
+    flipped, unflipped = training_sources(small_benchmark, DataOptions(flip=True), "windows", 5)
+    assert flipped.flip and not unflipped.flip                       # windows are augmented, validation is not
     with pytest.raises(PoseliftError, match="sequence_length must be >= 1"):
         TemporalConfig(sequence_length=0)
 
@@ -276,8 +276,9 @@ def test_train_eval_and_lift_from_the_command_line(tmp_path, capsys, small_bench
     assert load_poses_3d(tmp_path / "lifted" / "poses_3d.npz").poses_3d.shape == (2, 17, 3)
     capsys.readouterr()
     assert main(["train", "temporal", "--data", str(small_benchmark_path), "--out", str(tmp_path / "flip"),
-                 "--flip", "--max-steps", "1"]) == 2
-    assert "flip: not available" in capsys.readouterr().err
+                 "--flip", "--joint-dropout", "0.05", "--max-steps", "1", "--threads", "1", "--quiet",
+                 "--set", "hidden_size=16", "sequence_length=3"]) == 0          # augmented windows
+    assert json.loads((tmp_path / "flip" / "run.json").read_text())["data"]["flip"] is True
 
 
 def test_a_camera_aware_temporal_model_trains_on_windows_and_lifts_each_track_with_its_camera(small_benchmark):

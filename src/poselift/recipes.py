@@ -88,13 +88,18 @@ def validation_frames(benchmark, options: DataOptions, val_cameras, splits) -> F
     return FrameSource(benchmark, splits[1], options.input, cameras=val_cameras, frame_stride=5)
 
 
+def _augmentation(options: DataOptions, virtual) -> dict:
+    """The training augmentation of the options, as keyword arguments of :class:`FrameSource` and
+    :class:`WindowSource` (which take the same ones)."""
+    random_cameras = RandomCameraConfig(fraction=options.random_cameras) if options.random_cameras > 0 else None
+    return dict(virtual_cameras=virtual, flip=options.flip, joint_dropout=options.joint_dropout,
+                random_cameras=random_cameras, body_scale=BodyScaleConfig() if options.body_scale else None)
+
+
 def _frame_sources(benchmark, options: DataOptions, cameras, val_cameras, virtual, sequence_length: int, splits):
     """Single frames (``sequence_length`` is unused)."""
-    random_cameras = RandomCameraConfig(fraction=options.random_cameras) if options.random_cameras > 0 else None
-    train_source = FrameSource(benchmark, splits[0], options.input, cameras=cameras, virtual_cameras=virtual,
-                               flip=options.flip, frame_stride=options.frame_stride,
-                               joint_dropout=options.joint_dropout, random_cameras=random_cameras,
-                               body_scale=BodyScaleConfig() if options.body_scale else None)
+    train_source = FrameSource(benchmark, splits[0], options.input, cameras=cameras, frame_stride=options.frame_stride,
+                               **_augmentation(options, virtual))
     return train_source, validation_frames(benchmark, options, val_cameras, splits)
 
 
@@ -107,16 +112,11 @@ def _pair_sources(benchmark, options: DataOptions, cameras, val_cameras, virtual
 
 
 def _window_sources(benchmark, options: DataOptions, cameras, val_cameras, virtual, sequence_length: int, splits):
-    """Windows of ``sequence_length`` consecutive frames; ``frame_stride`` spaces the window starts."""
-    unsupported = [flag for flag, used in (("virtual cameras", bool(virtual)), ("flip", options.flip),
-                                           ("joint dropout", options.joint_dropout > 0),
-                                           ("random cameras", options.random_cameras > 0),
-                                           ("body scale", options.body_scale)) if used]
-    if unsupported:
-        raise PoseliftError(f"{', '.join(unsupported)}: not available for models trained on windows of frames "
-                            "(the window source has no augmentation)")
+    """Windows of ``sequence_length`` consecutive frames, augmented as single frames are (one camera, body
+    and mirror decision per window, joint dropout per frame); ``frame_stride`` spaces the window starts.
+    Validated on un-augmented windows."""
     train_source = WindowSource(benchmark, sequence_length, splits[0], options.input, cameras=cameras,
-                                stride=options.frame_stride)
+                                stride=options.frame_stride, **_augmentation(options, virtual))
     val_source = None if splits[1] is None else WindowSource(benchmark, sequence_length, splits[1], options.input,
                                                              cameras=val_cameras, stride=5)
     return train_source, val_source

@@ -10,7 +10,8 @@ Frames are indexed frame-major: sample ``i`` is frame ``frames[i // C]`` seen by
 ``cameras[i % C]``. 3D targets are in the camera frame, millimetres, root-relative (pelvis = 0).
 Every batch with 2D carries the intrinsics of the camera that filmed each sample (``focal``,
 ``principal``, ``radial``, ``tangential``, :class:`poselift.intrinsics.Intrinsics`), which the
-camera-aware 2D encoding reads.
+camera-aware 2D encoding reads. Single frames and windows share one augmentation
+(:class:`AugmentedSource`: a window is one sample, filmed by one camera).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from poselift.skeleton import H36M17
 INPUTS = ("gt", "noisy")
 RANDOM_CAMERA = -1          # the ``camera`` of a sample filmed by a random camera
 INTRINSIC_KEYS = ("focal", "principal", "radial", "tangential")
+PER_FRAME_KEYS = ("keypoints_2d", "confidence", "poses_3d", "root_3d", "frame")     # (B, T, ...) in a sample of T
 
 
 class BatchSource(Protocol):
@@ -59,7 +61,184 @@ def camera_tensors(cameras: list[Camera]) -> dict[str, torch.Tensor]:
     )
 
 
-class FrameSource(torch.utils.data.Dataset):
+class AugmentedSource(torch.utils.data.Dataset):
+    """What :class:`FrameSource` and :class:`WindowSource` share: a sample is ``T`` frames of one split
+    (one frame, or ``T`` consecutive ones) filmed by ONE camera, and augmented as ONE sample.
+
+    Per sample: the camera (the sample's own, or with virtual cameras one drawn uniformly from
+    :attr:`camera_pool`; or, for a ``random_cameras.fraction`` of the samples, a random camera), the body
+    size (the same bone factors on every frame) and the mirror decision. Per frame: joint dropout and the
+    detector's draws (correlated in time over the sample's frames, AR(1) as in the benchmark's stored
+    ``noisy`` 2D, :func:`~poselift.data.noise.simulate_detector`). Subclasses set :attr:`frames` (or
+    window starts) and call :meth:`_setup_augmentation`; :meth:`_render` films ``(B, T)`` frames.
+    """
+
+    def _setup_augmentation(self, benchmark: Benchmark, input: str, cameras, reference_frames: Tensor,
+                            virtual_cameras: list[Camera] | None, flip: bool, noise: DetectorNoiseConfig | None,
+                            joint_dropout: float, random_cameras: RandomCameraConfig | None,
+                            body_scale: BodyScaleConfig | None) -> None:
+        """Keep the augmentation's settings (the arguments of :class:`FrameSource`); ``reference_frames (F,)``:
+        the frames whose median person size in the chosen cameras' images (every 10th frame) scales the
+        detector error of random cameras."""
+        if input not in INPUTS:
+            raise PoseliftError(f"unknown 2D input {input!r}; use one of {', '.join(INPUTS)}")
+        self.benchmark = benchmark
+        self.input = input
+        self.camera_ids = torch.as_tensor(list(cameras), dtype=torch.long)
+        self.virtual_cameras = list(virtual_cameras or [])
+        self.flip = flip
+        self.joint_dropout = joint_dropout
+        self.random_cameras = random_cameras
+        self.body_scale = body_scale
+        self.noise = noise if noise is not None else benchmark.noise_config()
+        self._cameras = camera_tensors(benchmark.cameras + self.virtual_cameras)
+        self._flip_permutation = torch.as_tensor(H36M17.flip_permutation)
+        self._reference_size_px = None
+        if random_cameras is not None:     # the median person size (every 10th frame): the scale of the noise
+            stored = benchmark.keypoints_2d["gt"][self.camera_ids[:, None], reference_frames[None, ::10]]
+            self._reference_size_px = float(pose_scale(stored, H36M17.root_index).median())
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {key: value[0] for key, value in self.batch(torch.tensor([index])).items()}
+
+    @property
+    def camera_pool(self) -> torch.Tensor:
+        """Camera indices a sample can be filmed by, (P,): the chosen benchmark cameras, then the
+        virtual ones (numbered after the benchmark's cameras)."""
+        first_virtual = len(self.benchmark.cameras)
+        virtual = torch.arange(first_virtual, first_virtual + len(self.virtual_cameras))
+        return torch.cat([self.camera_ids, virtual])
+
+    def _pool_position(self, indices: Tensor, generator: torch.Generator | None) -> Tensor:
+        """Position in :attr:`camera_pool` (B,) of each sample's camera: its own (``indices % C``), or,
+        with virtual cameras, one drawn uniformly from the pool."""
+        if self.virtual_cameras:
+            return torch.randint(len(self.camera_pool), (len(indices),), generator=generator)
+        return indices % len(self.camera_ids)
+
+    @property
+    def _projects(self) -> bool:
+        """Whether any sample may need its 2D projected on the fly (rather than read from the benchmark)."""
+        return bool(self.virtual_cameras) or self.random_cameras is not None or self.body_scale is not None
+
+    def _render(self, frame: Tensor, camera: Tensor, generator: torch.Generator | None) -> dict[str, Tensor]:
+        """Samples of ``T`` frames, ``frame (B, T)``, each filmed by ONE camera, ``camera (B,)`` (benchmark
+        cameras, then virtual ones), augmented as configured.
+
+        Returns per frame: keypoints_2d (B,T,17,2) px, confidence (B,T,17), poses_3d (B,T,17,3) mm camera
+        frame root-relative, root_3d (B,T,3) mm camera frame, frame (B,T); per sample: rotation (B,3,3)
+        world->camera, focal (B,2) px, principal (B,2) px, radial (B,3), tangential (B,2), image_size (B,2),
+        camera (B,) (:data:`RANDOM_CAMERA` for a random one). Benchmark cameras give their stored 2D;
+        virtual and random ones, and every body-scaled pose, are projected on the fly (with the detector
+        model for ``noisy`` input).
+
+        The random draws, in order: bone factors (B,17), random-camera choice (B,) and cameras, detector,
+        mirror (B,), dropout (B,T,17). With ``T = 1`` every draw has the numbers (and the values) of the
+        single-frame code it replaced, so a :class:`FrameSource` draws exactly as before for a seed.
+        """
+        params = {key: value[camera] for key, value in self._cameras.items()}
+        world = self.benchmark.poses_3d_world[frame]                                   # (B, T, 17, 3)
+        if self.body_scale is not None:                           # one body per sample: its factors on every frame
+            factors = draw_bone_scales(len(frame), generator, self.body_scale)
+            world = scale_bones(world, factors[:, None].expand(world.shape[:-1]))
+        random = torch.zeros(len(frame), dtype=torch.bool)
+        if self.random_cameras is not None:
+            random = torch.rand(len(frame), generator=generator) < self.random_cameras.fraction
+            drawn = _draw_sample_cameras(world[random], generator, self.random_cameras)
+            params = {key: value.index_put((random,), drawn[key]) if key in CAMERA_KEYS else value
+                      for key, value in params.items()}
+            camera = camera.masked_fill(random, RANDOM_CAMERA)
+        poses_cam = to_camera_frame(world, params["rotation"][:, None], params["position"][:, None])
+        keypoints, confidence = self._keypoints(poses_cam, params, frame, camera, random, generator)
+        root = poses_cam[..., H36M17.root_index, :]
+        sample = dict(keypoints_2d=keypoints, confidence=confidence, poses_3d=poses_cam - root[..., None, :],
+                      root_3d=root, tangential=params["tangential"])
+        if self.flip:
+            sample = self._mirror_half(sample, params["principal"], generator)
+        if self.joint_dropout > 0:
+            sample["keypoints_2d"], sample["confidence"] = self._drop_joints(sample["keypoints_2d"],
+                                                                             sample["confidence"], generator)
+        return dict(keypoints_2d=sample["keypoints_2d"].float(), confidence=sample["confidence"].float(),
+                    poses_3d=sample["poses_3d"].float(), root_3d=sample["root_3d"].float(),
+                    rotation=params["rotation"], focal=params["focal"], principal=params["principal"],
+                    radial=params["radial"], tangential=sample["tangential"], image_size=params["image_size"],
+                    camera=camera, frame=frame)
+
+    def _keypoints(self, poses_cam: Tensor, params: dict[str, Tensor], frame: Tensor, camera: Tensor, random: Tensor,
+                   generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        """2D ``(B, T, 17, 2)`` px and confidences ``(B, T, 17)`` of ``poses_cam (B, T, 17, 3)`` mm filmed by
+        the samples' cameras (``params``: per sample): the benchmark's stored 2D for a benchmark camera and
+        an unscaled body, else the projection (through the detector model for ``noisy`` input)."""
+        if not self._projects:
+            return (self.benchmark.keypoints_2d[self.input][camera[:, None], frame],
+                    self.benchmark.confidence[self.input][camera[:, None], frame])
+        keypoints = project_points(poses_cam, params["focal"][:, None], params["principal"][:, None],
+                                   params["radial"][:, None], params["tangential"][:, None])
+        confidence = torch.ones(keypoints.shape[:-1])
+        if self.input == "noisy":
+            keypoints, confidence = self._detect(keypoints, random, generator)
+        stored = (camera >= 0) & (camera < len(self.benchmark.cameras)) & (self.body_scale is None)
+        stored_camera = camera.clamp(min=0, max=len(self.benchmark.cameras) - 1)    # real draws keep stored 2D
+        stored_keypoints = self.benchmark.keypoints_2d[self.input][stored_camera[:, None], frame]
+        stored_confidence = self.benchmark.confidence[self.input][stored_camera[:, None], frame]
+        keypoints = torch.where(stored[:, None, None, None], stored_keypoints, keypoints)
+        confidence = torch.where(stored[:, None, None], stored_confidence, confidence)
+        return keypoints, confidence
+
+    def _detect(self, keypoints_px: Tensor, random: Tensor, generator: torch.Generator | None):
+        """The detector model on exact projections ``(B, T, J, 2)`` px, each sample's ``T`` frames one clip
+        (AR(1) in time; independent draws when ``T = 1``); for the samples of random cameras
+        (``random (B,)``) its error is scaled by the person's size in the image (mean over the sample's
+        frames) over the benchmark's median size."""
+        clip_lengths = None if keypoints_px.shape[1] == 1 else [keypoints_px.shape[1]]   # (B, T) : B clips of T
+        if not bool(random.any()):
+            return simulate_detector(keypoints_px, generator, self.noise, clip_lengths=clip_lengths)
+        size = pose_scale(keypoints_px, H36M17.root_index).mean(dim=1) / self._reference_size_px
+        scale = torch.where(random, size, torch.ones_like(size))[:, None, None, None]
+        detected, confidence = simulate_detector(keypoints_px / scale, generator, self.noise,
+                                                 clip_lengths=clip_lengths)
+        return detected * scale, confidence
+
+    def _mirror_half(self, sample: dict[str, Tensor], principal: Tensor,
+                     generator: torch.Generator | None) -> dict[str, Tensor]:
+        """Mirror half of the samples (one draw per sample, for all its frames): 2D ``(B, T, 17, 2)`` about the
+        principal point ``(B, 2)`` px, 3D x -> -x, left and right swapped, the lens's p2 turned over."""
+        mirror = torch.rand(len(principal), generator=generator) < 0.5
+        flipped_2d = sample["keypoints_2d"][..., self._flip_permutation, :].clone()
+        flipped_2d[..., 0] = 2 * principal[:, None, None, 0] - flipped_2d[..., 0]
+        x_negated = torch.tensor([-1.0, 1.0, 1.0])
+        per_frame = mirror[:, None, None]
+        # the mirror image of a lens: x -> -x turns p2's term over (radial and p1's terms are symmetric)
+        return dict(keypoints_2d=torch.where(per_frame[..., None], flipped_2d, sample["keypoints_2d"]),
+                    confidence=torch.where(per_frame, sample["confidence"][..., self._flip_permutation],
+                                           sample["confidence"]),
+                    poses_3d=torch.where(per_frame[..., None], sample["poses_3d"][..., self._flip_permutation, :]
+                                         * x_negated, sample["poses_3d"]),
+                    root_3d=torch.where(per_frame, sample["root_3d"] * x_negated, sample["root_3d"]),
+                    tangential=torch.where(mirror[:, None], sample["tangential"] * torch.tensor([1.0, -1.0]),
+                                           sample["tangential"]))
+
+    def _drop_joints(self, keypoints: Tensor, confidence: Tensor,
+                     generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        """Hide each joint of each frame with probability :attr:`joint_dropout` (NaN 2D, confidence 0),
+        independently per frame as a detector loses joints; never the root."""
+        hidden = torch.rand(confidence.shape, generator=generator) < self.joint_dropout
+        hidden[..., H36M17.root_index] = False                    # the root anchors the 2D normalisation
+        return keypoints.masked_fill(hidden[..., None], float("nan")), confidence.masked_fill(hidden, 0.0)
+
+
+def _draw_sample_cameras(world: Tensor, generator: torch.Generator | None,
+                         config: RandomCameraConfig) -> dict[str, Tensor]:
+    """One random camera per sample of ``T`` frames, ``world (B, T, 17, 3)`` mm: :func:`draw_cameras` on the
+    sample's joints of every frame as one point set ``(B, T * 17, 3)``, aimed at the pelvis of its middle
+    frame, so every joint of every frame lies inside the image and in front of the camera. The keys of
+    :data:`CAMERA_KEYS`, (B, ...)."""
+    count, length, joints = world.shape[:3]
+    middle_root = (length // 2) * joints + H36M17.root_index
+    return draw_cameras(world.reshape(count, length * joints, 3), generator, config, root_index=middle_root)
+
+
+class FrameSource(AugmentedSource):
     """Single frames of one split seen by a set of cameras.
 
     Args:
@@ -90,47 +269,18 @@ class FrameSource(torch.utils.data.Dataset):
                  cameras=(0, 1, 2, 3), virtual_cameras: list[Camera] | None = None, flip: bool = False,
                  frame_stride: int = 1, noise: DetectorNoiseConfig | None = None, joint_dropout: float = 0.0,
                  random_cameras: RandomCameraConfig | None = None, body_scale: BodyScaleConfig | None = None):
-        if input not in INPUTS:
-            raise PoseliftError(f"unknown 2D input {input!r}; use one of {', '.join(INPUTS)}")
-        self.benchmark = benchmark
-        self.input = input
-        self.camera_ids = torch.as_tensor(list(cameras), dtype=torch.long)
         self.frames = torch.nonzero(benchmark.frame_mask(split)).squeeze(1)[::frame_stride]
-        self.virtual_cameras = list(virtual_cameras or [])
-        self.flip = flip
-        self.joint_dropout = joint_dropout
-        self.random_cameras = random_cameras
-        self.body_scale = body_scale
-        self.noise = noise if noise is not None else benchmark.noise_config()
-        self._cameras = camera_tensors(benchmark.cameras + self.virtual_cameras)
-        self._flip_permutation = torch.as_tensor(H36M17.flip_permutation)
-        self._reference_size_px = None
-        if random_cameras is not None:     # the median person size (every 10th frame): the scale of the noise
-            stored = benchmark.keypoints_2d["gt"][self.camera_ids[:, None], self.frames[None, ::10]]
-            self._reference_size_px = float(pose_scale(stored, H36M17.root_index).median())
+        self._setup_augmentation(benchmark, input, cameras, self.frames, virtual_cameras, flip, noise, joint_dropout,
+                                 random_cameras, body_scale)
 
     def __len__(self) -> int:
         return len(self.frames) * len(self.camera_ids)
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return {key: value[0] for key, value in self.batch(torch.tensor([index])).items()}
-
-    @property
-    def camera_pool(self) -> torch.Tensor:
-        """Camera indices a sample can be filmed by, (P,): the chosen benchmark cameras, then the
-        virtual ones (numbered after the benchmark's cameras)."""
-        first_virtual = len(self.benchmark.cameras)
-        virtual = torch.arange(first_virtual, first_virtual + len(self.virtual_cameras))
-        return torch.cat([self.camera_ids, virtual])
-
     def frame_and_pool_position(self, indices: torch.Tensor, generator: torch.Generator | None = None):
         """Frame (B,) and position in :attr:`camera_pool` (B,) of each sample: the sample's own camera,
         or, with virtual cameras, one drawn uniformly from the pool."""
-        count = len(self.camera_ids)
-        position = indices % count
-        if self.virtual_cameras:
-            position = torch.randint(len(self.camera_pool), (len(indices),), generator=generator)
-        return self.frames[indices // count], position
+        position = self._pool_position(indices, generator)
+        return self.frames[indices // len(self.camera_ids)], position
 
     def batch(self, indices: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """A batch: keypoints_2d (B,17,2) px, confidence (B,17), poses_3d (B,17,3) mm camera frame
@@ -147,67 +297,11 @@ class FrameSource(torch.utils.data.Dataset):
         """Frames (B,) filmed by cameras (B,) (benchmark cameras, then virtual ones), augmented as
         configured; the keys of :meth:`batch`. Benchmark cameras give their stored 2D; virtual and
         random ones, and every body-scaled pose, are projected on the fly (with the detector model for
-        ``noisy`` input)."""
-        params = {key: value[camera] for key, value in self._cameras.items()}
-        world = self.benchmark.poses_3d_world[frame]
-        if self.body_scale is not None:
-            world = scale_bones(world, draw_bone_scales(len(frame), generator, self.body_scale))
-        random = torch.zeros(len(frame), dtype=torch.bool)
-        if self.random_cameras is not None:
-            random = torch.rand(len(frame), generator=generator) < self.random_cameras.fraction
-            drawn = draw_cameras(world[random], generator, self.random_cameras)
-            params = {key: value.index_put((random,), drawn[key]) if key in CAMERA_KEYS else value
-                      for key, value in params.items()}
-            camera = camera.masked_fill(random, RANDOM_CAMERA)
-        poses_cam = to_camera_frame(world, params["rotation"], params["position"])
-        if self.virtual_cameras or self.random_cameras is not None or self.body_scale is not None:
-            keypoints = project_points(poses_cam, params["focal"], params["principal"], params["radial"],
-                                       params["tangential"])
-            confidence = torch.ones(keypoints.shape[:-1])
-            if self.input == "noisy":
-                keypoints, confidence = self._detect(keypoints, random, generator)
-            stored = (camera >= 0) & (camera < len(self.benchmark.cameras)) & (self.body_scale is None)
-            stored_camera = camera.clamp(min=0, max=len(self.benchmark.cameras) - 1)    # real draws keep stored 2D
-            stored_keypoints = self.benchmark.keypoints_2d[self.input][stored_camera, frame]
-            stored_confidence = self.benchmark.confidence[self.input][stored_camera, frame]
-            keypoints = torch.where(stored[:, None, None], stored_keypoints, keypoints)
-            confidence = torch.where(stored[:, None], stored_confidence, confidence)
-        else:
-            keypoints = self.benchmark.keypoints_2d[self.input][camera, frame]
-            confidence = self.benchmark.confidence[self.input][camera, frame]
-        root = poses_cam[:, H36M17.root_index]
-        poses_rel = poses_cam - root[:, None]
-        tangential = params["tangential"]
-        if self.flip:
-            mirror = torch.rand(len(frame), generator=generator) < 0.5
-            flipped_2d = keypoints[:, self._flip_permutation].clone()
-            flipped_2d[..., 0] = 2 * params["principal"][:, None, 0] - flipped_2d[..., 0]
-            flipped_3d = poses_rel[:, self._flip_permutation] * torch.tensor([-1.0, 1.0, 1.0])
-            keypoints = torch.where(mirror[:, None, None], flipped_2d, keypoints)
-            confidence = torch.where(mirror[:, None], confidence[:, self._flip_permutation], confidence)
-            poses_rel = torch.where(mirror[:, None, None], flipped_3d, poses_rel)
-            root = torch.where(mirror[:, None], root * torch.tensor([-1.0, 1.0, 1.0]), root)
-            # the mirror image of a lens: x -> -x turns p2's term over (radial and p1's terms are symmetric)
-            tangential = torch.where(mirror[:, None], tangential * torch.tensor([1.0, -1.0]), tangential)
-        if self.joint_dropout > 0:
-            hidden = torch.rand(confidence.shape, generator=generator) < self.joint_dropout
-            hidden[:, H36M17.root_index] = False                    # the root anchors the 2D normalisation
-            keypoints = keypoints.masked_fill(hidden[..., None], float("nan"))
-            confidence = confidence.masked_fill(hidden, 0.0)
-        return dict(keypoints_2d=keypoints.float(), confidence=confidence.float(), poses_3d=poses_rel.float(),
-                    root_3d=root.float(), rotation=params["rotation"], focal=params["focal"],
-                    principal=params["principal"], radial=params["radial"], tangential=tangential,
-                    image_size=params["image_size"], camera=camera, frame=frame)
-
-    def _detect(self, keypoints_px: Tensor, random: Tensor, generator: torch.Generator | None):
-        """The detector model on exact projections ``(B, J, 2)`` px; for the samples of random cameras
-        (``random (B,)``) its error is scaled by the person's size over the benchmark's median size."""
-        if not bool(random.any()):
-            return simulate_detector(keypoints_px, generator, self.noise)
-        size = pose_scale(keypoints_px, H36M17.root_index) / self._reference_size_px
-        scale = torch.where(random, size, torch.ones_like(size))[:, None, None]
-        detected, confidence = simulate_detector(keypoints_px / scale, generator, self.noise)
-        return detected * scale, confidence
+        ``noisy`` input). Samples of one frame of :meth:`AugmentedSource._render`."""
+        rendered = self._render(frame[:, None], camera, generator)
+        for key in PER_FRAME_KEYS:
+            rendered[key] = rendered[key][:, 0]
+        return rendered
 
 
 class FramePairSource(torch.utils.data.Dataset):
@@ -301,50 +395,57 @@ class ViewPairSource(torch.utils.data.Dataset):
         return batch
 
 
-class WindowSource(torch.utils.data.Dataset):
-    """Sliding windows of ``length`` consecutive frames inside clips, per camera.
+class WindowSource(AugmentedSource):
+    """Sliding windows of ``length`` consecutive frames inside clips, per camera, augmented like
+    :class:`FrameSource` with a window as one sample.
 
     Sample ``i`` is window start ``starts[i // C]`` seen by camera ``cameras[i % C]``. Clips shorter
     than ``length`` give no window (use :func:`poselift.lift` style padding at inference).
+
+    Augmentation (the arguments of :class:`FrameSource`; all off by default, and then a batch is the
+    benchmark's stored 2D and 3D): per window ONE camera for all its frames (a virtual camera drawn
+    uniformly from the pool, or for a ``random_cameras.fraction`` of the windows a random camera), ONE
+    set of bone factors, ONE mirror decision; joint dropout is drawn per frame (the root is never
+    hidden). ``noisy`` input through virtual or random cameras, or of scaled bodies, gets the detector
+    model with each window one clip: its error is correlated in time (AR(1), as the benchmark's stored
+    ``noisy`` 2D), and for random cameras scaled by the person's mean size in the window's image over
+    the benchmark's median size. A random camera is drawn for the joints of ALL the window's frames at
+    once (aimed at the pelvis of its middle frame), so every joint of every frame of the window is
+    inside the image (``margin_px`` from its border) and in front of the camera, however the person
+    moves; a window whose motion fits no camera of the ranges (several metres of travel) raises
+    :class:`~poselift.errors.ShapeError`. Windows filmed by a benchmark camera, with unscaled bodies,
+    keep the benchmark's stored 2D.
     """
 
     def __init__(self, benchmark: Benchmark, length: int, split: str = "train", input: str = "gt",
-                 cameras=(0, 1, 2, 3), stride: int = 1):
-        if input not in INPUTS:
-            raise PoseliftError(f"unknown 2D input {input!r}; use one of {', '.join(INPUTS)}")
+                 cameras=(0, 1, 2, 3), stride: int = 1, virtual_cameras: list[Camera] | None = None,
+                 flip: bool = False, noise: DetectorNoiseConfig | None = None, joint_dropout: float = 0.0,
+                 random_cameras: RandomCameraConfig | None = None, body_scale: BodyScaleConfig | None = None):
         if length < 1:
             raise PoseliftError(f"window length must be >= 1, got {length}")
-        self.benchmark = benchmark
-        self.input = input
         self.length = length
-        self.camera_ids = torch.as_tensor(list(cameras), dtype=torch.long)
         clip_length = torch.tensor([clip["length"] for clip in benchmark.clips])
         fits = benchmark.frame_in_clip + length <= clip_length[benchmark.clip_index]
-        starts = torch.nonzero(fits & benchmark.frame_mask(split)).squeeze(1)
+        in_split = benchmark.frame_mask(split)
+        starts = torch.nonzero(fits & in_split).squeeze(1)
         self.starts = starts[benchmark.frame_in_clip[starts] % stride == 0]
-        self._cameras = camera_tensors(benchmark.cameras)
+        self._setup_augmentation(benchmark, input, cameras, torch.nonzero(in_split).squeeze(1), virtual_cameras,
+                                 flip, noise, joint_dropout, random_cameras, body_scale)
 
     def __len__(self) -> int:
         return len(self.starts) * len(self.camera_ids)
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return {key: value[0] for key, value in self.batch(torch.tensor([index])).items()}
-
     def batch(self, indices: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """keypoints_2d (B,T,17,2), confidence (B,T,17), poses_3d (B,T,17,3) root-relative camera
-        frame, root_3d (B,T,3), focal (B,T,2), principal (B,T,2), radial (B,T,3), tangential (B,T,2)
-        (the camera's, for every frame), image_size (B,2), camera (B,), frame (B,T)."""
-        count = len(self.camera_ids)
-        frame = self.starts[indices // count][:, None] + torch.arange(self.length)
-        camera = self.camera_ids[indices % count]
-        poses_cam = to_camera_frame(self.benchmark.poses_3d_world[frame], self._cameras["rotation"][camera, None],
-                                    self._cameras["position"][camera, None])
-        root = poses_cam[:, :, H36M17.root_index]
-        intrinsics = {key: self._cameras[key][camera, None].expand(-1, self.length, -1) for key in INTRINSIC_KEYS}
-        return dict(keypoints_2d=self.benchmark.keypoints_2d[self.input][camera[:, None], frame],
-                    confidence=self.benchmark.confidence[self.input][camera[:, None], frame],
-                    poses_3d=poses_cam - root[:, :, None], root_3d=root, **intrinsics,
-                    image_size=self._cameras["image_size"][camera], camera=camera, frame=frame)
+        """keypoints_2d (B,T,17,2) px, confidence (B,T,17), poses_3d (B,T,17,3) mm root-relative camera
+        frame, root_3d (B,T,3) mm camera frame, focal (B,T,2), principal (B,T,2), radial (B,T,3),
+        tangential (B,T,2) (the window's camera's, for every frame; a mirrored window's are its mirror
+        image's), image_size (B,2), camera (B,) (:data:`RANDOM_CAMERA` for a random one), frame (B,T)."""
+        position = self._pool_position(indices, generator)
+        frame = self.starts[indices // len(self.camera_ids)][:, None] + torch.arange(self.length)
+        rendered = self._render(frame, self.camera_pool[position], generator)
+        intrinsics = {key: rendered[key][:, None].expand(-1, self.length, -1) for key in INTRINSIC_KEYS}
+        return dict({key: rendered[key] for key in PER_FRAME_KEYS}, **intrinsics, image_size=rendered["image_size"],
+                    camera=rendered["camera"])
 
 
 class MultiViewSource(torch.utils.data.Dataset):
