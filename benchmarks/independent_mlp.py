@@ -86,6 +86,10 @@ def main() -> None:
     parser.add_argument("--dropout", type=float, default=0.5)
     parser.add_argument("--width", type=int, default=1024)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--loss", choices=("mse", "mpjpe"), default="mse",
+                        help="mse: Martinez's, on z-scored targets; mpjpe: the metric itself, mm")
+    parser.add_argument("--confidence-input", action="store_true",
+                        help="append each joint's confidence to the input (noisy 2D: it falls as the error grows)")
     parser.add_argument("--eval-every", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -99,17 +103,30 @@ def main() -> None:
     fit, evaluated = split_frames(data, args.split)
     fit = fit[::args.frame_stride]
 
+    if args.confidence_input:
+        confidence = (data["confidence_noisy"] if args.input == "noisy"
+                      else np.ones(keypoints.shape[:-1], np.float32))[..., None]
+        keypoints = np.concatenate([keypoints, confidence], axis=-1)           # (C, N, 17, 3)
+    inputs = keypoints.shape[-1] * 17
+
     def samples(frames):
-        return (keypoints[:, frames].reshape(-1, 34).astype(np.float32),
+        return (keypoints[:, frames].reshape(-1, inputs).astype(np.float32),
                 poses[:, frames].reshape(-1, 48).astype(np.float32), np.tile(actions[frames], len(keypoints)))
 
     x_fit, y_fit, _ = samples(fit)
     x_eval, y_eval, eval_actions = samples(evaluated)
-    x_mean, x_std, y_mean, y_std = x_fit.mean(0), x_fit.std(0), y_fit.mean(0), y_fit.std(0)
+    x_mean, x_std, y_mean, y_std = x_fit.mean(0), np.maximum(x_fit.std(0), 1e-6), y_fit.mean(0), y_fit.std(0)
     x_fit_t, y_fit_t = torch.tensor((x_fit - x_mean) / x_std), torch.tensor((y_fit - y_mean) / y_std)
     x_eval_t = torch.tensor((x_eval - x_mean) / x_std)
 
-    network = martinez_mlp(34, 48, args.width, args.dropout)
+    network = martinez_mlp(inputs, 48, args.width, args.dropout)
+    y_std_t = torch.tensor(y_std)
+
+    def loss_of(predicted, target):
+        if args.loss == "mse":
+            return (predicted - target).square().mean()
+        error_mm = ((predicted - target) * y_std_t).unflatten(-1, (16, 3)).norm(dim=-1)
+        return error_mm.sum(dim=-1).div(17).mean()                                # root error 0, as P#1
     optimizer = torch.optim.Adam(network.parameters(), args.lr)
     steps_per_epoch = len(x_fit_t) // args.batch_size
     total_steps = args.epochs * steps_per_epoch
@@ -130,7 +147,7 @@ def main() -> None:
         order = torch.randperm(len(x_fit_t))
         for step in range(steps_per_epoch):
             batch = order[step * args.batch_size:(step + 1) * args.batch_size]
-            loss = (network(x_fit_t[batch]) - y_fit_t[batch]).square().mean()
+            loss = loss_of(network(x_fit_t[batch]), y_fit_t[batch])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -152,14 +169,17 @@ def print_table(results_folder: Path) -> None:
     print("The Martinez MLP written again with no poselift code (benchmarks/independent_mlp.py), Protocol #1 "
           "mean over actions, 4 cameras")
     print()
-    print("| split | 2D input | schedule | seed | P#1 mm | device |")
-    print("|---|---|---|---|---|---|")
+    print("| split | 2D input | change from Martinez | schedule | seed | P#1 mm | device |")
+    print("|---|---|---|---|---|---|---|")
     for row in rows:
         arguments = row["arguments"]
         schedule = (f"{arguments['epochs']} epochs, frames every {arguments['frame_stride']}, batch "
                     f"{arguments['batch_size']}, lr {arguments['lr']:g}, dropout {arguments['dropout']:g} "
                     f"({row['steps']:,} steps)")
-        print(f"| {arguments['split']} | {arguments['input']} | {schedule} | {arguments['seed']} | "
+        change = [f"loss {arguments['loss']}"] if arguments.get("loss", "mse") != "mse" else []
+        change += ["confidence as input"] if arguments.get("confidence_input") else []
+        print(f"| {arguments['split']} | {arguments['input']} | {', '.join(change) or 'none'} | {schedule} | "
+              f"{arguments['seed']} | "
               f"{row['p1_mm']:.1f} | {row['device']} |")
 
 
