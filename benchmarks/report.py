@@ -61,6 +61,8 @@ REPORTS = (
            "baseline_recipe_noisy/summary.json", (("sections", ("recipe",)),)),
     Report("baseline-dropout", "docs/baseline.md", "backbone_ablation", "print_tables",
            "baseline_dropout/summary.json", (("sections", ("recipe",)),)),
+    Report("baseline-confidence", "docs/baseline.md", "backbone_ablation", "print_tables",
+           "baseline_confidence/summary.json", (("sections", ("recipe",)),)),
     Report("baseline-independent", "docs/baseline.md", "independent_mlp", "print_table", ""),
     Report("training-speed", "docs/speed.md", "bench_training_speed", "print_report",
            "speed/training_2threads.json"),
