@@ -30,7 +30,7 @@ from real_video import real_video_errors
 
 from poselift.fileio import write_text_atomic
 
-SHIPPED = ("default", "temporal")
+SHIPPED = ("default", "temporal", "camera")
 BENCHMARK_METRICS = ("mpjpe", "p_mpjpe", "mpjve", "accel")
 
 
@@ -69,10 +69,11 @@ def print_table(results_folder) -> None:
         print("(no model measured yet)")
         return
     first = next(iter(rows.values()))
+    devices = " / ".join(sorted({row["device"] for row in rows.values()}))
     print(f"Lifting models as users meet them, on {first['benchmark']} (test split: Protocol #1/#2 mm, mean over "
           f"actions; MPJVE mm/frame; acceleration error mm/frame^2), on random cameras (test split, noisy 2D, seed "
           f"{first.get('camera_seed', 0)}) and on Pose2Sim's 4 real videos (each view against the 4-view "
-          f"triangulation, mean of the views); device {first['device']}\n")
+          f"triangulation, mean of the views); device {devices}\n")
     print("| model | gt P#1 | noisy P#1 | noisy P#2 | noisy MPJVE | noisy accel. | random cameras P#1 | "
           "random cameras P#2 | real video MPJPE | real video P-MPJPE |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")

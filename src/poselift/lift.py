@@ -38,11 +38,11 @@ from poselift.wording import count
 
 DEFAULT_MODEL = "default"
 # Models shipped inside the package, by the name `--model` accepts (see docs/default_model.md, docs/temporal.md).
-SHIPPED_MODELS = {"default": "default.pt", "temporal": "temporal.pt"}
+SHIPPED_MODELS = {"default": "default.pt", "temporal": "temporal.pt", "camera": "camera.pt"}
 
 
 def shipped_model_path(name: str = DEFAULT_MODEL) -> Path:
-    """Path of a model shipped inside the package (``"default"`` or ``"temporal"``)."""
+    """Path of a model shipped inside the package (a name of :data:`SHIPPED_MODELS`)."""
     return Path(str(resources.files("poselift") / "assets" / "models" / SHIPPED_MODELS[name]))
 
 
@@ -53,7 +53,8 @@ def default_model_path() -> Path:
 
 def load_model(model: str | Path = DEFAULT_MODEL, device: str = "cpu"):
     """Load a lifting model: a shipped one by name (``"default"``: single frames; ``"temporal"``:
-    sequences) or a checkpoint path.
+    sequences; ``"camera"``: single frames that read the camera, so ``lift`` needs ``intrinsics=``)
+    or a checkpoint path.
 
     The returned model has ``lift(keypoints_2d (..., 17, 2) px, confidence=None) -> (..., 17, 3) mm``
     taking and returning numpy arrays or tensors.

@@ -79,7 +79,8 @@ def add_commands(commands) -> None:
     lift.add_argument("input", type=Path, help="COCO JSON, OpenPose folder, MediaPipe JSON, VideoPose3D npz, poselift npz/json")
     lift.add_argument("--out", type=Path, required=True, help="output folder")
     lift.add_argument("--model", default="default",
-                      help="'default' (single frames), 'temporal' (sequences) or a checkpoint path")
+                      help="'default' (single frames), 'temporal' (sequences), 'camera' (single frames that read the "
+                           "camera: --focal, --calibration, else the image size) or a checkpoint path")
     lift.add_argument("--video", type=Path, help="the video the keypoints come from (drawn under the 2D)")
     lift.add_argument("--max-gap", type=int, default=10, help="longest gap (frames) filled by interpolation")
     lift.add_argument("--fps", type=float, default=None,
@@ -127,7 +128,8 @@ def add_commands(commands) -> None:
     video.add_argument("--person", type=parse_person, default="largest",
                        help="who to follow: largest (default), central, or N = the N-th person from the left")
     video.add_argument("--model", default="default",
-                       help="'default' (single frames), 'temporal' (sequences) or a checkpoint path")
+                       help="'default' (single frames), 'temporal' (sequences), 'camera' (single frames that read the "
+                           "camera: --focal, --calibration, else the image size) or a checkpoint path")
     video.add_argument("--max-gap", type=int, default=10, help="longest gap (frames) filled by interpolation")
     video.add_argument("--max-frames", type=int, help="only the first N frames of each video")
     video.add_argument("--fps", type=float, default=None, help="frame rate of the videos (default: their own)")
