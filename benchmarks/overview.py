@@ -41,6 +41,12 @@ def print_models(results: Path) -> None:
             label = "`gt`" if input_name == "gt" else \
                 f"`noisy` ({evaluation['info']['mean_2d_input_error_px']:.1f} px)"
             print(f"| {model} | {label} | {averages['mpjpe']:.1f} | {averages['p_mpjpe']:.1f} | [{page}]({page}) |")
+    camera = _load(results, "default_candidates/camera.json")
+    for input_name in ("gt", "noisy"):
+        row = camera[f"test_{input_name}"]
+        label = "`gt`" if input_name == "gt" else "`noisy`"
+        print(f"| shipped camera-aware model (`--model camera`; random cameras in training; 1 seed) | {label} | "
+              f"{row['mpjpe']:.1f} | {row['p_mpjpe']:.1f} | [docs/default_model.md](docs/default_model.md) |")
 
 
 def print_comparisons(results: Path) -> None:
