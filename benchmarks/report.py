@@ -116,6 +116,8 @@ REPORTS = (
            (("sections", ("lengths",)),)),
     Report("default-candidates", "docs/default_model.md", "default_model", "print_table", ""),
     Report("camera-input", "docs/default_model.md", "camera_input", "print_tables", "camera_input/summary.json"),
+    Report("camera-input-seeds", "docs/default_model.md", "camera_input", "print_tables",
+           "camera_input_seeds/summary.json"),
     Report("temporal-noise", "docs/temporal.md", "temporal_accuracy", "print_tables", "temporal/summary.json",
            (("sections", ("noise",)),)),
 )
