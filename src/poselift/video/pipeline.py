@@ -44,8 +44,9 @@ def process_video(video: str | os.PathLike, out_dir: Path, lifter, model_name: s
     undone unless ``options.swap_fix`` is False) and :func:`poselift.pipeline.lift_track`'s.
     ``options.fps`` overrides the video's own frame rate. The overlay is drawn while MediaPipe tracks,
     and drawn again when the swap fix changed the track; the animation's video panel is kept from
-    that same decoding, shrunk (a temporary file), so the video is decoded once. ``camera`` (the video's calibrated camera) and
-    ``options.focal_px`` (``--focal``) serve a model that reads the camera."""
+    that same decoding, shrunk (a temporary file), so the video is decoded once. ``camera`` (the
+    video's calibrated camera) and ``options.focal_px`` (``--focal``) serve a model that reads the
+    camera."""
     from poselift.io.poselift_format import write_keypoints_2d
 
     from poselift.viz import OverlayWriter
