@@ -345,7 +345,7 @@ def print_report(results: dict) -> None:
     inference = results["inference"]
     mm = inference["mm"]
     flops = inference["flops_per_pose"]
-    print(f"## 1. Inference (shipped default model, eval mode, torch.inference_mode)\n")
+    print("## 1. Inference (shipped default model, eval mode, torch.inference_mode)\n")
     print(f"Matrix-product work per pose: {flops:,} FLOP ({flops / 1e6:.2f} MFLOP; 2*in*out per Linear). "
           f"Practical limit: torch.mm {mm['size']}x{mm['size']} float32 = {mm['gflops']:.1f} GFLOP/s "
           f"(median of repeats, same process and threads; {mm['gflops_before']:.1f} before the model rows, "
