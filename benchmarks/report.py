@@ -63,6 +63,8 @@ REPORTS = (
            "baseline_dropout/summary.json", (("sections", ("recipe",)),)),
     Report("baseline-confidence", "docs/baseline.md", "backbone_ablation", "print_tables",
            "baseline_confidence/summary.json", (("sections", ("recipe",)),)),
+    Report("baseline-confidence-v2", "docs/baseline.md", "backbone_ablation", "print_tables",
+           "baseline_confidence_v2/summary.json", (("sections", ("recipe",)),)),
     Report("baseline-independent", "docs/baseline.md", "independent_mlp", "print_table", ""),
     Report("training-speed", "docs/speed.md", "bench_training_speed", "print_report",
            "speed/training_2threads.json"),
