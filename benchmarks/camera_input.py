@@ -32,30 +32,49 @@ from real_video import real_video_errors
 from sweep import add_sweep_arguments, mean_std, open_sweep, over_seeds, run_sections, spec, summary_header
 
 METRICS = ("mpjpe", "p_mpjpe")
+RIG_METRICS = METRICS + ("mpjve", "accel")          # the jitter too: item 3 asks for accuracy AND jitter
 AUGMENTED = {"validation": "people", "virtual_cameras": True, "flip": True, "joint_dropout": 0.05}
 REAL_CAMERAS = {"random_cameras": 0.5, "body_scale": True}
-VARIANTS = {                                      # name -> (model config, data options beyond AUGMENTED)
-    "pose": ({"input_normalization": "pose"}, {}),
-    "camera": ({"input_normalization": "camera"}, {}),
-    "pose+random cameras": ({"input_normalization": "pose"}, REAL_CAMERAS),
-    "camera+random cameras": ({"input_normalization": "camera"}, REAL_CAMERAS),
+CAMERA = {"input_normalization": "camera"}
+# The shipped temporal model's network (docs/temporal.md: T = 5, LSTM width 256, no dropout).
+TEMPORAL = {"input_normalization": "camera", "hidden_size": 256, "dropout": 0.0}
+VARIANTS = {     # name -> (model kind, its config, data options beyond AUGMENTED, schedule beyond the sweep's)
+    "pose": ("baseline", {"input_normalization": "pose"}, {}, {}),
+    "camera": ("baseline", CAMERA, {}, {}),
+    "pose+random cameras": ("baseline", {"input_normalization": "pose"}, REAL_CAMERAS, {}),
+    "camera+random cameras": ("baseline", CAMERA, REAL_CAMERAS, {}),
+    # Does the augmented data, never the same twice, want a longer schedule than the plain baseline's?
+    "camera+random cameras, 2x steps": ("baseline", CAMERA, REAL_CAMERAS, {"epochs": 64}),
+    "camera+random cameras, 4x steps": ("baseline", CAMERA, REAL_CAMERAS, {"epochs": 128}),
+    # ... or a wider network, for the many cameras and bodies it has to cover? (4x the compute per step)
+    "camera+random cameras, 2048 wide": ("baseline", {**CAMERA, "hidden_size": 2048}, REAL_CAMERAS, {}),
+    # Item 3: the temporal model with the same input and augmentation (one camera per window).
+    "temporal, camera+random cameras": ("temporal", TEMPORAL, REAL_CAMERAS, {}),
 }
 VARIANT_TITLES = {
-    "pose": "per-pose input, rig augmentation (today's default recipe)",
+    "pose": "per-pose input, rig augmentation (the `pose` model's recipe)",
     "camera": "camera-aware input, rig augmentation",
     "pose+random cameras": "per-pose input + random cameras and body sizes",
     "camera+random cameras": "camera-aware input + random cameras and body sizes",
+    "camera+random cameras, 2x steps": "the same, 2x the steps (64 epochs)",
+    "camera+random cameras, 4x steps": "the same, 4x the steps (128 epochs)",
+    "camera+random cameras, 2048 wide": "the same, 2048 wide instead of 1024 (32 epochs)",
+    "temporal, camera+random cameras": "temporal model (T = 5, width 256), camera-aware + random cameras and body sizes",
 }
 
 
 def variants(sweep, args) -> dict:
     rows = {}
     for name in args.variants:
-        config, data = VARIANTS[name]
-        runs = [spec("baseline", "noisy", seed, config=config, data={**AUGMENTED, **data}) for seed in args.seeds]
+        kind, config, data, schedule = VARIANTS[name]
+        runs = [spec(kind, "noisy", seed, config=config, data={**AUGMENTED, **data}, schedule=schedule)
+                for seed in args.seeds]
+        # a sequence model needs one camera per clip: random cameras give every frame its own
+        random_cameras = (None if kind == "temporal" else
+                          over_seeds([sweep.evaluation(run, split="val", camera_seed=0) for run in runs], METRICS))
         rows[name] = {
-            "rig": over_seeds([sweep.evaluation(run, split="val") for run in runs], METRICS),
-            "random_cameras": over_seeds([sweep.evaluation(run, split="val", camera_seed=0) for run in runs], METRICS),
+            "rig": over_seeds([sweep.evaluation(run, split="val") for run in runs], RIG_METRICS),
+            "random_cameras": random_cameras,
             "train_seconds": [sweep.train_seconds(run) for run in runs],
         }
         if args.videos:
@@ -70,20 +89,20 @@ SECTIONS = {"variants": variants}
 
 def print_tables(summary: dict) -> None:
     rows = summary["results"]["variants"]
-    print(f"Per-pose against camera-aware 2D input (issue #18) on {summary['benchmark']}: baseline trained on the "
+    print(f"Per-pose against camera-aware 2D input (issue #18) on {summary['benchmark']}: models trained on the "
           f"5 'fit' people with noisy 2D, virtual cameras, flip and 5 % hidden joints, {summary['epochs']} epochs, "
           f"frames every {summary['frame_stride']}, batch {summary['batch_size']}; validation people (mm, mean over "
           f"actions; ± std over seeds {summary['seeds']}); real video: Pose2Sim's 4 views against their "
           f"triangulation; device {summary['device']}\n")
-    print("| variant | rig P#1 | rig P#2 | random cameras P#1 | random cameras P#2 | real video MPJPE | "
-          "real video P-MPJPE |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| variant | rig P#1 | rig P#2 | rig MPJVE | rig accel. | random cameras P#1 | random cameras P#2 | "
+          "real video MPJPE | real video P-MPJPE |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, row in rows.items():
-        video = row.get("real_video")
-        video_cells = ([mean_std(video["mpjpe_mm"]), mean_std(video["p_mpjpe_mm"])] if video else ["-", "-"])
-        print(f"| {VARIANT_TITLES[name]} | " + " | ".join(
-            [mean_std(row["rig"]["mpjpe"]), mean_std(row["rig"]["p_mpjpe"]), mean_std(row["random_cameras"]["mpjpe"]),
-             mean_std(row["random_cameras"]["p_mpjpe"]), *video_cells]) + " |")
+        rig, random, video = row["rig"], row["random_cameras"], row.get("real_video")
+        cells = [mean_std(rig[metric]) if metric in rig else "-" for metric in RIG_METRICS]
+        cells += [mean_std(random[metric]) if random else "-" for metric in METRICS]
+        cells += [mean_std(video[metric]) if video else "-" for metric in ("mpjpe_mm", "p_mpjpe_mm")]
+        print(f"| {VARIANT_TITLES[name]} | " + " | ".join(cells) + " |")
 
 
 def parse_args(argv=None):

@@ -1,6 +1,7 @@
 """Issue #18, item 6: a lifting model as most users meet it, measured by one command.
 
-For each ``--models`` entry (``NAME=CHECKPOINT``, or a shipped model's name: ``default``, ``temporal``):
+For each ``--models`` entry (``NAME=CHECKPOINT``, or a shipped model's name: ``camera`` (the default),
+``pose``, ``temporal``):
 
 - **benchmark**: the test split, 4 cameras, Protocol #1 / #2 (mean over actions), MPJVE and
   acceleration error, with `gt` and with `noisy` 2D;
@@ -13,7 +14,7 @@ For each ``--models`` entry (``NAME=CHECKPOINT``, or a shipped model's name: ``d
 The test split only reports here: the models were chosen on the validation people elsewhere.
 
     python benchmarks/default_model.py --data benchmark.npz --out benchmarks/results/default_candidates \\
-        --models default temporal --videos ../shared/data/pose2sim
+        --models camera pose temporal --videos ../shared/data/pose2sim
 
 Writes ``OUT/<name>.json`` per model (kept: a model already measured is not measured again unless
 ``--force``) and prints the table of every model in ``OUT``.
@@ -30,7 +31,7 @@ from real_video import real_video_errors
 
 from poselift.fileio import write_text_atomic
 
-SHIPPED = ("default", "temporal", "camera")
+SHIPPED = ("camera", "pose", "temporal")      # "default" is "camera" (poselift.lift.DEFAULT_SHIPPED)
 BENCHMARK_METRICS = ("mpjpe", "p_mpjpe", "mpjve", "accel")
 
 
@@ -58,6 +59,16 @@ def measure(name: str, model_path: str, benchmark, args) -> dict:
     return result
 
 
+def real_video_checks(video: dict | None) -> list[str]:
+    """Two cells: the frames the view check swapped back, per view (cam01/cam02/...), and the lifted over
+    the triangulated skeleton's size, the range over the views ("-" for caches made before they were kept)."""
+    views = list(video["views"].values()) if video else []
+    if not views or "frames_swapped" not in views[0]:
+        return ["-", "-"]
+    ratios = [view["size_ratio"] for view in views]
+    return ["/".join(str(view["frames_swapped"]) for view in views), f"{min(ratios):.2f}-{max(ratios):.2f}"]
+
+
 def print_table(results_folder) -> None:
     """The table of every model measured into ``results_folder`` (``benchmarks/results/default_candidates``
     when given the whole results folder, as :mod:`report` does)."""
@@ -75,14 +86,16 @@ def print_table(results_folder) -> None:
           f"{first.get('camera_seed', 0)}) and on Pose2Sim's 4 real videos (each view against the 4-view "
           f"triangulation, mean of the views); device {devices}\n")
     print("| model | gt P#1 | noisy P#1 | noisy P#2 | noisy MPJVE | noisy accel. | random cameras P#1 | "
-          "random cameras P#2 | real video MPJPE | real video P-MPJPE |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "random cameras P#2 | real video MPJPE | real video P-MPJPE | real video: frames swapped back by the "
+          "view check | real video: lifted / triangulated size |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, row in rows.items():
         noisy, random, video = row["test_noisy"], row.get("random_cameras_noisy"), row.get("real_video")
         cells = [f"{row['test_gt']['mpjpe']:.1f}", f"{noisy['mpjpe']:.1f}", f"{noisy['p_mpjpe']:.1f}",
                  f"{noisy['mpjve']:.1f}", f"{noisy['accel']:.1f}",
                  f"{random['mpjpe']:.1f}" if random else "-", f"{random['p_mpjpe']:.1f}" if random else "-",
-                 f"{video['mpjpe_mm']:.1f}" if video else "-", f"{video['p_mpjpe_mm']:.1f}" if video else "-"]
+                 f"{video['mpjpe_mm']:.1f}" if video else "-", f"{video['p_mpjpe_mm']:.1f}" if video else "-",
+                 *real_video_checks(video)]
         print(f"| {name} (`{row['model']}`) | " + " | ".join(cells) + " |")
 
 

@@ -22,7 +22,8 @@ MEASURES = ("mpjpe_mm", "p_mpjpe_mm")
 
 
 def real_video_errors(model: str | Path, out_dir: Path, videos: Path) -> dict:
-    """``{"views": {camera: {mpjpe_mm, p_mpjpe_mm}}, "mpjpe_mm", "p_mpjpe_mm"}`` (means over the views) of
+    """``{"views": {camera: {mpjpe_mm, p_mpjpe_mm, frames_swapped, size_ratio}}, "mpjpe_mm", "p_mpjpe_mm"}``
+    (means over the views; ``frames_swapped`` and ``size_ratio`` only in caches made since they were added) of
     ``model`` (a checkpoint or a shipped model's name) on the videos of ``videos`` (Pose2Sim's folder:
     ``videos/*.mp4`` and ``Calib.qca.txt``); cached in ``out_dir/pose2sim.json``."""
     cache = out_dir / "pose2sim.json"
@@ -35,7 +36,12 @@ def real_video_errors(model: str | Path, out_dir: Path, videos: Path) -> dict:
                        "--out", str(out), "--no-animation", "--quiet"]
             subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
             views = json.loads((out / "multiview.json").read_text())["views"]
-        result = {"views": {Path(view["video"]).stem: {key: view[key] for key in MEASURES} for view in views}}
+        # per view also: the frames whose left/right labels the triangulation's view check still swapped
+        # back after the single-view swap fix, and the lifted skeleton's size over the triangulated one's
+        result = {"views": {Path(view["video"]).stem: {**{key: view[key] for key in MEASURES},
+                                                        "frames_swapped": view["triangulation_check"]["frames_swapped"],
+                                                        "size_ratio": view["bone_length_ratio"]}
+                            for view in views}}
         for key in MEASURES:
             result[key] = sum(view[key] for view in result["views"].values()) / len(views)
         out_dir.mkdir(parents=True, exist_ok=True)

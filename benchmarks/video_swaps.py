@@ -247,12 +247,12 @@ def main(argv: list[str] | None = None) -> None:
         from poselift.lift import load_model
         from poselift.pipeline import lift_track
 
-        model = load_model("default")
+        model = load_model("pose")            # the per-pose model: the default when these numbers were made
         for view, (camera, track) in enumerate(zip(CAMERAS, tracks)):
             lifted[camera] = {}
             for name, swap_fix in (("raw", False), ("swap_fix", True)):
                 with tempfile.TemporaryDirectory() as folder:
-                    result = lift_track(track, model, "default", Path(folder), source=f"{camera}.mp4",
+                    result = lift_track(track, model, "pose", Path(folder), source=f"{camera}.mp4",
                                         fps=track.fps, animation=False, swap_fix=swap_fix)
                 world = lifted_to_world(result.poses.poses_3d[:frames].astype(np.float64), cameras[view],
                                         poses_reference[:, 0])

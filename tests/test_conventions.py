@@ -65,7 +65,7 @@ def test_a_y_up_track_is_refused_or_flipped_as_told(track):
 
 
 def test_the_api_takes_a_layout_and_refuses_coco_order_given_as_h36m17(track):
-    model = poselift.load_model()
+    model = poselift.load_model("pose")
     h36m, coco, _ = track
     assert first_joints_spread(h36m, None) > 0.3 and first_joints_spread(coco, None) < 0.15
     with pytest.raises(LayoutError, match="declared h36m17.*cluster like a face.*layout='coco17'"):

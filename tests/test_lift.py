@@ -1,4 +1,4 @@
-"""Lifting with the shipped default model, the lift/demo/eval/train commands end to end."""
+"""Lifting with the shipped models, the lift/demo/eval/train commands end to end."""
 
 import json
 
@@ -15,8 +15,8 @@ from poselift.metrics import mpjpe
 
 
 @pytest.fixture(scope="module")
-def default_model():
-    return poselift.load_model()
+def pose_model():
+    return poselift.load_model("pose")
 
 
 def _test_poses(small_benchmark, count=64):
@@ -24,25 +24,25 @@ def _test_poses(small_benchmark, count=64):
     return small_benchmark.poses_3d_world[frames].double()
 
 
-def test_default_model_lifts_benchmark_poses(default_model, small_benchmark):
+def test_shipped_pose_model_lifts_benchmark_poses(pose_model, small_benchmark):
     camera = small_benchmark.cameras[1]
     poses_cam = camera.world_to_camera(_test_poses(small_benchmark))
-    lifted = default_model.lift(camera.project(poses_cam).float())
+    lifted = pose_model.lift(camera.project(poses_cam).float())
     error = mpjpe(lifted.double(), poses_cam - poses_cam[:, :1])
     assert lifted.shape == (64, 17, 3) and error.mean() < 120          # mm; a broken model is far off
 
 
-def test_same_poses_at_two_image_sizes_lift_the_same(default_model, small_benchmark):
+def test_same_poses_at_two_image_sizes_lift_the_same_with_the_pose_model(pose_model, small_benchmark):
     rig = h36m_rig()[0]
     poses_cam = rig.world_to_camera(_test_poses(small_benchmark))
     small = Camera(fx=1145.0, fy=1145.0, cx=500.0, cy=500.0, width=1000, height=1000)
     full_hd = Camera(fx=1600.0, fy=1600.0, cx=960.0, cy=540.0, width=1920, height=1080)
-    lifted_small = default_model.lift(small.project(poses_cam).numpy().astype(np.float32))
-    lifted_hd = default_model.lift(full_hd.project(poses_cam).numpy().astype(np.float32))
+    lifted_small = pose_model.lift(small.project(poses_cam).numpy().astype(np.float32))
+    lifted_hd = pose_model.lift(full_hd.project(poses_cam).numpy().astype(np.float32))
     assert np.abs(lifted_small - lifted_hd).max() < 0.5                  # mm
 
 
-def test_missing_joints_are_handled(default_model, small_benchmark):
+def test_missing_joints_are_handled(pose_model, small_benchmark):
     camera = small_benchmark.cameras[0]
     keypoints = camera.project(camera.world_to_camera(_test_poses(small_benchmark, 8))).numpy().astype(np.float32)
     confidence = np.ones(keypoints.shape[:-1], np.float32)
@@ -50,7 +50,7 @@ def test_missing_joints_are_handled(default_model, small_benchmark):
     confidence[2, 13] = 0
     keypoints[5, [0, 1, 4]] = np.nan                # no pelvis, no hips: that frame cannot be lifted
     confidence[5, [0, 1, 4]] = 0
-    lifted = default_model.lift(keypoints, confidence)
+    lifted = pose_model.lift(keypoints, confidence)
     assert np.isfinite(lifted[[0, 1, 2, 3, 4, 6, 7]]).all()
     assert np.isnan(lifted[5]).all()
 
@@ -240,8 +240,38 @@ def test_the_default_camera_and_focal_from_the_command_line(camera_model_path, s
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and "needs the camera: give the image size (--image-size WIDTH HEIGHT" in error
     # a model that does not read the camera lifts as ever; --focal then only places the exports' root path
-    assert main_str(["lift", path, "--out", tmp_path / "pose", "--focal", "900", "--no-animation"]) == 0
-    assert "note: --focal not used for lifting: model default does not read the camera" in capsys.readouterr().out
+    assert main_str(["lift", path, "--out", tmp_path / "pose", "--model", "pose", "--focal", "900",
+                     "--no-animation"]) == 0
+    assert "note: --focal not used for lifting: model pose does not read the camera" in capsys.readouterr().out
+
+
+def test_the_default_is_the_camera_model_and_without_a_camera_the_pose_model_lifts(small_benchmark, tmp_path, capsys):
+    """``default`` is the shipped camera-aware model; a file that gives neither its image size nor a camera
+    is lifted with the per-pose model, and the output says so."""
+    from poselift.intrinsics import Intrinsics
+    from poselift.lift import load_model
+
+    default, camera = load_model(), load_model("camera")
+    assert default.reads_intrinsics and default.config == camera.config
+    for name, weights in default.state_dict().items():
+        assert torch.equal(weights, camera.state_dict()[name]), name
+    keypoints = _benchmark_track(small_benchmark, 1)                      # filmed by a 1000 x 1002 px rig camera
+    path = tmp_path / "track.npz"
+    np.savez(path, keypoints_2d=keypoints, confidence=np.ones(keypoints.shape[:2], np.float32),
+             layout=np.array("h36m17"))
+    assert main_str(["lift", path, "--out", tmp_path / "blind", "--no-animation"]) == 0
+    out = capsys.readouterr().out
+    assert ("note: model: the default model reads the camera, and this input gives neither its image size nor a "
+            "camera: lifted with the per-pose model 'pose' instead") in out
+    blind = load_poses_3d(tmp_path / "blind" / "poses_3d.npz")
+    assert blind.meta["model"] == "pose" and any(note.startswith("model: the default") for note in blind.meta["notes"])
+    assert main_str(["lift", path, "--out", tmp_path / "sized", "--image-size", "1000", "1002", "--no-animation"]) == 0
+    out = capsys.readouterr().out
+    assert "with model camera" in out and "note: camera: assumed from the image size 1000 x 1002 px" in out
+    sized = load_poses_3d(tmp_path / "sized" / "poses_3d.npz")
+    assert sized.meta["model"] == "camera" and not any(note.startswith("model:") for note in sized.meta["notes"])
+    assume = Intrinsics.for_image_size((1000, 1002))
+    assert np.isfinite(sized.poses_3d).all() and np.isfinite(default.lift(keypoints, intrinsics=assume)).all()
 
 
 def test_models_of_the_encodings_before_the_camera_load_and_lift_unchanged():

@@ -33,8 +33,8 @@ def test_the_frame_rate_comes_from_the_flag_then_the_file_then_the_video(track):
 
 
 def test_a_track_with_a_rate_is_smoothed_and_every_output_states_it(track, tmp_path):
-    model = poselift.load_model()
-    smoothed = lift_track(track, model, "default", tmp_path, source="track.json", fps=50.0, fps_source="--fps",
+    model = poselift.load_model("pose")
+    smoothed = lift_track(track, model, "pose", tmp_path, source="track.json", fps=50.0, fps_source="--fps",
                           animation=False)
     names = sorted(path.name for path in smoothed.written)
     assert names == ["figure.png", "poses_3d.bvh", "poses_3d.c3d", "poses_3d.csv", "poses_3d.json", "poses_3d.npz",
@@ -45,7 +45,7 @@ def test_a_track_with_a_rate_is_smoothed_and_every_output_states_it(track, tmp_p
     assert "50 fps (from --fps), smoothed over 11 frames" in smoothed.lines[1]
     assert "Frame Time: 0.02" in (tmp_path / "poses_3d.bvh").read_text()
     (tmp_path / "raw").mkdir()
-    raw = lift_track(track, model, "default", tmp_path / "raw", source="track.json", fps=50.0, smoothing_s=0.0,
+    raw = lift_track(track, model, "pose", tmp_path / "raw", source="track.json", fps=50.0, smoothing_s=0.0,
                      animation=False)
     assert raw.poses.meta["smoothing"] is None
     change = np.linalg.norm(smoothed.poses.poses_3d - raw.poses.poses_3d, axis=-1)
@@ -53,7 +53,7 @@ def test_a_track_with_a_rate_is_smoothed_and_every_output_states_it(track, tmp_p
 
 
 def test_a_track_without_a_rate_is_not_smoothed_and_says_the_rate_it_assumed(track, tmp_path):
-    result = lift_track(track, poselift.load_model(), "default", tmp_path, source="images.json", animation=False)
+    result = lift_track(track, poselift.load_model("pose"), "pose", tmp_path, source="images.json", animation=False)
     data = json.loads((tmp_path / "poses_3d.json").read_text())
     assert data["fps"] == ASSUMED_FPS and "assumed" in data["meta"]["fps_source"]
     assert result.poses.meta["smoothing"] is None and "not smoothed (set --fps)" in result.lines[0]
@@ -74,7 +74,7 @@ def test_every_output_of_a_sequence_plays_one_symmetric_skeleton(track, tmp_path
     from poselift.io.bvh import read_bvh
     from poselift.skeleton import H36M17
 
-    result = lift_track(track, poselift.load_model(), "default", tmp_path, source="track.json", fps=50.0,
+    result = lift_track(track, poselift.load_model("pose"), "pose", tmp_path, source="track.json", fps=50.0,
                         animation=False)
     poses = load_poses_3d(tmp_path / "poses_3d.npz")
     skeleton = poses.meta["skeleton"]
@@ -112,7 +112,7 @@ def test_the_root_path_from_one_calibrated_view_is_where_the_person_walked(small
     truth = camera.world_to_camera(world).numpy()[:, 0]                             # (T, 3) mm, the pelvis
     keypoints = camera.project(camera.world_to_camera(world)).float().numpy()
     track = Keypoints2D(keypoints, np.ones(keypoints.shape[:2], np.float32), "h36m17", image_size=(1000, 1000))
-    result = lift_track(replace(track, camera=camera), poselift.load_model(), "default", tmp_path,
+    result = lift_track(replace(track, camera=camera), poselift.load_model("pose"), "pose", tmp_path,
                         source="track.json", fps=50.0, animation=False)
     meta = load_poses_3d(tmp_path / "poses_3d.npz").meta["root_trajectory"]
     assert meta["estimated"] and meta["camera"].startswith(f"focal {camera.fx:.0f} x {camera.fy:.0f} px")
@@ -125,7 +125,7 @@ def test_free_bones_keep_the_lifted_lengths_and_the_bvh_the_same_skeleton(track,
     from poselift.io.bvh import read_bvh
     from poselift.skeleton import H36M17
 
-    lift_track(track, poselift.load_model(), "default", tmp_path, source="track.json", fps=50.0, animation=False,
+    lift_track(track, poselift.load_model("pose"), "pose", tmp_path, source="track.json", fps=50.0, animation=False,
                fixed_bones=False)
     poses = load_poses_3d(tmp_path / "poses_3d.npz")
     assert poses.meta["skeleton"]["poses_fitted"] is False
@@ -142,7 +142,7 @@ def test_free_bones_keep_the_lifted_lengths_and_the_bvh_the_same_skeleton(track,
 def test_a_swapped_stretch_is_undone_before_lifting_and_reported(track, tmp_path):
     from poselift.swaps import limb_groups, swap_pairs
 
-    model = poselift.load_model()
+    model = poselift.load_model("pose")
     points, confidence = track.keypoints_2d, track.confidence
     stretch = np.zeros(track.num_frames, bool)
     stretch[10:25] = True
@@ -150,8 +150,8 @@ def test_a_swapped_stretch_is_undone_before_lifting_and_reported(track, tmp_path
         points, confidence = swap_pairs(points, confidence, pairs, stretch)
     broken = Keypoints2D(points, confidence, "h36m17", image_size=(1000, 1000))
     (tmp_path / "clean").mkdir(), (tmp_path / "fixed").mkdir(), (tmp_path / "kept").mkdir()
-    clean = lift_track(track, model, "default", tmp_path / "clean", source="clean.json", fps=50.0, animation=False)
-    fixed = lift_track(broken, model, "default", tmp_path / "fixed", source="broken.json", fps=50.0, animation=False)
+    clean = lift_track(track, model, "pose", tmp_path / "clean", source="clean.json", fps=50.0, animation=False)
+    fixed = lift_track(broken, model, "pose", tmp_path / "fixed", source="broken.json", fps=50.0, animation=False)
     assert fixed.swaps.frames_changed.sum() == 15
     assert fixed.lines[0] == ("note: broken.json: the detector's left/right labels swapped back in 15 frames "
                               "(legs 10-24; arms 10-24; --no-swap-fix keeps them)")
@@ -159,7 +159,7 @@ def test_a_swapped_stretch_is_undone_before_lifting_and_reported(track, tmp_path
     np.testing.assert_array_equal(fixed.poses.poses_3d, clean.poses.poses_3d)
     assert clean.lines[0] == "clean.json: no left/right swap found"
 
-    kept = lift_track(broken, model, "default", tmp_path / "kept", source="broken.json", fps=50.0, animation=False,
+    kept = lift_track(broken, model, "pose", tmp_path / "kept", source="broken.json", fps=50.0, animation=False,
                       swap_fix=False)
     assert kept.swaps is None and kept.poses.meta["left_right_swaps"] is None
     assert np.abs(kept.poses.poses_3d - clean.poses.poses_3d).max() > 100.0                 # mm: the swap lifted
@@ -182,7 +182,7 @@ def test_the_lift_command_turns_both_steps_off(track, tmp_path, capsys):
 
 
 def test_a_track_without_a_rate_gets_neither_the_swap_fix_nor_one_skeleton(track, tmp_path):
-    result = lift_track(track, poselift.load_model(), "default", tmp_path, source="images.json", animation=False)
+    result = lift_track(track, poselift.load_model("pose"), "pose", tmp_path, source="images.json", animation=False)
     assert result.swaps is None and result.poses.meta["left_right_swaps"] is None
     assert result.poses.meta["skeleton"]["poses_fitted"] is False
 
@@ -192,7 +192,7 @@ def test_a_track_without_a_pelvis_anywhere_is_refused(track, tmp_path):
     keypoints[:, [0, 1, 4]] = np.nan
     blind = Keypoints2D(keypoints, np.where(np.isnan(keypoints).any(-1), 0.0, 1.0).astype(np.float32), "h36m17")
     with pytest.raises(PoseliftError, match="no frame can be lifted"):
-        lift_track(blind, poselift.load_model(), "default", tmp_path, source="blind.json", animation=False)
+        lift_track(blind, poselift.load_model("pose"), "pose", tmp_path, source="blind.json", animation=False)
 
 
 def test_smoothing_window():

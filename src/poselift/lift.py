@@ -37,35 +37,64 @@ from poselift.skeleton import H36M17, to_h36m17
 from poselift.wording import count
 
 DEFAULT_MODEL = "default"
-# Models shipped inside the package, by the name `--model` accepts (see docs/default_model.md, docs/temporal.md).
-SHIPPED_MODELS = {"default": "default.pt", "temporal": "temporal.pt", "camera": "camera.pt"}
+# Models shipped inside the package, by the name `--model` accepts (model cards: docs/default_model.md, docs/temporal.md).
+SHIPPED_MODELS = {"camera": "camera.pt", "pose": "pose.pt", "temporal": "temporal.pt"}
+# "default" is the camera-aware model; a track whose camera is unknown (no calibration, no camera of its
+# own, no image size: a COCO results file or OpenPose frames) is lifted with the per-pose model instead.
+DEFAULT_SHIPPED, DEFAULT_FALLBACK = "camera", "pose"
+
+
+def model_name(model: str | Path) -> str:
+    """The name a model is reported by: "default" is the shipped model it stands for; others unchanged."""
+    return DEFAULT_SHIPPED if str(model) == DEFAULT_MODEL else str(model)
 
 
 def shipped_model_path(name: str = DEFAULT_MODEL) -> Path:
-    """Path of a model shipped inside the package (a name of :data:`SHIPPED_MODELS`)."""
-    return Path(str(resources.files("poselift") / "assets" / "models" / SHIPPED_MODELS[name]))
+    """Path of a model shipped inside the package (a name of :data:`SHIPPED_MODELS`, or "default")."""
+    file_name = SHIPPED_MODELS[model_name(name)]
+    return Path(str(resources.files("poselift") / "assets" / "models" / file_name))
 
 
 def default_model_path() -> Path:
-    """Path of the default model shipped inside the package."""
+    """Path of the default model shipped inside the package (the camera-aware one)."""
     return shipped_model_path(DEFAULT_MODEL)
 
 
 def load_model(model: str | Path = DEFAULT_MODEL, device: str = "cpu"):
-    """Load a lifting model: a shipped one by name (``"default"``: single frames; ``"temporal"``:
-    sequences; ``"camera"``: single frames that read the camera, so ``lift`` needs ``intrinsics=``)
-    or a checkpoint path.
+    """Load a lifting model: a shipped one by name or a checkpoint path.
 
-    The returned model has ``lift(keypoints_2d (..., 17, 2) px, confidence=None) -> (..., 17, 3) mm``
-    taking and returning numpy arrays or tensors.
+    The shipped ones: ``"default"`` = ``"camera"`` (single frames; reads the camera, so ``lift`` needs
+    ``intrinsics=``, e.g. ``poselift.intrinsics.Intrinsics.for_image_size((width, height))``),
+    ``"pose"`` (single frames, each pose normalised on its own: needs no camera) and ``"temporal"``
+    (sequences, per-pose input).
+
+    The returned model has ``lift(keypoints_2d (..., 17, 2) px, confidence=None, intrinsics=None) ->
+    (..., 17, 3) mm`` taking and returning numpy arrays or tensors.
     """
     from poselift.checkpoint import load_model as load_checkpoint_model
 
-    shipped = str(model) in SHIPPED_MODELS
+    shipped = str(model) in SHIPPED_MODELS or str(model) == DEFAULT_MODEL
     path = shipped_model_path(str(model)) if shipped else Path(model)
     if shipped and not path.exists():
         raise PoseliftError(f"{path}: the shipped {model!r} model is missing from this installation")
     return load_checkpoint_model(path, map_location=device)
+
+
+def model_for_track(model: str | Path, keypoints: Keypoints2D, focal_px: float | None = None) -> tuple[str, str | None]:
+    """Which model lifts a track: ``(model, note or None)``.
+
+    ``"default"`` stands for the camera-aware model, which needs the track's camera or at least its
+    image size (:func:`poselift.intrinsics.intrinsics_for_track`); a track with neither (and no
+    ``--focal``) is lifted with the per-pose model, and the note says so. Any other model is kept.
+    """
+    if str(model) != DEFAULT_MODEL:
+        return model_name(model), None
+    if keypoints.camera is not None or keypoints.image_size is not None or focal_px is not None:
+        return DEFAULT_SHIPPED, None
+    return DEFAULT_FALLBACK, (f"model: the default model reads the camera, and this input gives neither its image "
+                              f"size nor a camera: lifted with the per-pose model '{DEFAULT_FALLBACK}' instead "
+                              f"(give --image-size WIDTH HEIGHT, and --focal PX if known, for the default "
+                              f"'{DEFAULT_SHIPPED}' model)")
 
 
 def fill_short_gaps(keypoints_2d: np.ndarray, confidence: np.ndarray, max_gap: int = 10):
@@ -180,11 +209,13 @@ def lift_file(input_path: str | Path, out_dir: str | Path, model: str | Path = D
     keypoints = pixels_from_normalised(keypoints, str(input_path))
     video_fps = probe_video(video).fps if video else None
     track_fps, fps_source = resolve_fps(fps, keypoints, video_fps)
-    lifter = load_model(model, device=device)
+    name, model_note = model_for_track(model, keypoints, focal_px)
+    if model_note:
+        keypoints = replace(keypoints, notes=keypoints.notes + (model_note,))
+    lifter = load_model(name, device=device)
     lifter = lifter.fuse_for_inference()           # e.g. BatchNorm folded into the Linears: same poses, faster
-    model_name = DEFAULT_MODEL if str(model) == DEFAULT_MODEL else str(model)
     out_dir = prepare_output_dir(out_dir, force=force)
-    track = lift_track(keypoints, lifter, model_name, out_dir, source=str(input_path), max_gap=max_gap,
+    track = lift_track(keypoints, lifter, name, out_dir, source=str(input_path), max_gap=max_gap,
                        smoothing_s=smoothing_s, fps=track_fps, fps_source=fps_source, video=video,
                        animation=animation, orientation=orientation, up=up, bvh_unit=bvh_unit,
                        meta={"input": str(input_path)}, swap_fix=swap_fix, fixed_bones=fixed_bones,

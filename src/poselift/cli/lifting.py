@@ -73,14 +73,18 @@ def add_sequence_arguments(parser) -> None:
                              "length, left and right alike: the BVH's skeleton, so every file has the same joints)")
 
 
+MODEL_HELP = ("'default' = 'camera' (single frames that read the camera: --focal, --calibration or the file's camera, "
+              "else the image size; an input with none of them is lifted with 'pose'), 'pose' (single frames, no "
+              "camera needed), 'temporal' (sequences) or a checkpoint path")
+
+
 def add_commands(commands) -> None:
     """Register ``poselift lift``, ``video`` and ``demo`` on the CLI's sub-command parsers."""
     lift = commands.add_parser("lift", help="lift a 2D keypoint file to 3D")
     lift.add_argument("input", type=Path, help="COCO JSON, OpenPose folder, MediaPipe JSON, VideoPose3D npz, poselift npz/json")
     lift.add_argument("--out", type=Path, required=True, help="output folder")
     lift.add_argument("--model", default="default",
-                      help="'default' (single frames), 'temporal' (sequences), 'camera' (single frames that read the "
-                           "camera: --focal, --calibration, else the image size) or a checkpoint path")
+                      help=MODEL_HELP)
     lift.add_argument("--video", type=Path, help="the video the keypoints come from (drawn under the 2D)")
     lift.add_argument("--max-gap", type=int, default=10, help="longest gap (frames) filled by interpolation")
     lift.add_argument("--fps", type=float, default=None,
@@ -128,8 +132,7 @@ def add_commands(commands) -> None:
     video.add_argument("--person", type=parse_person, default="largest",
                        help="who to follow: largest (default), central, or N = the N-th person from the left")
     video.add_argument("--model", default="default",
-                       help="'default' (single frames), 'temporal' (sequences), 'camera' (single frames that read the "
-                           "camera: --focal, --calibration, else the image size) or a checkpoint path")
+                       help=MODEL_HELP)
     video.add_argument("--max-gap", type=int, default=10, help="longest gap (frames) filled by interpolation")
     video.add_argument("--max-frames", type=int, help="only the first N frames of each video")
     video.add_argument("--fps", type=float, default=None, help="frame rate of the videos (default: their own)")

@@ -126,7 +126,7 @@ def add_commands(commands) -> None:
     train.set_defaults(handler=_cmd_train)
 
     evaluate = commands.add_parser("eval", help="evaluate a checkpoint on the benchmark (per-action table)")
-    evaluate.add_argument("checkpoint", help="checkpoint .pt, or a shipped model: 'default', 'temporal', 'camera'")
+    evaluate.add_argument("checkpoint", help="checkpoint .pt, or a shipped model: 'default' (= 'camera'), 'pose', 'temporal'")
     evaluate.add_argument("--data", type=Path, required=True, help="benchmark .npz")
     evaluate.add_argument("--input", choices=("gt", "noisy"), default="gt")
     evaluate.add_argument("--protocol", type=int, choices=(1, 2, 3), default=1,

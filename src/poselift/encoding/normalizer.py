@@ -261,8 +261,9 @@ class PoseNormalizer(nn.Module):
         if self.input_normalization == "camera":
             if intrinsics is None:
                 raise PoseliftError("this model's 2D encoding ('camera') reads the camera intrinsics: pass "
-                                    "intrinsics= (poselift.intrinsics.Intrinsics; training batches carry them as "
-                                    "focal and principal)")
+                                    "intrinsics= (poselift.intrinsics.Intrinsics, e.g. Intrinsics.for_image_size(("
+                                    "width, height)) when only the image size is known; training batches carry them "
+                                    "as focal and principal), or lift without a camera with load_model('pose')")
             centred, root_ray, valid_joint, frame_valid = camera_normalize_2d(
                 keypoints_2d, confidence, intrinsics.map(lambda value: value.to(keypoints_2d)), self._root)
             values = torch.cat([centred.flatten(start_dim=-2), root_ray], dim=-1)

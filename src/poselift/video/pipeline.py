@@ -16,6 +16,7 @@ import numpy as np
 from poselift.errors import PoseliftError
 from poselift.io.records import Keypoints2D, Poses3D
 from poselift.pipeline import DEFAULT_SMOOTHING_S, lift_track, resolve_fps, write_overlay
+from poselift.lift import model_name
 from poselift.video.reading import probe_video
 from poselift.video.tracking import DetectionReport, detect_video
 
@@ -238,12 +239,12 @@ def process_one(video: Path, view_dir: Path, options: VideoOptions,
         if info.fps is None and options.fps is None:
             lines.append(f"{video.name}: no frame rate in the file; outputs use an assumed 30 fps (set --fps)")
         view_dir.mkdir(parents=True, exist_ok=True)
-        lifter, model_name = load_lifter(options.model, options.device), options.model
+        lifter, name = load_lifter(options.model, options.device), model_name(options.model)
         if options.people == "all":
-            for line, path in process_everybody(video, view_dir, lifter, model_name, options):
+            for line, path in process_everybody(video, view_dir, lifter, name, options):
                 lines.append(line if path is None else f"wrote {path}")
             return lines + [f"{video.name}: done in {time.perf_counter() - started:.0f} s"], None, None
-        result = process_video(video, view_dir, lifter, model_name, options, camera)
+        result = process_video(video, view_dir, lifter, name, options, camera)
     except PoseliftError as error:
         return lines + [f"{video.name}: FAILED: {error}"], None, str(error)
     lines += result.lines + [f"wrote {path}" for path in result.written]
