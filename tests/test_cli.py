@@ -172,8 +172,13 @@ def test_train_a_camera_aware_model_on_random_cameras_then_evaluate_it_on_them(c
     status, out, err = run_cli(capsys, "eval", tmp_path / "run" / "last.pt", "--data", small_benchmark_path,
                                "--random-cameras", "--camera-seed", "2", "--json", tmp_path / "eval.json")
     assert status == 0, err
-    assert "each filmed by a random camera (seed 2) instead of cameras [0, 1, 2, 3]" in out
+    assert "each sample filmed by a random camera (seed 2) instead of cameras [0, 1, 2, 3]" in out
     assert json.loads((tmp_path / "eval.json").read_text())["info"]["random_cameras"]["seed"] == 2
+    status, out, err = run_cli(capsys, "eval", tmp_path / "run" / "last.pt", "--data", small_benchmark_path,
+                               "--random-cameras", "--random-camera-clips", "10", "--json", tmp_path / "clips.json")
+    assert status == 0, err
+    assert "each piece of 10 frames filmed by a random camera (seed 0)" in out
+    assert json.loads((tmp_path / "clips.json").read_text())["info"]["random_cameras"]["frames_per_camera"] == 10
 
 
 def test_the_command_parser_loads_no_pytorch():

@@ -236,3 +236,23 @@ def test_random_cameras_film_every_test_sample_with_a_camera_of_its_own(small_be
     assert torch.equal(again.intrinsics.focal, model.intrinsics.focal)           # the same draw for every model
     with pytest.raises(PoseliftError, match="a sequence model cannot be evaluated"):
         evaluate(windows[1], small_benchmark, random_cameras=RandomCameraConfig())
+
+
+def test_random_cameras_per_piece_of_a_clip_measure_any_model_with_its_jitter(small_benchmark, windows):
+    from poselift.data.random_cameras import RandomCameraConfig
+
+    model = CameraReadingRootOnly()
+    result = evaluate(model, small_benchmark, input="gt", random_cameras=RandomCameraConfig(), camera_seed=4,
+                      random_camera_clips=5)
+    info = result.info
+    assert info["samples"] == 5 * info["sequences"] and info["random_cameras"]["frames_per_camera"] == 5
+    assert info["mean_2d_input_error_px"] < 1e-3                                  # gt 2D: the projections
+    focal = model.intrinsics.focal.reshape(info["sequences"], 5, 2)
+    assert (focal == focal[:, :1]).all() and focal[:, 0, 0].std() > 100            # one camera per piece, pieces differ
+    assert "mpjve" in result.averages["mean_over_actions"]                       # a piece is a sequence: jitter
+    # the pieces of every model are the same, so are their cameras; a sequence model is measured too
+    sequence = evaluate(windows[1], small_benchmark, input="gt", random_cameras=RandomCameraConfig(), camera_seed=4,
+                        random_camera_clips=5)
+    assert sequence.info["samples"] == info["samples"] and sequence.info["sequence_inference"]
+    with pytest.raises(PoseliftError, match="random_camera_clips needs random_cameras"):
+        evaluate(model, small_benchmark, random_camera_clips=5)

@@ -20,7 +20,11 @@ sample's intrinsics. With ``random_cameras`` every test sample is filmed instead
 for it (:mod:`poselift.data.random_cameras`, from a generator seeded with ``camera_seed``, so the
 draw is the same for every model): the person off-centre, near and far, phone to telephoto. Each
 frame then has its own camera, so the frames of a clip are no sequence: single-frame models only,
-and no jitter metrics.
+and no jitter metrics. With ``random_camera_clips=N`` the test clips are cut instead into pieces of
+N consecutive frames (:class:`~poselift.data.datasets.WindowSource`, a piece's start every N frames;
+a clip's last frames that fill no piece are left out), and each piece is filmed by one random camera
+that frames all of it: every model, sequence or not, lifts the same pieces as sequences, with the
+jitter metrics.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import torch
 
 from poselift.camera import project_points
 from poselift.data.benchmark import Benchmark
-from poselift.data.datasets import FrameSource
+from poselift.data.datasets import FrameSource, WindowSource
 from poselift.data.random_cameras import RandomCameraConfig
 from poselift.errors import PoseliftError
 from poselift.geometry import canonicalize
@@ -146,7 +150,7 @@ def sequence_errors(predicted: torch.Tensor, target: torch.Tensor,
 
 def evaluate(model, benchmark: Benchmark, input: str = "gt", protocol: int = 1, split: str = "test",
              input_noise_px: float = 0.0, noise_seed: int = 0, random_cameras: RandomCameraConfig | None = None,
-             camera_seed: int = 0) -> EvaluationResult:
+             camera_seed: int = 0, random_camera_clips: int | None = None) -> EvaluationResult:
     """Evaluate a lifting model (anything with ``lift(keypoints_2d, confidence)``) on the benchmark.
 
     ``input_noise_px``: standard deviation of Gaussian noise added to every 2D coordinate (pixels,
@@ -154,24 +158,37 @@ def evaluate(model, benchmark: Benchmark, input: str = "gt", protocol: int = 1, 
     (Table 3). ``random_cameras``: film every sample with a random camera instead (its ``fraction``
     is ignored: all of them), drawn from a generator seeded with ``camera_seed``; with ``noisy``
     input the detector model is applied to their projections (see the module docstring).
+    ``random_camera_clips``: with ``random_cameras``, one camera per piece of that many consecutive
+    frames instead of one per frame (any model; see the module docstring).
     """
     if protocol not in PROTOCOL_CAMERAS:
         raise PoseliftError(f"unknown protocol {protocol}; use 1, 2 or 3")
     if not input_noise_px >= 0:
         raise PoseliftError(f"input_noise_px must be >= 0, got {input_noise_px}")
-    if random_cameras is not None and model.sequence_model:
+    if random_camera_clips is not None and (random_cameras is None or random_camera_clips < 1):
+        raise PoseliftError(f"random_camera_clips needs random_cameras and at least 1 frame, got {random_camera_clips}")
+    if random_cameras is not None and model.sequence_model and random_camera_clips is None:
         raise PoseliftError("random cameras give every frame its own camera: a sequence model cannot be evaluated "
-                            "on them")
+                            "on them (give random_camera_clips: one camera per piece of a clip)")
     if random_cameras is not None:
         random_cameras = replace(random_cameras, fraction=1.0)
-    source = FrameSource(benchmark, split, input, cameras=PROTOCOL_CAMERAS[protocol], random_cameras=random_cameras)
-    batch = source.batch(torch.arange(len(source)), torch.Generator().manual_seed(camera_seed))
+    generator = torch.Generator().manual_seed(camera_seed)
+    if random_camera_clips is not None:      # one camera per piece of a clip: the pieces are the sequences
+        source = WindowSource(benchmark, random_camera_clips, split, input, cameras=PROTOCOL_CAMERAS[protocol],
+                              stride=random_camera_clips, random_cameras=random_cameras)
+        windows = source.batch(torch.arange(len(source)), generator)
+        lengths = torch.full((len(source),), random_camera_clips, dtype=torch.long)
+        batch = {key: value.flatten(0, 1) for key, value in windows.items() if key not in ("image_size", "camera")}
+    else:
+        source = FrameSource(benchmark, split, input, cameras=PROTOCOL_CAMERAS[protocol], random_cameras=random_cameras)
+        batch = source.batch(torch.arange(len(source)), generator)
     if random_cameras is None:
         order, lengths = clip_sequences(batch, benchmark)
         batch = {key: value[order] for key, value in batch.items()}
         gt_2d = benchmark.keypoints_2d["gt"][batch["camera"], batch["frame"]]
-    else:                                    # one camera per frame: every frame a sequence of its own
-        lengths = torch.ones(len(source), dtype=torch.long)
+    else:
+        if random_camera_clips is None:      # one camera per frame: every frame a sequence of its own
+            lengths = torch.ones(len(source), dtype=torch.long)
         gt_2d = project_points(batch["poses_3d"] + batch["root_3d"][:, None], batch["focal"], batch["principal"],
                                batch["radial"], batch["tangential"])
     if input_noise_px > 0:
@@ -202,10 +219,11 @@ def evaluate(model, benchmark: Benchmark, input: str = "gt", protocol: int = 1, 
             per_action[action][metric] = float(value)
         mean_over_samples[metric] = float(values.mean())
     info = dict(protocol=protocol, input=input, split=split, cameras=list(PROTOCOL_CAMERAS[protocol]),
-                samples=len(source), sequences=len(lengths), data_version=benchmark.version,
+                samples=int(batch["frame"].numel()), sequences=len(lengths), data_version=benchmark.version,
                 input_noise_px=input_noise_px, target_frame=target_frame,
                 sequence_inference=model.sequence_model,
-                random_cameras=None if random_cameras is None else {**asdict(random_cameras), "seed": camera_seed},
+                random_cameras=None if random_cameras is None else {**asdict(random_cameras), "seed": camera_seed,
+                                                                    "frames_per_camera": random_camera_clips or 1},
                 mean_2d_input_error_px=float((batch["keypoints_2d"] - gt_2d).norm(dim=-1).mean()))
     averages = {"mean_over_actions": mean_over_actions, "mean_over_samples": mean_over_samples}
     return EvaluationResult(per_action, averages, info)

@@ -47,9 +47,10 @@ def _cmd_eval(args) -> None:
     model = load_model(args.checkpoint, device=resolve_device(args.device))
     result = evaluate(model, load_benchmark(args.data), input=args.input, protocol=args.protocol,
                       random_cameras=RandomCameraConfig() if args.random_cameras else None,
-                      camera_seed=args.camera_seed)
+                      camera_seed=args.camera_seed, random_camera_clips=args.random_camera_clips)
     info = result.info
-    filmed = (f"each filmed by a random camera (seed {args.camera_seed}) instead of cameras {info['cameras']}"
+    per = f"piece of {args.random_camera_clips} frames" if args.random_camera_clips else "sample"
+    filmed = (f"each {per} filmed by a random camera (seed {args.camera_seed}) instead of cameras {info['cameras']}"
               if args.random_cameras else f"cameras {info['cameras']}")
     print(f"Protocol #{info['protocol']} on {info['data_version']} test split, {info['input']} 2D "
           f"(mean 2D error {info['mean_2d_input_error_px']:.2f} px), {info['samples']} samples, {filmed}, "
@@ -126,14 +127,18 @@ def add_commands(commands) -> None:
     train.set_defaults(handler=_cmd_train)
 
     evaluate = commands.add_parser("eval", help="evaluate a checkpoint on the benchmark (per-action table)")
-    evaluate.add_argument("checkpoint", help="checkpoint .pt, or a shipped model: 'default' (= 'camera'), 'pose', 'temporal'")
+    evaluate.add_argument("checkpoint", help="checkpoint .pt, or a shipped model: 'camera' (= 'default'), 'temporal', 'pose'")
     evaluate.add_argument("--data", type=Path, required=True, help="benchmark .npz")
     evaluate.add_argument("--input", choices=("gt", "noisy"), default="gt")
     evaluate.add_argument("--protocol", type=int, choices=(1, 2, 3), default=1,
                           help="1/2: all four cameras (both MPJPE and P-MPJPE are reported); 3: camera 3 only")
     evaluate.add_argument("--random-cameras", action="store_true",
                           help="film every test sample with a camera drawn for it instead (2-8 m, phone to telephoto, "
-                               "the person anywhere in the image; poselift.data.random_cameras): single-frame models")
+                               "the person anywhere in the image; poselift.data.random_cameras): single-frame models, "
+                               "or any model with --random-camera-clips")
+    evaluate.add_argument("--random-camera-clips", type=int, default=None, metavar="N",
+                          help="with --random-cameras: one camera per piece of N consecutive frames of a clip, so "
+                               "sequence models are measured too, with the jitter")
     evaluate.add_argument("--camera-seed", type=int, default=0,
                           help="seed of the random cameras (default 0: the same cameras for every model)")
     evaluate.add_argument("--json", type=Path, help="also write the results as JSON")
