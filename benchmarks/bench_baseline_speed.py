@@ -156,7 +156,7 @@ def part_inference(args) -> dict:
 
     mm_before = mm_rate()
 
-    model = poselift.load_model()
+    model = poselift.load_model("pose")       # the per-pose model: it lifts without a camera
     fused = model.fuse_for_inference()
     flops = matmul_flops_per_pose(model)
     keypoints, confidence, _ = track_2d(max(batches), args.data)
@@ -229,9 +229,9 @@ def part_lift_stages(args) -> dict:
         return result
 
     keypoints = timed(stages, "read 2D file", lambda: load_keypoints_2d(input_path))
-    lifter = timed(stages, "load model (+ fuse)", lambda: _inference_model(load_model()))
+    lifter = timed(stages, "load model (+ fuse)", lambda: _inference_model(load_model("pose")))
     poses, _, (_, confidence_h36m) = timed(
-        stages, "lift_keypoints (convert, fill gaps, model.lift)", lambda: lift_keypoints(keypoints, lifter, "default"))
+        stages, "lift_keypoints (convert, fill gaps, model.lift)", lambda: lift_keypoints(keypoints, lifter, "pose"))
     poses = timed(stages, "smooth (Savitzky-Golay)", lambda: replace(
         poses, poses_3d=smooth_poses(poses.poses_3d, smoothing_window(keypoints.fps))))
     timed(stages, "write poses_3d.npz", lambda: write_poses_3d(out_dir / "poses_3d.npz", poses))

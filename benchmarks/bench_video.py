@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> None:
     cv2.setNumThreads(args.threads)
     from poselift import viz
     from poselift.export import export_bvh, export_trc, write_csv
-    from poselift.lift import lift_keypoints, load_model
+    from poselift.intrinsics import Intrinsics
+    from poselift.lift import lift_keypoints, load_model, resolve_model
     from poselift.pipeline import DEFAULT_SMOOTHING_S, smooth_poses, smoothing_window
     from poselift.video.pipeline import VideoOptions, process_video
     from poselift.video.detection import MediaPipePose, find_people, import_mediapipe, mediapipe_logs_hidden
@@ -89,10 +90,12 @@ def main(argv: list[str] | None = None) -> None:
     detect_seconds, (keypoints, report) = timed(lambda: detect_video(info.path, max_frames=args.frames,
                                                                        progress=False))
     rows.append((f"detect (MediaPipe, {report.searches} search)", keypoints.num_frames, detect_seconds))
-    model = load_model()
-    lift_keypoints(keypoints, model, "default")               # warm-up
-    seconds, (poses, _, _) = timed(lambda: lift_keypoints(keypoints, model, "default"))
-    rows.append(("lift (default model)", poses.num_frames, seconds))
+    name, _ = resolve_model("default", camera_known=True)     # as `poselift video` picks it
+    model = load_model(name)
+    camera = Intrinsics.for_image_size(info.image_size) if model.reads_intrinsics else None
+    lift_keypoints(keypoints, model, name, intrinsics=camera)               # warm-up
+    seconds, (poses, _, _) = timed(lambda: lift_keypoints(keypoints, model, name, intrinsics=camera))
+    rows.append((f"lift (the default model, {name})", poses.num_frames, seconds))
     with tempfile.TemporaryDirectory() as folder:
         def smooth_and_export():
             smoothed = replace(poses, poses_3d=smooth_poses(poses.poses_3d, smoothing_window(info.fps or 30.0)))
@@ -124,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
                                progress=False, fps=None, up="y", bvh_unit="m")
         whole_dir = Path(folder) / "whole"
         whole_dir.mkdir()
-        whole_seconds, _ = timed(lambda: process_video(info.path, whole_dir, model, "default", options))
+        whole_seconds, _ = timed(lambda: process_video(info.path, whole_dir, model, name, options))
 
     print()
     print(f"| {'stage':<40} | frames | seconds | frames/s |")

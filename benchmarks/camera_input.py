@@ -46,8 +46,6 @@ VARIANTS = {     # name -> (model kind, its config, data options beyond AUGMENTE
     # Does the augmented data, never the same twice, want a longer schedule than the plain baseline's?
     "camera+random cameras, 2x steps": ("baseline", CAMERA, REAL_CAMERAS, {"epochs": 64}),
     "camera+random cameras, 4x steps": ("baseline", CAMERA, REAL_CAMERAS, {"epochs": 128}),
-    # ... or a wider network, for the many cameras and bodies it has to cover? (4x the compute per step)
-    "camera+random cameras, 2048 wide": ("baseline", {**CAMERA, "hidden_size": 2048}, REAL_CAMERAS, {}),
     # Item 3: the temporal model with the same input and augmentation (one camera per window).
     "temporal, camera+random cameras": ("temporal", TEMPORAL, REAL_CAMERAS, {}),
 }
@@ -58,7 +56,6 @@ VARIANT_TITLES = {
     "camera+random cameras": "camera-aware input + random cameras and body sizes",
     "camera+random cameras, 2x steps": "the same, 2x the steps (64 epochs)",
     "camera+random cameras, 4x steps": "the same, 4x the steps (128 epochs)",
-    "camera+random cameras, 2048 wide": "the same, 2048 wide instead of 1024 (32 epochs)",
     "temporal, camera+random cameras": "temporal model (T = 5, width 256), camera-aware + random cameras and body sizes",
 }
 

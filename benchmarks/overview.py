@@ -30,23 +30,16 @@ def print_models(results: Path) -> None:
         print(f"| Martinez baseline, converged schedule ({baseline['epochs']} epochs of batch "
               f"{baseline['batch_size']}), 3 seeds | {label} | {mean_std(row['mpjpe'])} | {mean_std(row['p_mpjpe'])} "
               f"| [docs/baseline.md](docs/baseline.md) |")
-    camera = _load(results, "default_candidates/camera.json")
-    for input_name in ("gt", "noisy"):
-        row = camera[f"test_{input_name}"]
-        label = "`gt`" if input_name == "gt" else "`noisy`"
-        print(f"| shipped default model (`default` = `camera`: reads the camera; random cameras in training; 1 seed) "
-              f"| {label} | {row['mpjpe']:.1f} | {row['p_mpjpe']:.1f} | [docs/default_model.md](docs/default_model.md) |")
-    for name, model, page in (("pose", "shipped per-pose model (`--model pose`: no camera needed; rig augmentation)",
-                               "docs/default_model.md"),
-                              ("temporal", "shipped temporal model (`--model temporal`, T = 5)", "docs/temporal.md")):
+    for name, model, page in (
+            ("camera", "shipped default model (`camera`: single frames, reads the camera; random cameras in "
+                       "training)", "docs/default_model.md"),
+            ("temporal", "shipped temporal model (`--model temporal`, T = 5: reads the camera; random cameras in "
+                         "training)", "docs/temporal.md"),
+            ("pose", "shipped per-pose model (`pose`: for inputs without a camera)", "docs/default_model.md")):
+        measured = _load(results, f"default_candidates/{name}.json")            # benchmarks/default_model.py
         for input_name in ("gt", "noisy"):
-            if name == "temporal" and input_name == "gt":
-                continue
-            evaluation = _load(results, f"shipped_models/{name}_{input_name}.json")
-            averages = _averages(evaluation)
-            label = "`gt`" if input_name == "gt" else \
-                f"`noisy` ({evaluation['info']['mean_2d_input_error_px']:.1f} px)"
-            print(f"| {model} | {label} | {averages['mpjpe']:.1f} | {averages['p_mpjpe']:.1f} | [{page}]({page}) |")
+            row = measured[f"test_{input_name}"]
+            print(f"| {model} | `{input_name}` | {row['mpjpe']:.1f} | {row['p_mpjpe']:.1f} | [{page}]({page}) |")
 
 
 def print_comparisons(results: Path) -> None:

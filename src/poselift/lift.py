@@ -39,8 +39,9 @@ from poselift.wording import count
 DEFAULT_MODEL = "default"
 # Models shipped inside the package, by the name `--model` accepts (model cards: docs/default_model.md, docs/temporal.md).
 SHIPPED_MODELS = {"camera": "camera.pt", "pose": "pose.pt", "temporal": "temporal.pt"}
-# "default" is the camera-aware model; a track whose camera is unknown (no calibration, no camera of its
-# own, no image size: a COCO results file or OpenPose frames) is lifted with the per-pose model instead.
+# What "default" stands for (resolve_model): the camera-aware single-frame model, or the per-pose model for
+# a track whose camera is unknown (no calibration, no camera of its own, no image size). The camera-aware
+# temporal model is not the default: it loses on the real videos (docs/default_model.md).
 DEFAULT_SHIPPED, DEFAULT_FALLBACK = "camera", "pose"
 
 
@@ -80,21 +81,28 @@ def load_model(model: str | Path = DEFAULT_MODEL, device: str = "cpu"):
     return load_checkpoint_model(path, map_location=device)
 
 
-def model_for_track(model: str | Path, keypoints: Keypoints2D, focal_px: float | None = None) -> tuple[str, str | None]:
+def resolve_model(model: str | Path, camera_known: bool) -> tuple[str, str | None]:
     """Which model lifts a track: ``(model, note or None)``.
 
     ``"default"`` stands for the camera-aware model, which needs the track's camera or at least its
-    image size (:func:`poselift.intrinsics.intrinsics_for_track`); a track with neither (and no
-    ``--focal``) is lifted with the per-pose model, and the note says so. Any other model is kept.
+    image size (:func:`poselift.intrinsics.intrinsics_for_track`); a track whose camera is unknown is
+    lifted with the per-pose model, and the note says so. Any other model is kept.
     """
     if str(model) != DEFAULT_MODEL:
         return model_name(model), None
-    if keypoints.camera is not None or keypoints.image_size is not None or focal_px is not None:
+    if camera_known:
         return DEFAULT_SHIPPED, None
     return DEFAULT_FALLBACK, (f"model: the default model reads the camera, and this input gives neither its image "
                               f"size nor a camera: lifted with the per-pose model '{DEFAULT_FALLBACK}' instead "
                               f"(give --image-size WIDTH HEIGHT, and --focal PX if known, for the default "
                               f"'{DEFAULT_SHIPPED}' model)")
+
+
+def model_for_track(model: str | Path, keypoints: Keypoints2D, focal_px: float | None = None) -> tuple[str, str | None]:
+    """:func:`resolve_model` for a 2D track: its camera is known from the track's own camera, its image
+    size or ``--focal`` (which then asks for the image size itself)."""
+    camera_known = keypoints.camera is not None or keypoints.image_size is not None or focal_px is not None
+    return resolve_model(model, camera_known)
 
 
 def fill_short_gaps(keypoints_2d: np.ndarray, confidence: np.ndarray, max_gap: int = 10):

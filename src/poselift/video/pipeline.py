@@ -16,7 +16,7 @@ import numpy as np
 from poselift.errors import PoseliftError
 from poselift.io.records import Keypoints2D, Poses3D
 from poselift.pipeline import DEFAULT_SMOOTHING_S, lift_track, resolve_fps, write_overlay
-from poselift.lift import model_name
+from poselift.lift import resolve_model
 from poselift.video.reading import probe_video
 from poselift.video.tracking import DetectionReport, detect_video
 
@@ -137,7 +137,7 @@ def run_video(videos: list[str | os.PathLike], out_dir: str | os.PathLike, calib
         cameras, notes = cameras_for_videos(calibration, [probe_video(video) for video in videos])
         for note in notes:
             echo(note)
-    load_lifter(str(model), device)             # the model loads (or fails) before anything is written
+    load_lifter(resolve_model(model, camera_known=True)[0], device)   # loads (or fails) before anything is written
     out_dir = prepare_output_dir(out_dir, force=force)
     options = VideoOptions(person, people, str(model), device, max_gap, animation, max_frames, smoothing_s,
                            progress, fps, up, bvh_unit, swap_fix, fixed_bones, focal_px)
@@ -239,7 +239,8 @@ def process_one(video: Path, view_dir: Path, options: VideoOptions,
         if info.fps is None and options.fps is None:
             lines.append(f"{video.name}: no frame rate in the file; outputs use an assumed 30 fps (set --fps)")
         view_dir.mkdir(parents=True, exist_ok=True)
-        lifter, name = load_lifter(options.model, options.device), model_name(options.model)
+        name, _ = resolve_model(options.model, camera_known=True)      # a video's image size is known
+        lifter = load_lifter(name, options.device)
         if options.people == "all":
             for line, path in process_everybody(video, view_dir, lifter, name, options):
                 lines.append(line if path is None else f"wrote {path}")
