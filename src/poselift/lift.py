@@ -7,15 +7,16 @@ What happens to an input, in order:
 2. Missing joints (NaN or confidence 0): a gap of at most ``max_gap`` frames between two detections
    of the same joint is filled by linear interpolation in time (the filled joint gets half the
    lower confidence of its two neighbours); longer gaps stay missing. The report says how many.
-3. The model lifts every frame in large batches; a temporal model (``poselift train temporal``)
-   is given the whole track as one sequence and lifts it with its sliding windows
-   (:mod:`poselift.models.temporal`). The 2D input is normalised per pose (root-centred,
-   divided by its RMS joint distance), so image size, resolution and aspect ratio do not matter;
-   a model with the camera-aware encoding (``input_normalization="camera"``) reads the rays of the
-   keypoints instead, from the camera's intrinsics (:func:`poselift.intrinsics.intrinsics_for_track`:
-   ``--focal``, the calibration or the file's camera, else a default from the image size, said in
-   the notes). A joint still missing is replaced by its training mean; a frame whose pelvis (from
-   both hips) is missing cannot be normalised and is returned as NaN.
+3. The model (:func:`resolve_model`: ``default`` is the camera-aware model, or the per-pose one for
+   a track whose camera and image size are unknown) lifts every frame in large batches; a temporal
+   model (``poselift train temporal``) is given the whole track as one sequence and lifts it with
+   its sliding windows (:mod:`poselift.models.temporal`). A model with the camera-aware encoding
+   (``input_normalization="camera"``) reads the rays of the keypoints, from the camera's intrinsics
+   (:func:`poselift.intrinsics.intrinsics_for_track`: ``--focal``, the calibration or the file's
+   camera, else a default from the image size, said in the notes); one with the per-pose encoding
+   normalises each pose on its own (root-centred, divided by its RMS joint distance), so image size,
+   resolution and aspect ratio do not matter. A joint still missing is replaced by its training
+   mean; a frame whose pelvis (from both hips) is missing cannot be normalised and is returned as NaN.
 4. Then the pipeline every input shares (:mod:`poselift.pipeline`): smoothing of a time series,
    ``poses_3d.npz`` / ``.json`` ((T, 17, 3) mm, camera frame, root-relative), BVH, CSV, a PNG figure
    and an animation (mp4, or gif without an H.264 encoder), all at the track's frame rate.
@@ -67,7 +68,7 @@ def load_model(model: str | Path = DEFAULT_MODEL, device: str = "cpu"):
     The shipped ones: ``"default"`` = ``"camera"`` (single frames; reads the camera, so ``lift`` needs
     ``intrinsics=``, e.g. ``poselift.intrinsics.Intrinsics.for_image_size((width, height))``),
     ``"pose"`` (single frames, each pose normalised on its own: needs no camera) and ``"temporal"``
-    (sequences, per-pose input).
+    (whole tracks; reads the camera like ``"camera"``).
 
     The returned model has ``lift(keypoints_2d (..., 17, 2) px, confidence=None, intrinsics=None) ->
     (..., 17, 3) mm`` taking and returning numpy arrays or tensors.
