@@ -48,6 +48,7 @@ VARIANTS = {     # name -> (model kind, its config, data options beyond AUGMENTE
     "camera+random cameras, 4x steps": ("baseline", CAMERA, REAL_CAMERAS, {"epochs": 128}),
     # Item 3: the temporal model with the same input and augmentation (one camera per window).
     "temporal, camera+random cameras": ("temporal", TEMPORAL, REAL_CAMERAS, {}),
+    "temporal, camera+random cameras, 4x steps": ("temporal", TEMPORAL, REAL_CAMERAS, {"epochs": 128}),
 }
 VARIANT_TITLES = {
     "pose": "per-pose input, rig augmentation (the `pose` model's recipe)",
@@ -57,6 +58,7 @@ VARIANT_TITLES = {
     "camera+random cameras, 2x steps": "the same, 2x the steps (64 epochs)",
     "camera+random cameras, 4x steps": "the same, 4x the steps (128 epochs)",
     "temporal, camera+random cameras": "temporal model (T = 5, width 256), camera-aware + random cameras and body sizes",
+    "temporal, camera+random cameras, 4x steps": "the same temporal model, 4x the steps (128 epochs)",
 }
 
 
