@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     detect_seconds, (keypoints, report) = timed(lambda: detect_video(info.path, max_frames=args.frames,
                                                                        progress=False))
     rows.append((f"detect (MediaPipe, {report.searches} search)", keypoints.num_frames, detect_seconds))
-    name, _ = resolve_model("default", camera_known=True)     # as `poselift video` picks it
+    name, _ = resolve_model("default", camera_known=True, time_series=True)     # as `poselift video` picks it
     model = load_model(name)
     camera = Intrinsics.for_image_size(info.image_size) if model.reads_intrinsics else None
     lift_keypoints(keypoints, model, name, intrinsics=camera)               # warm-up

@@ -31,10 +31,10 @@ def print_models(results: Path) -> None:
               f"{baseline['batch_size']}), 3 seeds | {label} | {mean_std(row['mpjpe'])} | {mean_std(row['p_mpjpe'])} "
               f"| [docs/baseline.md](docs/baseline.md) |")
     for name, model, page in (
-            ("camera", "shipped default model (`camera`: single frames, reads the camera; random cameras in "
+            ("temporal", "shipped default model for time series (`temporal`, T = 5: reads the camera; random "
+                         "cameras in training)", "docs/temporal.md"),
+            ("camera", "shipped default model for single frames (`camera`: reads the camera; random cameras in "
                        "training)", "docs/default_model.md"),
-            ("temporal", "shipped temporal model (`--model temporal`, T = 5: reads the camera; random cameras in "
-                         "training)", "docs/temporal.md"),
             ("pose", "shipped per-pose model (`pose`: for inputs without a camera)", "docs/default_model.md")):
         measured = _load(results, f"default_candidates/{name}.json")            # benchmarks/default_model.py
         for input_name in ("gt", "noisy"):

@@ -264,7 +264,7 @@ def test_the_default_is_the_camera_model_and_without_a_camera_the_pose_model_lif
              layout=np.array("h36m17"))
     assert main_str(["lift", path, "--out", tmp_path / "blind", "--no-animation"]) == 0
     out = capsys.readouterr().out
-    assert ("note: model: the default model reads the camera, and this input gives neither its image size nor a "
+    assert ("note: model: the default models read the camera, and this input gives neither its image size nor a "
             "camera: lifted with the per-pose model 'pose' instead") in out
     blind = load_poses_3d(tmp_path / "blind" / "poses_3d.npz")
     assert blind.meta["model"] == "pose" and any(note.startswith("model: the default") for note in blind.meta["notes"])
@@ -275,21 +275,22 @@ def test_the_default_is_the_camera_model_and_without_a_camera_the_pose_model_lif
     assert sized.meta["model"] == "camera" and not any(note.startswith("model:") for note in sized.meta["notes"])
     assume = Intrinsics.for_image_size((1000, 1002))
     assert np.isfinite(sized.poses_3d).all() and np.isfinite(default.lift(keypoints, intrinsics=assume)).all()
-    # a time series (a frame rate) too: the temporal model is not the default (it loses on the real videos)
+    # a time series (a frame rate) with a known camera: the camera-aware temporal model
     assert main_str(["lift", path, "--out", tmp_path / "series", "--image-size", "1000", "1002", "--fps", "50",
                      "--no-animation"]) == 0
-    assert "with model camera" in capsys.readouterr().out
+    assert "with model temporal" in capsys.readouterr().out
+    assert load_poses_3d(tmp_path / "series" / "poses_3d.npz").meta["model"] == "temporal"
 
 
 def test_default_resolves_by_what_the_track_gives():
     from poselift.lift import resolve_model
 
-    assert resolve_model("default", camera_known=True) == ("camera", None)
-    name, note = resolve_model("default", camera_known=False)
-    assert name == "pose" and "for the default 'camera' model" in note
-    assert resolve_model("camera", camera_known=False) == ("camera", None)                 # asked for: kept
-    assert resolve_model("temporal", camera_known=True) == ("temporal", None)
-    assert resolve_model("runs/x/last.pt", camera_known=False) == ("runs/x/last.pt", None)
+    assert resolve_model("default", camera_known=True, time_series=True) == ("temporal", None)
+    assert resolve_model("default", camera_known=True, time_series=False) == ("camera", None)
+    name, note = resolve_model("default", camera_known=False, time_series=True)
+    assert name == "pose" and "for the default 'temporal' model" in note
+    assert resolve_model("camera", camera_known=False, time_series=True) == ("camera", None)   # asked for: kept
+    assert resolve_model("runs/x/last.pt", camera_known=False, time_series=False) == ("runs/x/last.pt", None)
 
 
 def test_models_of_the_encodings_before_the_camera_load_and_lift_unchanged():

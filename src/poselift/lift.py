@@ -7,8 +7,9 @@ What happens to an input, in order:
 2. Missing joints (NaN or confidence 0): a gap of at most ``max_gap`` frames between two detections
    of the same joint is filled by linear interpolation in time (the filled joint gets half the
    lower confidence of its two neighbours); longer gaps stay missing. The report says how many.
-3. The model (:func:`resolve_model`: ``default`` is the camera-aware model, or the per-pose one for
-   a track whose camera and image size are unknown) lifts every frame in large batches; a temporal
+3. The model (:func:`resolve_model`: ``default`` is the camera-aware temporal model for a time
+   series, the camera-aware single-frame model for single frames, the per-pose one for a track whose
+   camera and image size are unknown) lifts every frame in large batches; a temporal
    model (``poselift train temporal``) is given the whole track as one sequence and lifts it with
    its sliding windows (:mod:`poselift.models.temporal`). A model with the camera-aware encoding
    (``input_normalization="camera"``) reads the rays of the keypoints, from the camera's intrinsics
@@ -40,10 +41,10 @@ from poselift.wording import count
 DEFAULT_MODEL = "default"
 # Models shipped inside the package, by the name `--model` accepts (model cards: docs/default_model.md, docs/temporal.md).
 SHIPPED_MODELS = {"camera": "camera.pt", "pose": "pose.pt", "temporal": "temporal.pt"}
-# What "default" stands for (resolve_model): the camera-aware single-frame model, or the per-pose model for
-# a track whose camera is unknown (no calibration, no camera of its own, no image size). The camera-aware
-# temporal model is not the default: it loses on the real videos (docs/default_model.md).
-DEFAULT_SHIPPED, DEFAULT_FALLBACK = "camera", "pose"
+# What "default" stands for (resolve_model): the camera-aware temporal model for a time series, the
+# camera-aware single-frame model for single frames (and for load_model()), and the per-pose model for a
+# track whose camera is unknown (no calibration, no camera of its own, no image size).
+DEFAULT_SHIPPED, DEFAULT_SEQUENCE, DEFAULT_FALLBACK = "camera", "temporal", "pose"
 
 
 def model_name(model: str | Path) -> str:
@@ -65,8 +66,9 @@ def default_model_path() -> Path:
 def load_model(model: str | Path = DEFAULT_MODEL, device: str = "cpu"):
     """Load a lifting model: a shipped one by name or a checkpoint path.
 
-    The shipped ones: ``"default"`` = ``"camera"`` (single frames; reads the camera, so ``lift`` needs
-    ``intrinsics=``, e.g. ``poselift.intrinsics.Intrinsics.for_image_size((width, height))``),
+    The shipped ones: ``"default"`` = ``"camera"`` here (single frames; reads the camera, so ``lift``
+    needs ``intrinsics=``, e.g. ``poselift.intrinsics.Intrinsics.for_image_size((width, height))``;
+    the lift and video commands take ``"temporal"`` for a time series, :func:`resolve_model`),
     ``"pose"`` (single frames, each pose normalised on its own: needs no camera) and ``"temporal"``
     (whole tracks; reads the camera like ``"camera"``).
 
@@ -82,28 +84,30 @@ def load_model(model: str | Path = DEFAULT_MODEL, device: str = "cpu"):
     return load_checkpoint_model(path, map_location=device)
 
 
-def resolve_model(model: str | Path, camera_known: bool) -> tuple[str, str | None]:
+def resolve_model(model: str | Path, camera_known: bool, time_series: bool) -> tuple[str, str | None]:
     """Which model lifts a track: ``(model, note or None)``.
 
-    ``"default"`` stands for the camera-aware model, which needs the track's camera or at least its
-    image size (:func:`poselift.intrinsics.intrinsics_for_track`); a track whose camera is unknown is
+    ``"default"`` stands for the camera-aware models, which need the track's camera or at least its
+    image size (:func:`poselift.intrinsics.intrinsics_for_track`): the temporal one for a time series
+    (a track with a frame rate), the single-frame one otherwise. A track whose camera is unknown is
     lifted with the per-pose model, and the note says so. Any other model is kept.
     """
     if str(model) != DEFAULT_MODEL:
         return model_name(model), None
     if camera_known:
-        return DEFAULT_SHIPPED, None
-    return DEFAULT_FALLBACK, (f"model: the default model reads the camera, and this input gives neither its image "
+        return (DEFAULT_SEQUENCE if time_series else DEFAULT_SHIPPED), None
+    return DEFAULT_FALLBACK, (f"model: the default models read the camera, and this input gives neither its image "
                               f"size nor a camera: lifted with the per-pose model '{DEFAULT_FALLBACK}' instead "
                               f"(give --image-size WIDTH HEIGHT, and --focal PX if known, for the default "
-                              f"'{DEFAULT_SHIPPED}' model)")
+                              f"'{DEFAULT_SEQUENCE if time_series else DEFAULT_SHIPPED}' model)")
 
 
-def model_for_track(model: str | Path, keypoints: Keypoints2D, focal_px: float | None = None) -> tuple[str, str | None]:
+def model_for_track(model: str | Path, keypoints: Keypoints2D, time_series: bool,
+                    focal_px: float | None = None) -> tuple[str, str | None]:
     """:func:`resolve_model` for a 2D track: its camera is known from the track's own camera, its image
     size or ``--focal`` (which then asks for the image size itself)."""
     camera_known = keypoints.camera is not None or keypoints.image_size is not None or focal_px is not None
-    return resolve_model(model, camera_known)
+    return resolve_model(model, camera_known, time_series)
 
 
 def fill_short_gaps(keypoints_2d: np.ndarray, confidence: np.ndarray, max_gap: int = 10):
@@ -218,7 +222,7 @@ def lift_file(input_path: str | Path, out_dir: str | Path, model: str | Path = D
     keypoints = pixels_from_normalised(keypoints, str(input_path))
     video_fps = probe_video(video).fps if video else None
     track_fps, fps_source = resolve_fps(fps, keypoints, video_fps)
-    name, model_note = model_for_track(model, keypoints, focal_px)
+    name, model_note = model_for_track(model, keypoints, track_fps is not None, focal_px)
     if model_note:
         keypoints = replace(keypoints, notes=keypoints.notes + (model_note,))
     lifter = load_model(name, device=device)

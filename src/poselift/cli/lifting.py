@@ -73,9 +73,9 @@ def add_sequence_arguments(parser) -> None:
                              "length, left and right alike: the BVH's skeleton, so every file has the same joints)")
 
 
-MODEL_HELP = ("'default' = 'camera' (single frames that read the camera: --focal, --calibration or the file's camera, "
-              "else the image size; an input with none of them is lifted with 'pose'), 'pose' (single frames, no "
-              "camera needed), 'temporal' (sequences) or a checkpoint path")
+MODEL_HELP = ("'default': 'temporal' for a time series (a frame rate), 'camera' for single frames (both read the camera: "
+              "--focal, --calibration or the file's camera, else the image size), 'pose' for an input with neither "
+              "camera nor image size; or one of them by name, or a checkpoint path")
 
 
 def add_commands(commands) -> None:

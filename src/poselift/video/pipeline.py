@@ -137,7 +137,7 @@ def run_video(videos: list[str | os.PathLike], out_dir: str | os.PathLike, calib
         cameras, notes = cameras_for_videos(calibration, [probe_video(video) for video in videos])
         for note in notes:
             echo(note)
-    load_lifter(resolve_model(model, camera_known=True)[0], device)   # loads (or fails) before anything is written
+    load_lifter(resolve_model(model, camera_known=True, time_series=True)[0], device)   # loads (or fails) first
     out_dir = prepare_output_dir(out_dir, force=force)
     options = VideoOptions(person, people, str(model), device, max_gap, animation, max_frames, smoothing_s,
                            progress, fps, up, bvh_unit, swap_fix, fixed_bones, focal_px)
@@ -239,7 +239,8 @@ def process_one(video: Path, view_dir: Path, options: VideoOptions,
         if info.fps is None and options.fps is None:
             lines.append(f"{video.name}: no frame rate in the file; outputs use an assumed 30 fps (set --fps)")
         view_dir.mkdir(parents=True, exist_ok=True)
-        name, _ = resolve_model(options.model, camera_known=True)      # a video's image size is known
+        # a video's image size is known, so "default" is a camera-aware model: temporal with a frame rate
+        name, _ = resolve_model(options.model, camera_known=True, time_series=(options.fps or info.fps) is not None)
         lifter = load_lifter(name, options.device)
         if options.people == "all":
             for line, path in process_everybody(video, view_dir, lifter, name, options):
