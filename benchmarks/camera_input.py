@@ -37,7 +37,7 @@ AUGMENTED = {"validation": "people", "virtual_cameras": True, "flip": True, "joi
 REAL_CAMERAS = {"random_cameras": 0.5, "body_scale": True}
 CAMERA = {"input_normalization": "camera"}
 # The shipped temporal model's network (docs/temporal.md: T = 5, LSTM width 256, no dropout).
-TEMPORAL = {"input_normalization": "camera", "hidden_size": 256, "dropout": 0.0}
+TEMPORAL = {**CAMERA, "hidden_size": 256, "dropout": 0.0}
 VARIANTS = {     # name -> (model kind, its config, data options beyond AUGMENTED, schedule beyond the sweep's)
     "pose": ("baseline", {"input_normalization": "pose"}, {}, {}),
     "camera": ("baseline", CAMERA, {}, {}),

@@ -182,13 +182,12 @@ def evaluate(model, benchmark: Benchmark, input: str = "gt", protocol: int = 1, 
     else:
         source = FrameSource(benchmark, split, input, cameras=PROTOCOL_CAMERAS[protocol], random_cameras=random_cameras)
         batch = source.batch(torch.arange(len(source)), generator)
-    if random_cameras is None:
+        lengths = torch.ones(len(source), dtype=torch.long)      # one camera per frame: each a sequence of its own
+    if random_cameras is None:                                   # the rig: every clip per camera is one sequence
         order, lengths = clip_sequences(batch, benchmark)
         batch = {key: value[order] for key, value in batch.items()}
         gt_2d = benchmark.keypoints_2d["gt"][batch["camera"], batch["frame"]]
     else:
-        if random_camera_clips is None:      # one camera per frame: every frame a sequence of its own
-            lengths = torch.ones(len(source), dtype=torch.long)
         gt_2d = project_points(batch["poses_3d"] + batch["root_3d"][:, None], batch["focal"], batch["principal"],
                                batch["radial"], batch["tangential"])
     if input_noise_px > 0:

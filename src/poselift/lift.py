@@ -77,8 +77,8 @@ def load_model(model: str | Path = DEFAULT_MODEL, device: str = "cpu"):
     """
     from poselift.checkpoint import load_model as load_checkpoint_model
 
-    shipped = str(model) in SHIPPED_MODELS or str(model) == DEFAULT_MODEL
-    path = shipped_model_path(str(model)) if shipped else Path(model)
+    shipped = model_name(model) in SHIPPED_MODELS
+    path = shipped_model_path(model_name(model)) if shipped else Path(model)
     if shipped and not path.exists():
         raise PoseliftError(f"{path}: the shipped {model!r} model is missing from this installation")
     return load_checkpoint_model(path, map_location=device)

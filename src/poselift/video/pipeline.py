@@ -15,8 +15,8 @@ import numpy as np
 
 from poselift.errors import PoseliftError
 from poselift.io.records import Keypoints2D, Poses3D
-from poselift.pipeline import DEFAULT_SMOOTHING_S, lift_track, resolve_fps, write_overlay
 from poselift.lift import resolve_model
+from poselift.pipeline import DEFAULT_SMOOTHING_S, lift_track, resolve_fps, write_overlay
 from poselift.video.reading import probe_video
 from poselift.video.tracking import DetectionReport, detect_video
 
